@@ -1,0 +1,83 @@
+// Package jagadesa holds the domain and wire types that the village probe and
+// the server share. It imports only the standard library, so the probe binary
+// stays small and both sides agree on one definition of a report.
+package jagadesa
+
+import (
+	"fmt"
+	"time"
+)
+
+// Status is the live state of a monitored village.
+type Status string
+
+// The statuses a village can be in.
+const (
+	StatusUnknown     Status = "unknown"     // never heard from, or no probe enrolled
+	StatusUp          Status = "up"          // heartbeats arrive and the link is healthy
+	StatusDegraded    Status = "degraded"    // heartbeats arrive but latency or loss is bad
+	StatusDown        Status = "down"        // heartbeats stopped or every target is unreachable
+	StatusCompromised Status = "compromised" // an open security incident (set by detection)
+)
+
+// ParseStatus accepts the API spelling of a status.
+func ParseStatus(s string) (Status, error) {
+	switch st := Status(s); st {
+	case StatusUnknown, StatusUp, StatusDegraded, StatusDown, StatusCompromised:
+		return st, nil
+	}
+	return "", fmt.Errorf("unknown status %q (want up, degraded, down, unknown or compromised)", s)
+}
+
+// Village is one entry of the Kemendagri village registry.
+type Village struct {
+	Code         string  `json:"code"` // e.g. 33.06.08.2005
+	Name         string  `json:"name"`
+	Kind         string  `json:"kind"` // desa or kelurahan
+	DistrictCode string  `json:"district_code"`
+	District     string  `json:"district"` // kecamatan
+	RegencyCode  string  `json:"regency_code"`
+	Regency      string  `json:"regency"` // kabupaten/kota
+	Lat          float64 `json:"lat"`
+	Lon          float64 `json:"lon"`
+}
+
+// Programme describes a village's place in the Internet Desa programme.
+type Programme struct {
+	Code           string `json:"code"`
+	Year           int    `json:"year"` // cohort: 2022, 2023, 2024
+	ISP            string `json:"isp"`
+	ContractMbps   int    `json:"contract_mbps"`
+	Remote3T       bool   `json:"remote_3t"`
+	ExtremePoor    bool   `json:"extreme_poor"`
+	DigitalVillage bool   `json:"desa_digital"`
+}
+
+// Probe is an enrolled measurement agent, bound to exactly one village.
+type Probe struct {
+	ID        string    `json:"id"`
+	Village   string    `json:"village"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// ValidVillageCode reports whether s has the Kemendagri village-code shape
+// NN.NN.NN.NNNN. Whether the village exists is the registry's question.
+func ValidVillageCode(s string) bool {
+	if len(s) != 13 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 2, 5, 8:
+			if c != '.' {
+				return false
+			}
+		default:
+			if c < '0' || c > '9' {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,272 @@
+package jagadesa
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// WireVersion is the version of the report format a probe posts to
+// POST /api/v1/reports. docs/api.md documents it field by field.
+const WireVersion = 1
+
+// Wire limits. The server rejects reports beyond them; the probe never builds
+// one that large.
+const (
+	MaxRecordsPerReport = 10000              // samples + events in one batch
+	MaxRTTsPerSample    = 1000               // raw RTTs kept per ICMP round
+	MaxTextLen          = 1024               // free text (event messages, targets)
+	MaxPast             = 7 * 24 * time.Hour // oldest timestamp the server accepts
+	MaxFuture           = 5 * time.Minute    // clock skew the server tolerates
+)
+
+// Kinds of sample.
+const (
+	KindICMP      = "icmp"
+	KindHeartbeat = "heartbeat"
+)
+
+// Report is one batch a probe uploads. Records carry their own sequence
+// numbers, increasing per probe, so the server can tell a retried batch
+// (same numbers, written again with the same timestamps: idempotent) from a
+// gap (numbers missing).
+type Report struct {
+	Version int      `json:"v"`
+	Probe   string   `json:"probe"`
+	Village string   `json:"village"`
+	SentAt  int64    `json:"sent_ms"` // probe clock when the batch was sent, Unix ms
+	Samples []Sample `json:"samples,omitempty"`
+	Events  []Event  `json:"events,omitempty"`
+}
+
+// Sample is one measurement. Exactly one of the kind-specific parts is set,
+// the one named by Kind.
+type Sample struct {
+	Seq       uint64     `json:"seq"`
+	TimeMs    int64      `json:"t"` // Unix ms, UTC
+	Kind      string     `json:"kind"`
+	Target    string     `json:"target,omitempty"`
+	ICMP      *ICMP      `json:"icmp,omitempty"`
+	Heartbeat *Heartbeat `json:"heartbeat,omitempty"`
+}
+
+// Time returns the sample's timestamp.
+func (s *Sample) Time() time.Time { return time.UnixMilli(s.TimeMs).UTC() }
+
+// ICMP is one ping round to one target. RTTs are in milliseconds.
+type ICMP struct {
+	Sent     int       `json:"sent"`
+	Received int       `json:"received"`
+	MinMs    float64   `json:"min_ms"`
+	AvgMs    float64   `json:"avg_ms"`
+	MaxMs    float64   `json:"max_ms"`
+	StddevMs float64   `json:"stddev_ms"`
+	JitterMs float64   `json:"jitter_ms"` // RFC 3550 interarrival jitter over the round
+	RTTsMs   []float64 `json:"rtts_ms,omitempty"`
+}
+
+// LossPct is the share of packets lost in percent.
+func (p *ICMP) LossPct() float64 {
+	if p.Sent == 0 {
+		return 0
+	}
+	return 100 * float64(p.Sent-p.Received) / float64(p.Sent)
+}
+
+// MedianMs is the median of the raw RTTs, or the average when none were kept.
+func (p *ICMP) MedianMs() float64 {
+	if len(p.RTTsMs) == 0 {
+		return p.AvgMs
+	}
+	var small [64]float64 // a usual round fits: no allocation on the ingest path
+	s := append(small[:0], p.RTTsMs...)
+	slices.Sort(s)
+	if n := len(s); n%2 == 1 {
+		return s[n/2]
+	} else {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+}
+
+// Heartbeat says the probe is alive, and how long it has been.
+type Heartbeat struct {
+	BootID       string  `json:"boot_id"`
+	UptimeS      float64 `json:"uptime_s"`       // host uptime
+	ProbeStartMs int64   `json:"probe_start_ms"` // when this probe process started
+	PrevClean    bool    `json:"prev_clean"`     // previous probe run ended cleanly
+	SpoolBytes   int64   `json:"spool_bytes"`    // backlog waiting on disk
+	SpoolDropped uint64  `json:"spool_dropped"`  // records dropped for space, ever
+	IntervalS    float64 `json:"interval_s"`     // the probe's measurement interval
+	ProbeVersion string  `json:"probe_version"`
+}
+
+// Event is something that happened, rather than something measured.
+type Event struct {
+	Seq      uint64            `json:"seq"`
+	TimeMs   int64             `json:"t"`
+	Kind     string            `json:"kind"`
+	Severity string            `json:"severity"` // info, warning, critical
+	Message  string            `json:"message,omitempty"`
+	Attrs    map[string]string `json:"attrs,omitempty"`
+}
+
+// Problems maps a field path (samples[3].icmp.received) to what is wrong
+// with it. It is the "problems" object of an API error.
+type Problems map[string]string
+
+func (p Problems) add(field, format string, args ...any) {
+	if len(p) >= 50 { // enough to fix the sender; bounded so a bad batch stays cheap
+		p["..."] = "more problems not listed"
+		return
+	}
+	p[field] = fmt.Sprintf(format, args...)
+}
+
+// Validate checks a report as the server receives it. now is the server's
+// clock. It returns nil when the report is acceptable.
+func (r *Report) Validate(now time.Time) Problems {
+	p := Problems{}
+	if r.Version != WireVersion {
+		p.add("v", "unsupported wire version %d (this server speaks %d)", r.Version, WireVersion)
+		return p
+	}
+	if r.Probe == "" || len(r.Probe) > 64 {
+		p.add("probe", "required, at most 64 characters")
+	}
+	if !ValidVillageCode(r.Village) {
+		p.add("village", "must be a Kemendagri village code like 33.06.08.2005")
+	}
+	n := len(r.Samples) + len(r.Events)
+	if n == 0 {
+		p.add("samples", "a report needs at least one sample or event")
+	}
+	if n > MaxRecordsPerReport {
+		p.add("samples", "%d records, at most %d per report", n, MaxRecordsPerReport)
+		return p
+	}
+	oldest, newest := now.Add(-MaxPast).UnixMilli(), now.Add(MaxFuture).UnixMilli()
+	checkTime := func(field string, ms int64) {
+		switch {
+		case ms < oldest:
+			p.add(field, "timestamp %s is more than 7 days old", time.UnixMilli(ms).UTC().Format(time.RFC3339))
+		case ms > newest:
+			p.add(field, "timestamp %s is more than 5 minutes in the future (check the probe's clock)", time.UnixMilli(ms).UTC().Format(time.RFC3339))
+		}
+	}
+	for i := range r.Samples {
+		s := &r.Samples[i]
+		f := "samples[" + itoa(i) + "]"
+		if s.Seq == 0 {
+			p.add(f+".seq", "required, starts at 1")
+		}
+		checkTime(f+".t", s.TimeMs)
+		if len(s.Target) > MaxTextLen || !printable(s.Target) {
+			p.add(f+".target", "at most %d printable characters", MaxTextLen)
+		}
+		switch s.Kind {
+		case KindICMP:
+			if s.Target == "" {
+				p.add(f+".target", "required for icmp")
+			}
+			if s.ICMP == nil {
+				p.add(f+".icmp", "required for kind icmp")
+				continue
+			}
+			s.ICMP.validate(p, f+".icmp")
+		case KindHeartbeat:
+			if s.Heartbeat == nil {
+				p.add(f+".heartbeat", "required for kind heartbeat")
+				continue
+			}
+			s.Heartbeat.validate(p, f+".heartbeat")
+		default:
+			p.add(f+".kind", "unknown kind %q", s.Kind)
+		}
+	}
+	for i := range r.Events {
+		e := &r.Events[i]
+		f := "events[" + itoa(i) + "]"
+		if e.Seq == 0 {
+			p.add(f+".seq", "required, starts at 1")
+		}
+		checkTime(f+".t", e.TimeMs)
+		if e.Kind == "" || len(e.Kind) > 64 || !printable(e.Kind) {
+			p.add(f+".kind", "required, at most 64 printable characters")
+		}
+		switch e.Severity {
+		case "info", "warning", "critical":
+		default:
+			p.add(f+".severity", "must be info, warning or critical")
+		}
+		if len(e.Message) > MaxTextLen {
+			p.add(f+".message", "at most %d characters", MaxTextLen)
+		}
+		if len(e.Attrs) > 32 {
+			p.add(f+".attrs", "at most 32 attributes")
+		}
+		for k, v := range e.Attrs {
+			if len(k) > 64 || len(v) > MaxTextLen {
+				p.add(f+".attrs", "keys at most 64, values at most %d characters", MaxTextLen)
+				break
+			}
+		}
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	return p
+}
+
+func (m *ICMP) validate(p Problems, f string) {
+	if m.Sent < 1 || m.Sent > MaxRTTsPerSample {
+		p.add(f+".sent", "must be 1..%d", MaxRTTsPerSample)
+	}
+	if m.Received < 0 || m.Received > m.Sent {
+		p.add(f+".received", "must be 0..sent")
+	}
+	for name, v := range map[string]float64{"min_ms": m.MinMs, "avg_ms": m.AvgMs, "max_ms": m.MaxMs, "stddev_ms": m.StddevMs, "jitter_ms": m.JitterMs} {
+		if !finiteMs(v) {
+			p.add(f+"."+name, "must be a finite number of milliseconds, 0..600000")
+		}
+	}
+	if m.Received > 0 && !(m.MinMs <= m.AvgMs && m.AvgMs <= m.MaxMs) {
+		p.add(f+".avg_ms", "must satisfy min_ms <= avg_ms <= max_ms")
+	}
+	if len(m.RTTsMs) > 0 && len(m.RTTsMs) != m.Received {
+		p.add(f+".rtts_ms", "has %d values for %d packets received", len(m.RTTsMs), m.Received)
+	}
+	for _, v := range m.RTTsMs {
+		if !finiteMs(v) {
+			p.add(f+".rtts_ms", "every RTT must be a finite number of milliseconds, 0..600000")
+			break
+		}
+	}
+}
+
+func (h *Heartbeat) validate(p Problems, f string) {
+	if len(h.BootID) > 64 || !printable(h.BootID) {
+		p.add(f+".boot_id", "at most 64 printable characters")
+	}
+	if math.IsNaN(h.UptimeS) || h.UptimeS < 0 || h.UptimeS > 100*365*86400 {
+		p.add(f+".uptime_s", "must be a finite number of seconds >= 0")
+	}
+	if math.IsNaN(h.IntervalS) || h.IntervalS < 0 || h.IntervalS > 86400 {
+		p.add(f+".interval_s", "must be 0..86400 seconds")
+	}
+	if h.SpoolBytes < 0 {
+		p.add(f+".spool_bytes", "must be >= 0")
+	}
+	if len(h.ProbeVersion) > 64 || !printable(h.ProbeVersion) {
+		p.add(f+".probe_version", "at most 64 printable characters")
+	}
+}
+
+func finiteMs(v float64) bool { return !math.IsNaN(v) && v >= 0 && v <= 600000 }
+
+func printable(s string) bool {
+	return !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\uFFFD' })
+}
+
+func itoa(i int) string { return fmt.Sprint(i) }
