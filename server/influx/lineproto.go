@@ -1,0 +1,139 @@
+package influx
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/influxdata/line-protocol/v2/lineprotocol"
+
+	"github.com/jagadesa/jagadesa"
+)
+
+// Measurement names; docs/schema.md describes their tags and fields.
+const (
+	MeasICMP      = "icmp"
+	MeasHeartbeat = "heartbeat"
+	MeasEvent     = "event"
+)
+
+// Encoder turns validated reports into line protocol. It reuses its buffer,
+// so one Encoder serves one goroutine at a time.
+type Encoder struct {
+	enc lineprotocol.Encoder
+}
+
+// AppendReport encodes every record of r, tagged with its village, regency
+// and probe, and returns the buffer and the number of points. The report
+// must have passed Validate: the encoder trusts its numbers.
+//
+// Every point's timestamp comes from the probe, so writing the same report
+// twice overwrites the same points: retries are idempotent. Events get the
+// sequence number added as nanoseconds so two events of one kind in the same
+// millisecond do not overwrite each other.
+func (e *Encoder) AppendReport(buf []byte, r *jagadesa.Report, regency string) ([]byte, int, error) {
+	e.enc.SetBuffer(buf)
+	e.enc.SetPrecision(lineprotocol.Nanosecond)
+	// Keys are our constants and values passed Validate: skip re-checking.
+	e.enc.SetLax(true)
+	n := 0
+	for i := range r.Samples {
+		s := &r.Samples[i]
+		t := time.UnixMilli(s.TimeMs)
+		switch s.Kind {
+		case jagadesa.KindICMP:
+			e.icmp(r, regency, s, t)
+		case jagadesa.KindHeartbeat:
+			e.heartbeat(r, regency, s, t)
+		default:
+			continue
+		}
+		n++
+	}
+	for i := range r.Events {
+		ev := &r.Events[i]
+		e.enc.StartLine(MeasEvent)
+		e.enc.AddTag("kind", ev.Kind)
+		e.enc.AddTag("probe", r.Probe)
+		e.enc.AddTag("regency", regency)
+		e.enc.AddTag("severity", ev.Severity)
+		e.enc.AddTag("village", r.Village)
+		e.enc.AddField("message", str(ev.Message))
+		if len(ev.Attrs) > 0 {
+			e.enc.AddField("attrs", str(attrsString(ev.Attrs)))
+		}
+		e.enc.AddField("seq", lineprotocol.IntValue(int64(ev.Seq)))
+		e.enc.EndLine(time.UnixMilli(ev.TimeMs).Add(time.Duration(ev.Seq % 1_000_000)))
+		n++
+	}
+	out := e.enc.Bytes()
+	err := e.enc.Err()
+	e.enc.ClearErr()
+	return out, n, err
+}
+
+func (e *Encoder) icmp(r *jagadesa.Report, regency string, s *jagadesa.Sample, t time.Time) {
+	p := s.ICMP
+	e.enc.StartLine(MeasICMP)
+	e.enc.AddTag("probe", r.Probe)
+	e.enc.AddTag("regency", regency)
+	e.enc.AddTag("target", s.Target)
+	e.enc.AddTag("village", r.Village)
+	e.enc.AddField("sent", flt(float64(p.Sent)))
+	e.enc.AddField("received", flt(float64(p.Received)))
+	e.enc.AddField("loss_pct", flt(p.LossPct()))
+	// With nothing received there are no RTTs; leaving the fields out keeps
+	// means and medians honest instead of dragging them to zero.
+	if p.Received > 0 {
+		e.enc.AddField("rtt_min_ms", flt(p.MinMs))
+		e.enc.AddField("rtt_avg_ms", flt(p.AvgMs))
+		e.enc.AddField("rtt_median_ms", flt(p.MedianMs()))
+		e.enc.AddField("rtt_max_ms", flt(p.MaxMs))
+		e.enc.AddField("rtt_stddev_ms", flt(p.StddevMs))
+		e.enc.AddField("jitter_ms", flt(p.JitterMs))
+	}
+	e.enc.AddField("seq", lineprotocol.IntValue(int64(s.Seq)))
+	e.enc.EndLine(t)
+}
+
+func (e *Encoder) heartbeat(r *jagadesa.Report, regency string, s *jagadesa.Sample, t time.Time) {
+	h := s.Heartbeat
+	e.enc.StartLine(MeasHeartbeat)
+	e.enc.AddTag("probe", r.Probe)
+	e.enc.AddTag("regency", regency)
+	e.enc.AddTag("village", r.Village)
+	e.enc.AddField("boot_id", str(h.BootID))
+	e.enc.AddField("interval_s", flt(h.IntervalS))
+	e.enc.AddField("prev_clean", lineprotocol.BoolValue(h.PrevClean))
+	e.enc.AddField("probe_start_s", flt(float64(h.ProbeStartMs)/1000))
+	e.enc.AddField("probe_version", str(h.ProbeVersion))
+	e.enc.AddField("seq", lineprotocol.IntValue(int64(s.Seq)))
+	e.enc.AddField("spool_bytes", flt(float64(h.SpoolBytes)))
+	e.enc.AddField("spool_dropped", flt(float64(h.SpoolDropped)))
+	e.enc.AddField("uptime_s", flt(h.UptimeS))
+	e.enc.EndLine(t)
+}
+
+// flt never fails for validated input (finite numbers); a NaN that slipped
+// through becomes 0 and the encoder's error is not raised for it.
+func flt(v float64) lineprotocol.Value {
+	x, ok := lineprotocol.FloatValue(v)
+	if !ok {
+		x, _ = lineprotocol.FloatValue(0)
+	}
+	return x
+}
+
+func str(s string) lineprotocol.Value {
+	v, ok := lineprotocol.StringValue(s)
+	if !ok { // invalid UTF-8: keep the point, lose the text
+		v, _ = lineprotocol.StringValue("")
+	}
+	return v
+}
+
+// attrsString renders attributes as a JSON object; encoding/json sorts the
+// keys, so the same event always encodes to the same bytes.
+func attrsString(m map[string]string) string {
+	b, _ := json.Marshal(m) // a map[string]string always marshals
+	return string(b)
+}
