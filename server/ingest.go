@@ -1,0 +1,178 @@
+package server
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/gin-gonic/gin"
+	gojson "github.com/goccy/go-json"
+
+	"github.com/jagadesa/jagadesa"
+)
+
+// Body limits for POST /api/v1/reports. A full report (10,000 records with
+// raw RTTs) stays well under them; a gzip bomb hits the decompressed one.
+const (
+	MaxReportBody         = 4 << 20  // as sent on the wire
+	MaxReportDecompressed = 32 << 20 // after gzip
+)
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+var gzPool sync.Pool // *gzip.Reader
+
+// ingestResult is the body of a successful POST /api/v1/reports.
+type ingestResult struct {
+	Accepted int    `json:"accepted"` // records in the report
+	Points   int    `json:"points"`   // points written to InfluxDB
+	MaxSeq   uint64 `json:"max_seq"`  // highest sequence number stored
+}
+
+// handleReports validates a probe's batch and answers 200 only after its
+// points are durable in InfluxDB; while InfluxDB is down it answers 503 with
+// Retry-After, and the probe keeps the batch.
+func (s *Server) handleReports(c *gin.Context) {
+	p := c.MustGet(ctxProbe).(jagadesa.Probe)
+	result := "ok"
+	defer func() { s.metrics.reports.WithLabelValues(result).Inc() }()
+	fail := func(err error) {
+		result = jagadesa.ErrorCode(err)
+		_ = c.Error(err)
+	}
+
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= 2*MaxReportBody { // do not pin a bomb's worth of memory
+			bufPool.Put(buf)
+		}
+	}()
+	if err := readBody(c.Request, buf); err != nil {
+		fail(err)
+		return
+	}
+
+	// goccy/go-json decodes reports at about twice encoding/json's speed;
+	// on the ingest path that CPU is InfluxDB's, so it matters.
+	var r jagadesa.Report
+	if err := gojson.Unmarshal(buf.Bytes(), &r); err != nil {
+		fail(invalid(nil, "report is not valid JSON: %s", jsonErr(err)))
+		return
+	}
+	if r.Probe == "" {
+		r.Probe = p.ID
+	}
+	if r.Probe != p.ID {
+		fail(jagadesa.Errorf(jagadesa.EForbidden, "this token belongs to probe %s, not %s", p.ID, r.Probe))
+		return
+	}
+	if r.Village != p.Village {
+		fail(jagadesa.Errorf(jagadesa.EForbidden, "this probe is enrolled for village %s and may not report for %q", p.Village, r.Village))
+		return
+	}
+	if problems := r.Validate(s.Now()); problems != nil {
+		fail(invalid(problems, "report failed validation"))
+		return
+	}
+	v, ok := s.Registry.Village(r.Village)
+	if !ok {
+		fail(invalid(jagadesa.Problems{"village": "not in the village registry"}, "unknown village %s", r.Village))
+		return
+	}
+
+	n, err := s.Points.WriteReport(c.Request.Context(), &r, v.RegencyCode)
+	if err != nil {
+		fail(err)
+		return
+	}
+	s.metrics.points.Add(float64(n))
+	s.Status.Observe(&r)
+
+	res := ingestResult{Accepted: len(r.Samples) + len(r.Events), Points: n}
+	for i := range r.Samples {
+		res.MaxSeq = max(res.MaxSeq, r.Samples[i].Seq)
+	}
+	for i := range r.Events {
+		res.MaxSeq = max(res.MaxSeq, r.Events[i].Seq)
+	}
+	c.JSON(http.StatusOK, res)
+}
+
+// readBody reads the request body into buf, inflating gzip, within the
+// limits: an oversize body or a bomb is a 413, never an out-of-memory.
+func readBody(req *http.Request, buf *bytes.Buffer) error {
+	if req.ContentLength > MaxReportBody {
+		return tooLarge("body of %d bytes exceeds the limit of %d", req.ContentLength, MaxReportBody)
+	}
+	body := http.MaxBytesReader(nil, req.Body, MaxReportBody)
+	var src io.Reader = body
+	switch enc := strings.ToLower(strings.TrimSpace(req.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip":
+		zr, _ := gzPool.Get().(*gzip.Reader)
+		var err error
+		if zr == nil {
+			zr, err = gzip.NewReader(body)
+		} else {
+			err = zr.Reset(body)
+		}
+		if err != nil {
+			if isMaxBytes(err) {
+				return tooLarge("body exceeds the limit of %d bytes", MaxReportBody)
+			}
+			return invalid(nil, "body is not valid gzip: %v", err)
+		}
+		defer gzPool.Put(zr)
+		src = zr
+	default:
+		return invalid(nil, "unsupported Content-Encoding %q (use gzip or none)", enc)
+	}
+	// One byte past the limit tells "exactly at the limit" from "over".
+	n, err := buf.ReadFrom(io.LimitReader(src, MaxReportDecompressed+1))
+	switch {
+	case isMaxBytes(err):
+		return tooLarge("body exceeds the limit of %d bytes", MaxReportBody)
+	case err != nil:
+		return invalid(nil, "could not read body: %v", err)
+	case n > MaxReportDecompressed:
+		return tooLarge("decompressed body exceeds the limit of %d bytes", MaxReportDecompressed)
+	case n == 0:
+		return invalid(nil, "empty body")
+	}
+	return nil
+}
+
+func isMaxBytes(err error) bool {
+	var mbe *http.MaxBytesError
+	return errors.As(err, &mbe)
+}
+
+func tooLarge(format string, args ...any) error {
+	return jagadesa.Errorf(jagadesa.ETooLarge, format, args...)
+}
+
+// jsonErr keeps decoder messages short and free of Go type names, for both
+// decoders the server uses.
+func jsonErr(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	var gse *gojson.SyntaxError
+	var gte *gojson.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return se.Error() + " at byte " + itoa(se.Offset)
+	case errors.As(err, &te):
+		return "field " + te.Field + " has the wrong type (" + te.Value + ") at byte " + itoa(te.Offset)
+	case errors.As(err, &gse):
+		return gse.Error()
+	case errors.As(err, &gte):
+		return "field " + gte.Field + " has the wrong type at byte " + itoa(gte.Offset)
+	}
+	return err.Error()
+}

@@ -1,0 +1,107 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/jagadesa/jagadesa"
+)
+
+type metrics struct {
+	reg      *prometheus.Registry
+	reports  *prometheus.CounterVec
+	points   prometheus.Counter
+	requests *prometheus.HistogramVec
+}
+
+func newMetrics(reg *prometheus.Registry, s *Server) *metrics {
+	m := &metrics{
+		reg: reg,
+		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jagadesa_reports_total",
+			Help: "Probe reports received, by result (ok or an error code).",
+		}, []string{"result"}),
+		points: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "jagadesa_points_written_total",
+			Help: "Points durably written to InfluxDB.",
+		}),
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "jagadesa_http_request_duration_seconds",
+			Help:    "HTTP requests by route, method and status code.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
+		}, []string{"route", "method", "code"}),
+	}
+	villages := prometheus.NewDesc("jagadesa_villages", "Monitored villages by live status.", []string{"status"}, nil)
+	reg.MustRegister(m.reports, m.points, m.requests,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectorFunc{desc: villages, collect: func(ch chan<- prometheus.Metric) {
+			counts := s.Status.Counts(s.monitoredCodes())
+			for _, st := range []jagadesa.Status{jagadesa.StatusUp, jagadesa.StatusDegraded, jagadesa.StatusDown, jagadesa.StatusUnknown, jagadesa.StatusCompromised} {
+				ch <- prometheus.MustNewConstMetric(villages, prometheus.GaugeValue, float64(counts[st]), string(st))
+			}
+		}})
+	return m
+}
+
+// monitoredCodes are the programme villages plus those with a probe.
+func (s *Server) monitoredCodes() []string {
+	seen := map[string]bool{}
+	for c := range s.Programme {
+		seen[c] = true
+	}
+	if ps, err := s.Probes.Probes(context.Background()); err == nil {
+		for _, p := range ps {
+			seen[p.Village] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for c := range seen {
+		out = append(out, c)
+	}
+	return out
+}
+
+type collectorFunc struct {
+	desc    *prometheus.Desc
+	collect func(chan<- prometheus.Metric)
+}
+
+func (f collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- f.desc }
+func (f collectorFunc) Collect(ch chan<- prometheus.Metric) { f.collect(ch) }
+
+// observe records every request's duration by route.
+func (s *Server) observe() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		route := c.FullPath()
+		if route == "" {
+			route = "unmatched" // bounded label set: never the raw path
+		}
+		s.metrics.requests.WithLabelValues(route, c.Request.Method, strconv.Itoa(c.Writer.Status())).Observe(time.Since(start).Seconds())
+	}
+}
+
+func (s *Server) handleMetrics() gin.HandlerFunc {
+	h := promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})
+	return gin.WrapH(h)
+}
+
+// handleHealthz answers 200 when the server and InfluxDB are up, 503 with
+// the reason otherwise, so a load balancer or Uptime Kuma sees the truth.
+func (s *Server) handleHealthz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
+	defer cancel()
+	if err := s.Points.Ping(ctx); err != nil {
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "influxdb": err.Error()})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ok", "influxdb": "ok"})
+}

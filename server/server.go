@@ -1,0 +1,90 @@
+// Package server is JagaDesa's HTTP API: gin routes, authentication, the
+// ingest path from probes to InfluxDB, and the live-status views. It knows
+// its storage only through the small interfaces below, which cmd/jagadesa
+// wires to InfluxDB and SQLite.
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/jagadesa/jagadesa"
+	"github.com/jagadesa/jagadesa/server/status"
+)
+
+// Registry answers which villages exist.
+type Registry interface {
+	Village(code string) (jagadesa.Village, bool)
+	Villages() []jagadesa.Village
+}
+
+// ProbeStore keeps enrolled probes and their token hashes.
+type ProbeStore interface {
+	CreateProbe(ctx context.Context, village string) (jagadesa.Probe, string, error)
+	ProbeByToken(token string) (jagadesa.Probe, bool)
+	Probes(ctx context.Context) ([]jagadesa.Probe, error)
+}
+
+// PointStore durably stores the measurements of a report.
+type PointStore interface {
+	// WriteReport returns once the points are durable, with how many there
+	// were. Errors are *jagadesa.Error (EUnavailable: retry later).
+	WriteReport(ctx context.Context, r *jagadesa.Report, regency string) (int, error)
+	Ping(ctx context.Context) error
+}
+
+// Deps are what the server needs. Logger, Registry, Probes, Points and
+// AdminToken are required.
+type Deps struct {
+	Logger     *slog.Logger
+	Registry   Registry
+	Programme  map[string]jagadesa.Programme // village code → programme entry
+	Probes     ProbeStore
+	Points     PointStore
+	Status     *status.Engine
+	AdminToken string
+	Metrics    *prometheus.Registry // nil: a fresh registry
+	Now        func() time.Time
+	// RetryAfter is what a 503 tells probes to wait (default 30 s).
+	RetryAfter time.Duration
+}
+
+// Server holds the handlers' dependencies.
+type Server struct {
+	Deps
+	metrics *metrics
+}
+
+// NewServer returns the whole API as an http.Handler.
+func NewServer(d Deps) http.Handler {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Status == nil {
+		d.Status = status.New(status.Config{Now: d.Now})
+	}
+	if d.Metrics == nil {
+		d.Metrics = prometheus.NewRegistry()
+	}
+	if d.RetryAfter <= 0 {
+		d.RetryAfter = 30 * time.Second
+	}
+	if d.Programme == nil {
+		d.Programme = map[string]jagadesa.Programme{}
+	}
+	s := &Server{Deps: d}
+	s.metrics = newMetrics(d.Metrics, s)
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.ContextWithFallback = true
+	// No proxy is trusted unless configured: client IPs in logs are real.
+	_ = r.SetTrustedProxies(nil)
+	r.Use(s.recoverer(), s.observe(), s.renderErrors())
+	s.routes(r)
+	return r
+}

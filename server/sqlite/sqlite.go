@@ -1,0 +1,173 @@
+// Package sqlite keeps the server's metadata that is not a time series —
+// enrolled probes and the hashes of their tokens — in an embedded SQLite
+// database under the data directory. It uses the pure-Go modernc.org/sqlite
+// driver, so the server stays a static binary with no C toolchain.
+package sqlite
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/jagadesa/jagadesa"
+)
+
+// TokenPrefix marks probe tokens so secret scanners and people recognise them.
+const TokenPrefix = "jdp_"
+
+// DB is the metadata database.
+type DB struct {
+	db  *sql.DB
+	now func() time.Time
+
+	// Token lookups happen on every report; the hashes of live tokens are
+	// few (one per probe), so they are cached in memory.
+	mu     sync.RWMutex
+	byHash map[string]jagadesa.Probe
+}
+
+// Open opens (creating if needed) jagadesa.db in dir and migrates it.
+func Open(dir string) (*DB, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: data dir: %w", err)
+	}
+	path := filepath.Join(dir, "jagadesa.db")
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
+	sdb, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	sdb.SetMaxOpenConns(1) // SQLite has one writer; one connection avoids SQLITE_BUSY
+	d := &DB{db: sdb, now: time.Now, byHash: map[string]jagadesa.Probe{}}
+	if err := d.migrate(); err != nil {
+		sdb.Close()
+		return nil, err
+	}
+	if err := d.loadCache(); err != nil {
+		sdb.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// Close closes the database.
+func (d *DB) Close() error { return d.db.Close() }
+
+var migrations = []string{
+	`CREATE TABLE IF NOT EXISTS probes (
+		id          TEXT PRIMARY KEY,
+		village     TEXT NOT NULL,
+		token_hash  TEXT NOT NULL UNIQUE,
+		created_at  INTEGER NOT NULL,
+		revoked_at  INTEGER
+	)`,
+	`CREATE INDEX IF NOT EXISTS probes_village ON probes(village)`,
+}
+
+func (d *DB) migrate() error {
+	for _, m := range migrations {
+		if _, err := d.db.Exec(m); err != nil {
+			return fmt.Errorf("sqlite: migrate: %w", err)
+		}
+	}
+	return nil
+}
+
+func (d *DB) loadCache() error {
+	rows, err := d.db.Query(`SELECT id, village, token_hash, created_at FROM probes WHERE revoked_at IS NULL`)
+	if err != nil {
+		return fmt.Errorf("sqlite: load probes: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p jagadesa.Probe
+		var hash string
+		var created int64
+		if err := rows.Scan(&p.ID, &p.Village, &hash, &created); err != nil {
+			return fmt.Errorf("sqlite: load probes: %w", err)
+		}
+		p.CreatedAt = time.UnixMilli(created).UTC()
+		d.byHash[hash] = p
+	}
+	return rows.Err()
+}
+
+// CreateProbe enrolls a new probe for village and returns it with its token.
+// Only the token's SHA-256 is stored: the token is shown once.
+func (d *DB) CreateProbe(ctx context.Context, village string) (jagadesa.Probe, string, error) {
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return jagadesa.Probe{}, "", err
+	}
+	token := TokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
+	var idb [6]byte
+	if _, err := rand.Read(idb[:]); err != nil {
+		return jagadesa.Probe{}, "", err
+	}
+	p := jagadesa.Probe{ID: "p-" + hex.EncodeToString(idb[:]), Village: village, CreatedAt: d.now().UTC().Truncate(time.Millisecond)}
+	hash := hashToken(token)
+	_, err := d.db.ExecContext(ctx, `INSERT INTO probes(id, village, token_hash, created_at) VALUES(?, ?, ?, ?)`,
+		p.ID, p.Village, hash, p.CreatedAt.UnixMilli())
+	if err != nil {
+		return jagadesa.Probe{}, "", fmt.Errorf("sqlite: create probe: %w", err)
+	}
+	d.mu.Lock()
+	d.byHash[hash] = p
+	d.mu.Unlock()
+	return p, token, nil
+}
+
+// ProbeByToken returns the live probe a token belongs to.
+func (d *DB) ProbeByToken(token string) (jagadesa.Probe, bool) {
+	d.mu.RLock()
+	p, ok := d.byHash[hashToken(token)]
+	d.mu.RUnlock()
+	return p, ok
+}
+
+// Probes lists live probes.
+func (d *DB) Probes(ctx context.Context) ([]jagadesa.Probe, error) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	out := make([]jagadesa.Probe, 0, len(d.byHash))
+	for _, p := range d.byHash {
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// RevokeProbe makes a probe's token invalid.
+func (d *DB) RevokeProbe(ctx context.Context, id string) error {
+	res, err := d.db.ExecContext(ctx, `UPDATE probes SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, d.now().UnixMilli(), id)
+	if err != nil {
+		return fmt.Errorf("sqlite: revoke probe: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return jagadesa.Errorf(jagadesa.ENotFound, "no live probe %q", id)
+	}
+	d.mu.Lock()
+	for h, p := range d.byHash {
+		if p.ID == id {
+			delete(d.byHash, h)
+		}
+	}
+	d.mu.Unlock()
+	return nil
+}
+
+// hashToken is a plain SHA-256: tokens are 256 random bits, so a slow
+// password hash would add cost on every report and no safety.
+func hashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}

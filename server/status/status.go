@@ -1,0 +1,209 @@
+// Package status keeps the live state of every monitored village in memory,
+// fed by the reports the server has stored, and derives each village's
+// status from it at read time with an injected clock.
+package status
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/jagadesa/jagadesa"
+)
+
+// Thresholds, from the SLA definitions (docs/sla.md): a link losing more than
+// 2% or slower than 150 ms median is degraded.
+const (
+	DegradedLossPct = 2.0
+	DegradedRTTMs   = 150.0
+)
+
+// Config tunes the engine.
+type Config struct {
+	// Grace is added to a village's report interval before its silence
+	// makes it down (default 15 s).
+	Grace time.Duration
+	// DefaultInterval is assumed until a heartbeat says otherwise (60 s).
+	DefaultInterval time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Engine holds the live state. It is safe for concurrent use.
+type Engine struct {
+	cfg Config
+	mu  sync.RWMutex
+	v   map[string]*village
+}
+
+type village struct {
+	probe    string
+	lastSeen time.Time
+	interval time.Duration
+	targets  map[string]*Target
+}
+
+// Target is the latest ping round to one target.
+type Target struct {
+	Target  string    `json:"target"`
+	Time    time.Time `json:"time"`
+	RTTMs   float64   `json:"rtt_ms"` // median of the round; 0 when nothing came back
+	LossPct float64   `json:"loss_pct"`
+}
+
+// View is a village's live state as the API shows it.
+type View struct {
+	Status   jagadesa.Status `json:"status"`
+	Probe    string          `json:"probe,omitempty"`
+	LastSeen *time.Time      `json:"last_seen"`
+	RTTMs    *float64        `json:"rtt_ms"`
+	LossPct  *float64        `json:"loss_pct"`
+	Reason   string          `json:"reason,omitempty"`
+	Targets  []Target        `json:"targets,omitempty"`
+}
+
+// New returns an empty engine.
+func New(cfg Config) *Engine {
+	if cfg.Grace <= 0 {
+		cfg.Grace = 15 * time.Second
+	}
+	if cfg.DefaultInterval <= 0 {
+		cfg.DefaultInterval = 60 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Engine{cfg: cfg, v: map[string]*village{}}
+}
+
+func (e *Engine) get(code string) *village {
+	v := e.v[code]
+	if v == nil {
+		v = &village{interval: e.cfg.DefaultInterval, targets: map[string]*Target{}}
+		e.v[code] = v
+	}
+	return v
+}
+
+// Observe folds a stored report into the live state. Records older than what
+// is known (a backfill after an outage) update nothing they would make stale.
+func (e *Engine) Observe(r *jagadesa.Report) {
+	now := e.cfg.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	v := e.get(r.Village)
+	v.probe = r.Probe
+	for i := range r.Samples {
+		s := &r.Samples[i]
+		t := s.Time()
+		if t.After(now) {
+			t = now // a fast probe clock must not keep a village alive
+		}
+		if t.After(v.lastSeen) {
+			v.lastSeen = t
+		}
+		switch s.Kind {
+		case jagadesa.KindHeartbeat:
+			if iv := time.Duration(s.Heartbeat.IntervalS * float64(time.Second)); iv > 0 {
+				v.interval = iv
+			}
+		case jagadesa.KindICMP:
+			tg := v.targets[s.Target]
+			if tg == nil {
+				if len(v.targets) >= 32 { // bound memory per village
+					continue
+				}
+				tg = &Target{Target: s.Target}
+				v.targets[s.Target] = tg
+			}
+			if !t.After(tg.Time) {
+				continue
+			}
+			tg.Time, tg.LossPct, tg.RTTMs = t, s.ICMP.LossPct(), 0
+			if s.ICMP.Received > 0 {
+				tg.RTTMs = s.ICMP.MedianMs()
+			}
+		}
+	}
+}
+
+// Restore seeds the engine from stored data at start-up.
+func (e *Engine) Restore(code, probe string, lastSeen time.Time, rttMs, lossPct float64, hasPing bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	v := e.get(code)
+	v.probe, v.lastSeen = probe, lastSeen
+	if hasPing {
+		v.targets["(restored)"] = &Target{Target: "(restored)", Time: lastSeen, RTTMs: rttMs, LossPct: lossPct}
+	}
+}
+
+// Get returns the live view of one village; unknown when never heard from.
+func (e *Engine) Get(code string) View {
+	now := e.cfg.Now()
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	v := e.v[code]
+	if v == nil {
+		return View{Status: jagadesa.StatusUnknown, Reason: "no report received yet"}
+	}
+	return e.view(v, now)
+}
+
+// Counts returns how many of the given villages are in each status.
+func (e *Engine) Counts(codes []string) map[jagadesa.Status]int {
+	out := map[jagadesa.Status]int{}
+	for _, c := range codes {
+		out[e.Get(c).Status]++
+	}
+	return out
+}
+
+func (e *Engine) view(v *village, now time.Time) View {
+	out := View{Probe: v.probe}
+	if !v.lastSeen.IsZero() {
+		ls := v.lastSeen
+		out.LastSeen = &ls
+	}
+	// A target's round counts while it is fresh: three intervals covers a
+	// late upload without keeping a dead target's last word forever.
+	fresh := now.Add(-3*v.interval - e.cfg.Grace)
+	var loss, rtt float64
+	var nLoss, nRTT int
+	allLost := true
+	for _, t := range v.targets {
+		out.Targets = append(out.Targets, *t)
+		if t.Time.Before(fresh) {
+			continue
+		}
+		loss += t.LossPct
+		nLoss++
+		if t.LossPct < 100 {
+			allLost = false
+			rtt += t.RTTMs
+			nRTT++
+		}
+	}
+	sort.Slice(out.Targets, func(i, j int) bool { return out.Targets[i].Target < out.Targets[j].Target })
+	if nLoss > 0 {
+		l := loss / float64(nLoss)
+		out.LossPct = &l
+	}
+	if nRTT > 0 {
+		r := rtt / float64(nRTT)
+		out.RTTMs = &r
+	}
+	switch {
+	case now.Sub(v.lastSeen) > v.interval+e.cfg.Grace:
+		out.Status, out.Reason = jagadesa.StatusDown, "no report for "+now.Sub(v.lastSeen).Round(time.Second).String()
+	case nLoss > 0 && allLost:
+		out.Status, out.Reason = jagadesa.StatusDown, "every target unreachable"
+	case out.LossPct != nil && *out.LossPct > DegradedLossPct:
+		out.Status, out.Reason = jagadesa.StatusDegraded, "packet loss above 2%"
+	case out.RTTMs != nil && *out.RTTMs > DegradedRTTMs:
+		out.Status, out.Reason = jagadesa.StatusDegraded, "median RTT above 150 ms"
+	default:
+		out.Status = jagadesa.StatusUp
+	}
+	return out
+}

@@ -1,0 +1,122 @@
+package status
+
+import (
+	"testing"
+	"time"
+
+	"github.com/jagadesa/jagadesa"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func report(t time.Time, loss map[string]int, rttMs float64) *jagadesa.Report {
+	r := &jagadesa.Report{Version: 1, Probe: "p-1", Village: "33.06.08.2005"}
+	r.Samples = append(r.Samples, jagadesa.Sample{Seq: 1, TimeMs: t.UnixMilli(), Kind: jagadesa.KindHeartbeat, Heartbeat: &jagadesa.Heartbeat{IntervalS: 60}})
+	for target, lost := range loss {
+		p := &jagadesa.ICMP{Sent: 10, Received: 10 - lost}
+		for i := 0; i < p.Received; i++ {
+			p.RTTsMs = append(p.RTTsMs, rttMs)
+		}
+		r.Samples = append(r.Samples, jagadesa.Sample{Seq: 2, TimeMs: t.UnixMilli(), Kind: jagadesa.KindICMP, Target: target, ICMP: p})
+	}
+	return r
+}
+
+func TestStatus(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		feed []*jagadesa.Report
+		at   time.Duration // after t0
+		want jagadesa.Status
+		rtt  float64
+		loss float64
+	}{
+		{"never heard", nil, 0, jagadesa.StatusUnknown, 0, 0},
+		{"healthy", []*jagadesa.Report{report(t0, map[string]int{"a": 0, "b": 0}, 20)}, 10 * time.Second, jagadesa.StatusUp, 20, 0},
+		{"lossy", []*jagadesa.Report{report(t0, map[string]int{"a": 1, "b": 0}, 20)}, 10 * time.Second, jagadesa.StatusDegraded, 20, 5},
+		{"slow", []*jagadesa.Report{report(t0, map[string]int{"a": 0}, 200)}, 10 * time.Second, jagadesa.StatusDegraded, 200, 0},
+		{"every target lost", []*jagadesa.Report{report(t0, map[string]int{"a": 10, "b": 10}, 0)}, 10 * time.Second, jagadesa.StatusDown, 0, 100},
+		{"silent past interval+grace", []*jagadesa.Report{report(t0, map[string]int{"a": 0}, 20)}, 76 * time.Second, jagadesa.StatusDown, 20, 0},
+		{"silent within interval+grace", []*jagadesa.Report{report(t0, map[string]int{"a": 0}, 20)}, 74 * time.Second, jagadesa.StatusUp, 20, 0},
+		{"backfill does not overwrite newer", []*jagadesa.Report{
+			report(t0, map[string]int{"a": 0}, 20),
+			report(t0.Add(-time.Hour), map[string]int{"a": 10}, 0),
+		}, 10 * time.Second, jagadesa.StatusUp, 20, 0},
+		{"recovered", []*jagadesa.Report{
+			report(t0, map[string]int{"a": 10}, 0),
+			report(t0.Add(time.Minute), map[string]int{"a": 0}, 30),
+		}, time.Minute + 5*time.Second, jagadesa.StatusUp, 30, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &clock{t0}
+			e := New(Config{Now: c.now})
+			for _, r := range tt.feed {
+				// Reports arrive just after they were measured.
+				if at := time.UnixMilli(r.Samples[0].TimeMs).Add(time.Second); at.After(c.t) {
+					c.t = at
+				}
+				e.Observe(r)
+			}
+			c.t = t0.Add(tt.at)
+			v := e.Get("33.06.08.2005")
+			if v.Status != tt.want {
+				t.Fatalf("status = %s (%s), want %s", v.Status, v.Reason, tt.want)
+			}
+			if tt.want == jagadesa.StatusUnknown {
+				if v.LastSeen != nil {
+					t.Fatal("unknown village has a last_seen")
+				}
+				return
+			}
+			if tt.rtt > 0 && (v.RTTMs == nil || *v.RTTMs != tt.rtt) {
+				t.Errorf("rtt = %v, want %v", v.RTTMs, tt.rtt)
+			}
+			if v.LossPct == nil || *v.LossPct != tt.loss {
+				t.Errorf("loss = %v, want %v", v.LossPct, tt.loss)
+			}
+		})
+	}
+}
+
+func TestFutureTimestampDoesNotKeepVillageAlive(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+	c := &clock{t0}
+	e := New(Config{Now: c.now})
+	e.Observe(report(t0.Add(4*time.Minute), map[string]int{"a": 0}, 20)) // fast probe clock
+	c.t = t0.Add(2 * time.Minute)
+	if st := e.Get("33.06.08.2005").Status; st != jagadesa.StatusDown {
+		t.Fatalf("status = %s, want down: last_seen must be capped at arrival time", st)
+	}
+}
+
+func TestHeartbeatIntervalSetsDeadline(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+	c := &clock{t0}
+	e := New(Config{Now: c.now, Grace: 15 * time.Second})
+	r := report(t0, map[string]int{"a": 0}, 20)
+	r.Samples[0].Heartbeat.IntervalS = 300
+	e.Observe(r)
+	c.t = t0.Add(300 * time.Second)
+	if st := e.Get("33.06.08.2005").Status; st != jagadesa.StatusUp {
+		t.Fatalf("status = %s at 300 s with a 300 s interval, want up", st)
+	}
+	c.t = t0.Add(316 * time.Second)
+	if st := e.Get("33.06.08.2005").Status; st != jagadesa.StatusDown {
+		t.Fatalf("status = %s at 316 s, want down", st)
+	}
+}
+
+func TestCounts(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+	c := &clock{t0}
+	e := New(Config{Now: c.now})
+	e.Observe(report(t0, map[string]int{"a": 0}, 20))
+	got := e.Counts([]string{"33.06.08.2005", "33.06.08.2006"})
+	if got[jagadesa.StatusUp] != 1 || got[jagadesa.StatusUnknown] != 1 {
+		t.Fatalf("counts = %v", got)
+	}
+}

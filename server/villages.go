@@ -1,0 +1,108 @@
+package server
+
+import (
+	"net/http"
+	"sort"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/jagadesa/jagadesa"
+	"github.com/jagadesa/jagadesa/server/status"
+)
+
+// villageView is one village as GET /api/v1/villages shows it: the registry
+// entry, its programme entry when it has one, and its live status.
+type villageView struct {
+	jagadesa.Village
+	Programme *jagadesa.Programme `json:"programme,omitempty"`
+	status.View
+}
+
+func (s *Server) villageView(v jagadesa.Village) villageView {
+	out := villageView{Village: v, View: s.Status.Get(v.Code)}
+	if p, ok := s.Programme[v.Code]; ok {
+		out.Programme = &p
+	}
+	return out
+}
+
+// handleVillages lists monitored villages: those in the programme and those
+// with an enrolled probe; ?scope=all lists the whole registry.
+// Filters: regency (code like 33.06 or exact name), status, district.
+func (s *Server) handleVillages(c *gin.Context) {
+	problems := jagadesa.Problems{}
+	var want jagadesa.Status
+	if st := c.Query("status"); st != "" {
+		var err error
+		if want, err = jagadesa.ParseStatus(st); err != nil {
+			problems["status"] = err.Error()
+		}
+	}
+	scope := c.DefaultQuery("scope", "monitored")
+	if scope != "monitored" && scope != "all" {
+		problems["scope"] = "must be monitored or all"
+	}
+	regency, district := c.Query("regency"), c.Query("district")
+	if len(regency) > 128 || len(district) > 128 {
+		problems["regency"] = "too long"
+	}
+	if len(problems) > 0 {
+		_ = c.Error(invalid(problems, "bad query"))
+		return
+	}
+	monitored := map[string]bool{}
+	if scope == "monitored" {
+		probes, err := s.Probes.Probes(c.Request.Context())
+		if err != nil {
+			_ = c.Error(err)
+			return
+		}
+		for _, p := range probes {
+			monitored[p.Village] = true
+		}
+	}
+	out := make([]villageView, 0, 1024)
+	for _, v := range s.Registry.Villages() {
+		if scope == "monitored" && !monitored[v.Code] {
+			if _, ok := s.Programme[v.Code]; !ok {
+				continue
+			}
+		}
+		if regency != "" && regency != v.RegencyCode && regency != v.Regency {
+			continue
+		}
+		if district != "" && district != v.DistrictCode && district != v.District {
+			continue
+		}
+		vv := s.villageView(v)
+		if want != "" && vv.Status != want {
+			continue
+		}
+		vv.Targets = nil // the list stays light; the single-village view has them
+		out = append(out, vv)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Code < out[j].Code })
+	counts := map[jagadesa.Status]int{}
+	for _, v := range out {
+		counts[v.Status]++
+	}
+	c.JSON(http.StatusOK, gin.H{"count": len(out), "by_status": counts, "villages": out})
+}
+
+// handleVillage shows one village with its per-target detail.
+func (s *Server) handleVillage(c *gin.Context) {
+	code := c.Param("code")
+	if !jagadesa.ValidVillageCode(code) {
+		_ = c.Error(invalid(jagadesa.Problems{"code": "must be a Kemendagri village code like 33.06.08.2005"}, "bad village code"))
+		return
+	}
+	v, ok := s.Registry.Village(code)
+	if !ok {
+		_ = c.Error(notFound("village %s is not in the registry", code))
+		return
+	}
+	c.JSON(http.StatusOK, s.villageView(v))
+}
+
+func itoa[T ~int | ~int64](i T) string { return strconv.FormatInt(int64(i), 10) }
