@@ -1,0 +1,297 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jagadesa/jagadesa"
+	"github.com/jagadesa/jagadesa/probe/spool"
+)
+
+// Config is the probe's whole configuration.
+type Config struct {
+	Server        string
+	Token         string
+	Village       string
+	Spool         string        // spool directory
+	Interval      time.Duration // between measurement rounds
+	Targets       []string
+	Root          string // file-system root the host collectors read
+	Count         int    // ICMP packets per round
+	PingInterval  time.Duration
+	Privileged    bool
+	SpoolMaxBytes int64
+	Version       string
+}
+
+// Validate reports every problem at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Server == "" {
+		errs = append(errs, errors.New("--server is required (the JagaDesa server's URL)"))
+	} else if !strings.HasPrefix(c.Server, "http://") && !strings.HasPrefix(c.Server, "https://") {
+		errs = append(errs, fmt.Errorf("--server %q must start with http:// or https://", c.Server))
+	}
+	if c.Token == "" {
+		errs = append(errs, errors.New("a probe token is required (--token, --token-file or JAGADESA_TOKEN; get one by enrolling the probe)"))
+	}
+	if !jagadesa.ValidVillageCode(c.Village) {
+		errs = append(errs, fmt.Errorf("--village %q must be a Kemendagri village code like 33.06.08.2005", c.Village))
+	}
+	if c.Spool == "" {
+		errs = append(errs, errors.New("--spool directory is required"))
+	}
+	if c.Interval < time.Second || c.Interval > time.Hour {
+		errs = append(errs, fmt.Errorf("--interval %s must be between 1s and 1h", c.Interval))
+	}
+	if len(c.Targets) == 0 {
+		errs = append(errs, errors.New("at least one --target is required"))
+	}
+	if c.Count < 1 || c.Count > jagadesa.MaxRTTsPerSample {
+		errs = append(errs, fmt.Errorf("--count %d must be 1..%d", c.Count, jagadesa.MaxRTTsPerSample))
+	}
+	if c.PingInterval < 10*time.Millisecond {
+		errs = append(errs, fmt.Errorf("--ping-interval %s must be at least 10ms", c.PingInterval))
+	}
+	if c.Count > 0 && time.Duration(c.Count)*c.PingInterval >= c.Interval {
+		errs = append(errs, fmt.Errorf("a round (%d × %s) must fit inside --interval %s", c.Count, c.PingInterval, c.Interval))
+	}
+	return errors.Join(errs...)
+}
+
+// Probe runs rounds and uploads them.
+type Probe struct {
+	cfg    Config
+	log    *slog.Logger
+	spool  *spool.Spool
+	sender *Sender
+	wake   chan struct{}
+	start  time.Time
+	clean  bool // the previous run ended cleanly
+
+	mu sync.Mutex // serialises spool appends
+}
+
+const runningMarker = "running"
+
+// New opens the spool and notes whether the previous run ended cleanly.
+func New(cfg Config, log *slog.Logger, client *http.Client) (*Probe, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	sp, err := spool.Open(cfg.Spool, spool.Options{MaxBytes: cfg.SpoolMaxBytes, SyncEvery: 64})
+	if err != nil {
+		return nil, fmt.Errorf("open spool %s: %w", cfg.Spool, err)
+	}
+	p := &Probe{cfg: cfg, log: log, spool: sp, wake: make(chan struct{}, 1), start: time.Now()}
+	marker := filepath.Join(cfg.Spool, runningMarker)
+	_, statErr := os.Stat(marker)
+	p.clean = errors.Is(statErr, os.ErrNotExist)
+	if err := writeFileSync(marker, []byte(strconv.FormatInt(p.start.UnixMilli(), 10))); err != nil {
+		sp.Close()
+		return nil, fmt.Errorf("mark run: %w", err)
+	}
+	p.sender = &Sender{Server: cfg.Server, Token: cfg.Token, Village: cfg.Village, Queue: sp, Client: client, Logger: log, Version: cfg.Version}
+	return p, nil
+}
+
+// Run measures every interval and uploads until ctx ends, then syncs the
+// spool and records a clean stop.
+func (p *Probe) Run(ctx context.Context) error {
+	p.event("probe_start", "info", fmt.Sprintf("probe %s started", p.cfg.Version), map[string]string{
+		"prev_clean": strconv.FormatBool(p.clean), "version": p.cfg.Version,
+	})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		p.uploadLoop(ctx)
+	}()
+	t := time.NewTicker(p.cfg.Interval)
+	defer t.Stop()
+	for {
+		p.round(ctx)
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return p.close()
+		case <-t.C:
+		}
+	}
+}
+
+func (p *Probe) close() error {
+	err := p.spool.Sync()
+	if cerr := p.spool.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		// Only a run whose spool is safely on disk counts as clean.
+		err = removeSync(filepath.Join(p.cfg.Spool, runningMarker))
+	}
+	return err
+}
+
+// round measures all targets concurrently, then spools the samples and a
+// heartbeat and wakes the uploader.
+func (p *Probe) round(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(ctx, p.cfg.Interval*9/10)
+	defer cancel()
+	opts := CheckOptions{Count: p.cfg.Count, Interval: p.cfg.PingInterval, Privileged: p.cfg.Privileged}
+	samples := make([]jagadesa.Sample, len(p.cfg.Targets))
+	errs := make([]error, len(p.cfg.Targets))
+	var wg sync.WaitGroup
+	for i, target := range p.cfg.Targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			samples[i], errs[i] = checks[jagadesa.KindICMP](rctx, target, opts)
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return // shutting down: a cut-short round would read as loss
+	}
+	for i, s := range samples {
+		if errs[i] != nil {
+			p.log.Warn("check failed", "target", p.cfg.Targets[i], "err", errs[i])
+			if errors.Is(errs[i], ErrPermission) {
+				// The probe cannot measure: a probe fault, not a lost link.
+				p.event("check_error", "warning", errs[i].Error(), map[string]string{"target": p.cfg.Targets[i]})
+				continue
+			}
+			// An unresolvable or unreachable target is a fully lost round.
+			s = jagadesa.Sample{TimeMs: time.Now().UnixMilli(), Kind: jagadesa.KindICMP, Target: p.cfg.Targets[i],
+				ICMP: &jagadesa.ICMP{Sent: p.cfg.Count}}
+		}
+		p.append(EncodeSample(s))
+	}
+	p.append(EncodeSample(p.heartbeat()))
+	if err := p.spool.Sync(); err != nil {
+		p.log.Error("spool sync failed", "err", err)
+	}
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (p *Probe) heartbeat() jagadesa.Sample {
+	st := p.spool.Stats()
+	return jagadesa.Sample{
+		TimeMs: time.Now().UnixMilli(),
+		Kind:   jagadesa.KindHeartbeat,
+		Heartbeat: &jagadesa.Heartbeat{
+			BootID:       bootID(p.cfg.Root),
+			UptimeS:      uptime(p.cfg.Root),
+			ProbeStartMs: p.start.UnixMilli(),
+			PrevClean:    p.clean,
+			SpoolBytes:   st.Bytes,
+			SpoolDropped: st.Dropped,
+			IntervalS:    p.cfg.Interval.Seconds(),
+			ProbeVersion: p.cfg.Version,
+		},
+	}
+}
+
+func (p *Probe) event(kind, severity, msg string, attrs map[string]string) {
+	p.append(EncodeEvent(jagadesa.Event{TimeMs: time.Now().UnixMilli(), Kind: kind, Severity: severity, Message: msg, Attrs: attrs}))
+}
+
+func (p *Probe) append(payload []byte, err error) {
+	if err == nil {
+		p.mu.Lock()
+		_, err = p.spool.Append(payload)
+		p.mu.Unlock()
+	}
+	if err != nil {
+		p.log.Error("spool append failed; record lost", "err", err)
+	}
+}
+
+func (p *Probe) uploadLoop(ctx context.Context) {
+	for {
+		if err := p.sender.Drain(ctx); err == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-p.wake:
+			}
+		} else if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// bootID identifies the host's current boot, so the server can tell a
+// reboot (power cut) from a probe restart.
+func bootID(root string) string {
+	b, err := os.ReadFile(filepath.Join(root, "proc/sys/kernel/random/boot_id"))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func uptime(root string) float64 {
+	b, err := os.ReadFile(filepath.Join(root, "proc/uptime"))
+	if err != nil {
+		return 0
+	}
+	f, _, _ := strings.Cut(string(b), " ")
+	v, err := strconv.ParseFloat(f, 64)
+	if err != nil || v < 0 {
+		return 0
+	}
+	return v
+}
+
+// writeFileSync writes a small file so that it survives a power cut: to a
+// temporary name, fsynced, renamed over the target, directory fsynced.
+func writeFileSync(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func removeSync(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
