@@ -272,6 +272,7 @@ func TestReportRejections(t *testing.T) {
 	bad := report(villageA, 1)
 	bad.Samples[0].ICMP.Received = 11
 	other := report(villageB, 1)
+	unknown := report("33.99.99.2999", 1)
 	wrongProbe := report(villageA, 1)
 	wrongProbe.Probe = "p-someoneelse"
 	v2 := report(villageA, 1)
@@ -293,6 +294,7 @@ func TestReportRejections(t *testing.T) {
 		{"admin token is not a probe", adminToken, nil, []byte(good), 401, "unknown", ""},
 		{"token of village B writing for A", e.tokB, nil, []byte(good), 403, "enrolled for village", ""},
 		{"token of A writing for B", e.tokA, nil, []byte(mustJSON(t, other)), 403, "enrolled for village", ""},
+		{"village not in the registry", e.tokA, nil, []byte(mustJSON(t, unknown)), 403, "may not report", ""},
 		{"someone else's probe id", e.tokA, nil, []byte(mustJSON(t, wrongProbe)), 403, "belongs to probe", ""},
 		{"not JSON", e.tokA, nil, []byte(`{"v":1,`), 400, "not valid JSON", ""},
 		{"wrong type", e.tokA, nil, []byte(`{"v":"one"}`), 400, "wrong type", ""},

@@ -1,0 +1,179 @@
+package jagadesacmd
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/jagadesa/jagadesa"
+	"github.com/jagadesa/jagadesa/cmd/internal/envflag"
+	"github.com/jagadesa/jagadesa/geo"
+	"github.com/jagadesa/jagadesa/server"
+	"github.com/jagadesa/jagadesa/server/influx"
+	"github.com/jagadesa/jagadesa/server/sqlite"
+	"github.com/jagadesa/jagadesa/server/status"
+)
+
+// serveConfig is the server's whole configuration.
+type serveConfig struct {
+	Listen       string
+	InfluxURL    string
+	InfluxToken  string
+	InfluxOrg    string
+	InfluxBucket string
+	DataDir      string
+	AdminToken   string
+	WebhookURL   string
+	Programme    string // CSV path; empty: the synthetic demo list
+	Grace        time.Duration
+	LogLevel     string
+}
+
+func (c *serveConfig) validate() error {
+	var errs []error
+	if c.Listen == "" {
+		errs = append(errs, errors.New("--listen is required"))
+	}
+	if c.InfluxURL == "" {
+		errs = append(errs, errors.New("--influx-url is required"))
+	}
+	if c.InfluxBucket == "" {
+		errs = append(errs, errors.New("--influx-bucket is required"))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir is required"))
+	}
+	if len(c.AdminToken) < 16 {
+		errs = append(errs, errors.New("an admin token of at least 16 characters is required (JAGADESA_ADMIN_TOKEN or --admin-token)"))
+	}
+	return errors.Join(errs...)
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	env := envflag.Getenv(getenv)
+	fs := flag.NewFlagSet("jagadesa serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c serveConfig
+	fs.StringVar(&c.Listen, "listen", env.String("JAGADESA_LISTEN", ":8080"), "address to serve HTTP on (env JAGADESA_LISTEN)")
+	fs.StringVar(&c.InfluxURL, "influx-url", env.String("JAGADESA_INFLUX_URL", "http://127.0.0.1:8086"), "InfluxDB URL (env JAGADESA_INFLUX_URL)")
+	fs.StringVar(&c.InfluxToken, "influx-token", getenv("JAGADESA_INFLUX_TOKEN"), "InfluxDB token; user:pass on 1.8 (env JAGADESA_INFLUX_TOKEN)")
+	fs.StringVar(&c.InfluxOrg, "influx-org", env.String("JAGADESA_INFLUX_ORG", "-"), "InfluxDB organisation; - on 1.8 (env JAGADESA_INFLUX_ORG)")
+	fs.StringVar(&c.InfluxBucket, "influx-bucket", env.String("JAGADESA_INFLUX_BUCKET", "jagadesa/autogen"), "InfluxDB bucket; db/rp on 1.8 (env JAGADESA_INFLUX_BUCKET)")
+	fs.StringVar(&c.DataDir, "data-dir", env.String("JAGADESA_DATA_DIR", "./data"), "directory for the metadata database (env JAGADESA_DATA_DIR)")
+	fs.StringVar(&c.AdminToken, "admin-token", getenv("JAGADESA_ADMIN_TOKEN"), "admin bearer token (env JAGADESA_ADMIN_TOKEN; prefer the environment: flags show in ps)")
+	fs.StringVar(&c.WebhookURL, "webhook-url", getenv("JAGADESA_WEBHOOK_URL"), "send every notification to this URL too (env JAGADESA_WEBHOOK_URL)")
+	fs.StringVar(&c.Programme, "programme", getenv("JAGADESA_PROGRAMME"), "programme list CSV (code,year,isp,contract_mbps,remote_3t,extreme_poor,desa_digital); empty: the synthetic demo list (env JAGADESA_PROGRAMME)")
+	fs.DurationVar(&c.Grace, "grace", env.Duration("JAGADESA_GRACE", 15*time.Second), "silence beyond a village's interval before it is down (env JAGADESA_GRACE)")
+	fs.StringVar(&c.LogLevel, "log-level", env.String("JAGADESA_LOG_LEVEL", "info"), "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := c.validate(); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	reg, err := geo.Jateng()
+	if err != nil {
+		return fmt.Errorf("load village registry: %w", err)
+	}
+	prog, err := loadProgramme(c.Programme, reg, log)
+	if err != nil {
+		return err
+	}
+	db, err := sqlite.Open(c.DataDir)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	store, err := influx.New(influx.Config{URL: c.InfluxURL, Token: c.InfluxToken, Org: c.InfluxOrg, Bucket: c.InfluxBucket})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	engine := status.New(status.Config{Grace: c.Grace})
+	restoreStatus(ctx, store, engine, log)
+
+	handler := server.NewServer(server.Deps{
+		Logger: log, Registry: reg, Programme: prog, Probes: db, Points: store,
+		Status: engine, AdminToken: c.AdminToken,
+	})
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", c.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second, // a 4 MiB report over a slow village link
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("jagadesa serving", "addr", ln.Addr().String(), "influx", c.InfluxURL, "bucket", c.InfluxBucket,
+		"villages", reg.Len(), "programme", len(prog), "version", Version)
+	fmt.Fprintf(stdout, "jagadesa: listening on http://%s\n", ln.Addr())
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}
+
+func loadProgramme(path string, reg *geo.Registry, log *slog.Logger) (map[string]jagadesa.Programme, error) {
+	var list []jagadesa.Programme
+	if path == "" {
+		log.Warn("no --programme list given: using the SYNTHETIC demo programme list (not the real 599 villages)")
+		list = geo.DemoProgramme(reg)
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("programme list: %w", err)
+		}
+		defer f.Close()
+		if list, err = geo.ReadProgramme(f, reg); err != nil {
+			return nil, fmt.Errorf("programme list %s: %w", path, err)
+		}
+	}
+	out := make(map[string]jagadesa.Programme, len(list))
+	for _, p := range list {
+		out[p.Code] = p
+	}
+	return out, nil
+}
+
+// restoreStatus seeds live status from the last day of stored data, so a
+// restart does not make every village "unknown" until its next report.
+func restoreStatus(ctx context.Context, store *influx.Store, engine *status.Engine, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	latest, err := store.LatestByVillage(ctx, 24*time.Hour)
+	if err != nil {
+		log.Warn("could not restore live status from InfluxDB; villages start unknown", "err", err)
+		return
+	}
+	for _, l := range latest {
+		engine.Restore(l.Village, l.Probe, l.LastSeen, l.RTTMs, l.LossPct, l.HasPing)
+	}
+	log.Info("restored live status", "villages", len(latest))
+}

@@ -1,0 +1,71 @@
+package jagadesacmd
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/jagadesa/jagadesa/cmd/internal/envflag"
+	"github.com/jagadesa/jagadesa/probe/sim"
+)
+
+// runSim runs a simulated fleet of probes for the programme villages.
+func runSim(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	env := envflag.Getenv(getenv)
+	fs := flag.NewFlagSet("jagadesa sim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg sim.Config
+	var dir string
+	fs.StringVar(&cfg.Server, "server", env.String("JAGADESA_SERVER", "http://127.0.0.1:8080"), "server URL (env JAGADESA_SERVER)")
+	fs.StringVar(&cfg.AdminToken, "admin-token", getenv("JAGADESA_ADMIN_TOKEN"), "admin token, to enroll the simulated probes (env JAGADESA_ADMIN_TOKEN)")
+	fs.IntVar(&cfg.Villages, "villages", 599, "how many programme villages to simulate")
+	fs.DurationVar(&cfg.Interval, "interval", env.Duration("JAGADESA_SIM_INTERVAL", time.Minute), "time between each probe's rounds")
+	fs.StringVar(&dir, "dir", "", "directory for the probes' spools (default: a temporary directory, removed at exit)")
+	fs.Uint64Var(&cfg.Seed, "seed", 1, "random seed: the same seed gives the same fleet")
+	fs.DurationVar(&cfg.OutageEvery, "outage-every", 10*time.Hour, "mean time between short link cuts per village")
+	fs.DurationVar(&cfg.RegionalCutAfter, "regional-cut-after", 5*time.Minute, "when the regional power cut starts")
+	fs.DurationVar(&cfg.RegionalCutFor, "regional-cut-for", 4*time.Minute, "how long it lasts (0: none)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if cfg.AdminToken == "" {
+		return errors.New("--admin-token (or JAGADESA_ADMIN_TOKEN) is required to enroll the simulated probes")
+	}
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "jagadesa-sim-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	cfg.Dir = dir
+	// Upload failures during simulated cuts are expected: log only errors.
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	fleet, err := sim.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer fleet.Close()
+	fmt.Fprintf(stdout, "jagadesa sim: %d simulated probes reporting every %s to %s (regional power cut in kecamatan %s after %s)\n",
+		fleet.Len(), cfg.Interval, cfg.Server, fleet.RegionalDistrict, cfg.RegionalCutAfter)
+	go func() {
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				fmt.Fprintf(stdout, "jagadesa sim: %d rounds, %d uploads, %d failed uploads (link cuts retry later)\n",
+					fleet.Stats.Rounds.Load(), fleet.Stats.Uploads.Load(), fleet.Stats.UploadFailures.Load())
+			}
+		}
+	}()
+	return fleet.Run(ctx)
+}
