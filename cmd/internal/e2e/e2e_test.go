@@ -68,6 +68,35 @@ func call(t *testing.T, method, url, token, body string) (int, []byte) {
 	return resp.StatusCode, b
 }
 
+func adminEnv(k string) string {
+	if k == "JAGADESA_ADMIN_TOKEN" {
+		return admin
+	}
+	return ""
+}
+
+// startServer runs `jagadesa serve` until ctx ends and waits until it is
+// healthy. The returned channel yields serve's result.
+func startServer(t *testing.T, ctx context.Context, influxURL, bucket string, log *syncBuffer) (string, chan error) {
+	t.Helper()
+	addr := freeAddr(t)
+	base := "http://" + addr
+	done := make(chan error, 1)
+	go func() {
+		done <- jagadesacmd.Run(ctx, []string{"serve", "--listen", addr, "--influx-url", influxURL,
+			"--influx-bucket", bucket, "--data-dir", t.TempDir(), "--grace", "1s"}, adminEnv, log, log)
+	}()
+	for i := 0; ; i++ {
+		if code, _ := call(t, "GET", base+"/healthz", "", ""); code == 200 {
+			return base, done
+		}
+		if i > 100 {
+			t.Fatalf("server not healthy:\n%s", log.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 type villageView struct {
 	Status   jagadesa.Status `json:"status"`
 	LastSeen *time.Time      `json:"last_seen"`
@@ -107,33 +136,11 @@ func TestProbeToServerOnLoopback(t *testing.T) {
 	}
 	ifx := influxtest.Get(t)
 	bucket := ifx.NewDatabase(t)
-	addr := freeAddr(t)
-	base := "http://" + addr
 	village := geo.KrandeganCode
-
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var serverLog syncBuffer
-	serverDone := make(chan error, 1)
-	getenv := func(k string) string {
-		if k == "JAGADESA_ADMIN_TOKEN" {
-			return admin
-		}
-		return ""
-	}
-	go func() {
-		serverDone <- jagadesacmd.Run(ctx, []string{"serve", "--listen", addr, "--influx-url", ifx.URL,
-			"--influx-bucket", bucket, "--data-dir", t.TempDir(), "--grace", "1s"}, getenv, &serverLog, &serverLog)
-	}()
-	for i := 0; ; i++ {
-		if code, _ := call(t, "GET", base+"/healthz", "", ""); code == 200 {
-			break
-		}
-		if i > 100 {
-			t.Fatalf("server not healthy:\n%s", serverLog.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	base, serverDone := startServer(t, ctx, ifx.URL, bucket, &serverLog)
 
 	code, b := call(t, "POST", base+"/api/v1/probes", admin, fmt.Sprintf(`{"village":%q}`, village))
 	if code != 201 {
@@ -215,36 +222,15 @@ func TestProbeToServerOnLoopback(t *testing.T) {
 func TestSimulatedFleet(t *testing.T) {
 	ifx := influxtest.Get(t)
 	bucket := ifx.NewDatabase(t)
-	addr := freeAddr(t)
-	base := "http://" + addr
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	getenv := func(k string) string {
-		if k == "JAGADESA_ADMIN_TOKEN" {
-			return admin
-		}
-		return ""
-	}
 	var serverLog, simLog syncBuffer
-	serverDone := make(chan error, 1)
-	go func() {
-		serverDone <- jagadesacmd.Run(ctx, []string{"serve", "--listen", addr, "--influx-url", ifx.URL,
-			"--influx-bucket", bucket, "--data-dir", t.TempDir(), "--grace", "1s"}, getenv, &serverLog, &serverLog)
-	}()
-	for i := 0; ; i++ {
-		if code, _ := call(t, "GET", base+"/healthz", "", ""); code == 200 {
-			break
-		}
-		if i > 100 {
-			t.Fatalf("server not healthy:\n%s", serverLog.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	base, serverDone := startServer(t, ctx, ifx.URL, bucket, &serverLog)
 	const villages = 60
 	simDone := make(chan error, 1)
 	go func() {
 		simDone <- jagadesacmd.Run(ctx, []string{"sim", "--server", base, "--villages", fmt.Sprint(villages), "--interval", "2s",
-			"--dir", t.TempDir(), "--regional-cut-after", "6s", "--regional-cut-for", "30s"}, getenv, &simLog, &simLog)
+			"--dir", t.TempDir(), "--regional-cut-after", "6s", "--regional-cut-for", "30s"}, adminEnv, &simLog, &simLog)
 	}()
 
 	type listing struct {
