@@ -24,8 +24,19 @@ const (
 
 // Kinds of sample.
 const (
-	KindICMP      = "icmp"
-	KindHeartbeat = "heartbeat"
+	KindICMP       = "icmp"
+	KindHeartbeat  = "heartbeat"
+	KindDNS        = "dns"
+	KindHTTP       = "http"
+	KindThroughput = "throughput"
+	KindOutage     = "outage"
+)
+
+// Causes of an outage the probe records.
+const (
+	CauseLink  = "link"  // probe alive, upstream unreachable
+	CausePower = "power" // host restarted after an unclean stop
+	CauseProbe = "probe" // the probe process died but the host stayed up
 )
 
 // Report is one batch a probe uploads. Records carry their own sequence
@@ -44,12 +55,16 @@ type Report struct {
 // Sample is one measurement. Exactly one of the kind-specific parts is set,
 // the one named by Kind.
 type Sample struct {
-	Seq       uint64     `json:"seq"`
-	TimeMs    int64      `json:"t"` // Unix ms, UTC
-	Kind      string     `json:"kind"`
-	Target    string     `json:"target,omitempty"`
-	ICMP      *ICMP      `json:"icmp,omitempty"`
-	Heartbeat *Heartbeat `json:"heartbeat,omitempty"`
+	Seq        uint64      `json:"seq"`
+	TimeMs     int64       `json:"t"` // Unix ms, UTC
+	Kind       string      `json:"kind"`
+	Target     string      `json:"target,omitempty"`
+	ICMP       *ICMP       `json:"icmp,omitempty"`
+	Heartbeat  *Heartbeat  `json:"heartbeat,omitempty"`
+	DNS        *DNS        `json:"dns,omitempty"`
+	HTTP       *HTTP       `json:"http,omitempty"`
+	Throughput *Throughput `json:"throughput,omitempty"`
+	Outage     *Outage     `json:"outage,omitempty"`
 }
 
 // Time returns the sample's timestamp.
@@ -100,6 +115,50 @@ type Heartbeat struct {
 	SpoolDropped uint64  `json:"spool_dropped"`  // records dropped for space, ever
 	IntervalS    float64 `json:"interval_s"`     // the probe's measurement interval
 	ProbeVersion string  `json:"probe_version"`
+}
+
+// DNS is one lookup of Target (a name) through one resolver.
+type DNS struct {
+	Resolver string   `json:"resolver"` // "system" (the router's configured resolver) or host:port
+	OK       bool     `json:"ok"`
+	RTTMs    float64  `json:"rtt_ms"`
+	RCode    string   `json:"rcode,omitempty"` // NOERROR, NXDOMAIN, SERVFAIL, timeout ...
+	Answers  []string `json:"answers,omitempty"`
+	Error    string   `json:"error,omitempty"`
+}
+
+// HTTP is one request to Target (a URL).
+type HTTP struct {
+	OK            bool    `json:"ok"` // a response with status < 400 arrived
+	StatusCode    int     `json:"status_code,omitempty"`
+	TTFBMs        float64 `json:"ttfb_ms"`
+	TotalMs       float64 `json:"total_ms"`
+	CertExpiresMs int64   `json:"cert_expires_ms,omitempty"` // leaf certificate's NotAfter, Unix ms; 0 without TLS
+	Error         string  `json:"error,omitempty"`
+}
+
+// Throughput is one bounded transfer against the server's speed-test
+// endpoint. Target names the endpoint.
+type Throughput struct {
+	Direction  string  `json:"direction"` // download or upload
+	Bytes      int64   `json:"bytes"`
+	DurationMs float64 `json:"duration_ms"`
+	Mbps       float64 `json:"mbps"`
+	// OtherMbps is the rest of the WAN interface's traffic in the same
+	// direction during the test (from its byte counters), so a busy village
+	// is not mistaken for an under-delivering ISP.
+	OtherMbps float64 `json:"other_mbps"`
+	Interface string  `json:"interface,omitempty"`
+	Error     string  `json:"error,omitempty"`
+}
+
+// Outage is a period the probe knows the village was cut off, recorded
+// once it is over.
+type Outage struct {
+	Cause   string `json:"cause"` // link, power or probe
+	StartMs int64  `json:"start_ms"`
+	EndMs   int64  `json:"end_ms"`
+	Detail  string `json:"detail,omitempty"`
 }
 
 // Event is something that happened, rather than something measured.
@@ -181,6 +240,36 @@ func (r *Report) Validate(now time.Time) Problems {
 				continue
 			}
 			s.Heartbeat.validate(p, f+".heartbeat")
+		case KindDNS:
+			if s.Target == "" {
+				p.add(f+".target", "required for dns")
+			}
+			if s.DNS == nil {
+				p.add(f+".dns", "required for kind dns")
+				continue
+			}
+			s.DNS.validate(p, f+".dns")
+		case KindHTTP:
+			if s.Target == "" {
+				p.add(f+".target", "required for http")
+			}
+			if s.HTTP == nil {
+				p.add(f+".http", "required for kind http")
+				continue
+			}
+			s.HTTP.validate(p, f+".http")
+		case KindThroughput:
+			if s.Throughput == nil {
+				p.add(f+".throughput", "required for kind throughput")
+				continue
+			}
+			s.Throughput.validate(p, f+".throughput")
+		case KindOutage:
+			if s.Outage == nil {
+				p.add(f+".outage", "required for kind outage")
+				continue
+			}
+			s.Outage.validate(p, f+".outage", oldest, newest)
 		default:
 			p.add(f+".kind", "unknown kind %q", s.Kind)
 		}
@@ -260,6 +349,88 @@ func (h *Heartbeat) validate(p Problems, f string) {
 	}
 	if len(h.ProbeVersion) > 64 || !printable(h.ProbeVersion) {
 		p.add(f+".probe_version", "at most 64 printable characters")
+	}
+}
+
+func (d *DNS) validate(p Problems, f string) {
+	if d.Resolver == "" || len(d.Resolver) > 256 || !printable(d.Resolver) {
+		p.add(f+".resolver", "required, at most 256 printable characters")
+	}
+	if !finiteMs(d.RTTMs) {
+		p.add(f+".rtt_ms", "must be a finite number of milliseconds, 0..600000")
+	}
+	if len(d.RCode) > 32 || !printable(d.RCode) {
+		p.add(f+".rcode", "at most 32 printable characters")
+	}
+	if len(d.Answers) > 32 {
+		p.add(f+".answers", "at most 32 answers")
+	}
+	for _, a := range d.Answers {
+		if len(a) > 256 || !printable(a) {
+			p.add(f+".answers", "each at most 256 printable characters")
+			break
+		}
+	}
+	if len(d.Error) > MaxTextLen {
+		p.add(f+".error", "at most %d characters", MaxTextLen)
+	}
+}
+
+func (h *HTTP) validate(p Problems, f string) {
+	if h.StatusCode != 0 && (h.StatusCode < 100 || h.StatusCode > 599) {
+		p.add(f+".status_code", "must be 100..599 or absent")
+	}
+	if !finiteMs(h.TTFBMs) {
+		p.add(f+".ttfb_ms", "must be a finite number of milliseconds, 0..600000")
+	}
+	if !finiteMs(h.TotalMs) {
+		p.add(f+".total_ms", "must be a finite number of milliseconds, 0..600000")
+	}
+	if h.CertExpiresMs < 0 {
+		p.add(f+".cert_expires_ms", "must be a Unix time in ms or absent")
+	}
+	if len(h.Error) > MaxTextLen {
+		p.add(f+".error", "at most %d characters", MaxTextLen)
+	}
+}
+
+func (t *Throughput) validate(p Problems, f string) {
+	if t.Direction != "download" && t.Direction != "upload" {
+		p.add(f+".direction", "must be download or upload")
+	}
+	if t.Bytes < 0 || t.Bytes > 100<<30 {
+		p.add(f+".bytes", "must be 0..100 GiB")
+	}
+	if !finiteMs(t.DurationMs) {
+		p.add(f+".duration_ms", "must be a finite number of milliseconds, 0..600000")
+	}
+	for name, v := range map[string]float64{"mbps": t.Mbps, "other_mbps": t.OtherMbps} {
+		if math.IsNaN(v) || v < 0 || v > 100000 {
+			p.add(f+"."+name, "must be 0..100000 Mbit/s")
+		}
+	}
+	if len(t.Interface) > 64 || !printable(t.Interface) {
+		p.add(f+".interface", "at most 64 printable characters")
+	}
+	if len(t.Error) > MaxTextLen {
+		p.add(f+".error", "at most %d characters", MaxTextLen)
+	}
+}
+
+func (o *Outage) validate(p Problems, f string, oldest, newest int64) {
+	switch o.Cause {
+	case CauseLink, CausePower, CauseProbe:
+	default:
+		p.add(f+".cause", "must be link, power or probe")
+	}
+	if o.StartMs < oldest-int64(MaxPast/time.Millisecond) || o.StartMs > newest {
+		p.add(f+".start_ms", "out of range")
+	}
+	if o.EndMs < o.StartMs || o.EndMs > newest {
+		p.add(f+".end_ms", "must be at or after start_ms and not in the future")
+	}
+	if len(o.Detail) > MaxTextLen || !printable(o.Detail) {
+		p.add(f+".detail", "at most %d printable characters", MaxTextLen)
 	}
 }
 

@@ -7,6 +7,7 @@ package probe
 
 import (
 	"context"
+	"net/http"
 	"time"
 
 	"github.com/jagadesa/jagadesa"
@@ -17,11 +18,19 @@ import (
 // so far. Seq is filled in later, by the spool.
 type CheckFunc func(ctx context.Context, target string, opts CheckOptions) (jagadesa.Sample, error)
 
-// CheckOptions tune a round.
+// CheckOptions tune a check, like a blackbox_exporter module.
 type CheckOptions struct {
 	Count      int           // packets per ICMP round
 	Interval   time.Duration // between packets
 	Privileged bool          // raw ICMP socket rather than unprivileged UDP ping
+	Resolver   string        // dns: "" for the system resolver, else host:port
+	Client     *http.Client  // http: the client to use (nil: a default)
+}
+
+// job is one check the round runs.
+type job struct {
+	kind, target string
+	opts         CheckOptions
 }
 
 // checks maps a kind to its implementation, one file per kind.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,7 +32,22 @@ type Config struct {
 	Privileged    bool
 	SpoolMaxBytes int64
 	Version       string
+
+	DNSNames     []string // resolved each round, through the system and the reference resolver
+	DNSReference string   // host:port of the reference resolver; empty: none
+	HTTPURLs     []string // service URLs checked each round
+
+	SpeedtestBudget int64  // bytes per calendar month for throughput tests; 0: none
+	WANInterface    string // for cross-traffic counters; empty: the default route's
 }
+
+// Defaults a village probe starts with when not told otherwise.
+var (
+	DefaultDNSNames = []string{"jatengprov.go.id"}
+	// DefaultHTTPURLs are public-service (SPBE) portals of the province and
+	// the nation: whether the village can reach its government online.
+	DefaultHTTPURLs = []string{"https://jatengprov.go.id/", "https://layanan.jatengprov.go.id/", "https://www.lapor.go.id/"}
+)
 
 // Validate reports every problem at once.
 func (c *Config) Validate() error {
@@ -55,6 +71,14 @@ func (c *Config) Validate() error {
 	}
 	if len(c.Targets) == 0 {
 		errs = append(errs, errors.New("at least one --target is required"))
+	}
+	for _, u := range c.HTTPURLs {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			errs = append(errs, fmt.Errorf("--http-url %q must start with http:// or https://", u))
+		}
+	}
+	if c.SpeedtestBudget < 0 {
+		errs = append(errs, errors.New("--speedtest-budget must be >= 0"))
 	}
 	if c.Count < 1 || c.Count > jagadesa.MaxRTTsPerSample {
 		errs = append(errs, fmt.Errorf("--count %d must be 1..%d", c.Count, jagadesa.MaxRTTsPerSample))
@@ -141,20 +165,43 @@ func (p *Probe) close() error {
 	return err
 }
 
-// round measures all targets concurrently, then spools the samples and a
+// jobs lists the checks of one round: ICMP to every target, every DNS name
+// through the router's resolver and the reference one, every service URL.
+// A kind whose check is not registered is skipped.
+func (p *Probe) jobs() []job {
+	base := CheckOptions{Count: p.cfg.Count, Interval: p.cfg.PingInterval, Privileged: p.cfg.Privileged}
+	var out []job
+	for _, t := range p.cfg.Targets {
+		out = append(out, job{jagadesa.KindICMP, t, base})
+	}
+	for _, n := range p.cfg.DNSNames {
+		out = append(out, job{jagadesa.KindDNS, n, base})
+		if p.cfg.DNSReference != "" {
+			o := base
+			o.Resolver = p.cfg.DNSReference
+			out = append(out, job{jagadesa.KindDNS, n, o})
+		}
+	}
+	for _, u := range p.cfg.HTTPURLs {
+		out = append(out, job{jagadesa.KindHTTP, u, base})
+	}
+	return slices.DeleteFunc(out, func(j job) bool { return checks[j.kind] == nil })
+}
+
+// round runs every check concurrently, then spools the samples and a
 // heartbeat and wakes the uploader.
 func (p *Probe) round(ctx context.Context) {
 	rctx, cancel := context.WithTimeout(ctx, p.cfg.Interval*9/10)
 	defer cancel()
-	opts := CheckOptions{Count: p.cfg.Count, Interval: p.cfg.PingInterval, Privileged: p.cfg.Privileged}
-	samples := make([]jagadesa.Sample, len(p.cfg.Targets))
-	errs := make([]error, len(p.cfg.Targets))
+	jobs := p.jobs()
+	samples := make([]jagadesa.Sample, len(jobs))
+	errs := make([]error, len(jobs))
 	var wg sync.WaitGroup
-	for i, target := range p.cfg.Targets {
+	for i, j := range jobs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			samples[i], errs[i] = checks[jagadesa.KindICMP](rctx, target, opts)
+			samples[i], errs[i] = checks[j.kind](rctx, j.target, j.opts)
 		}()
 	}
 	wg.Wait()
@@ -162,16 +209,18 @@ func (p *Probe) round(ctx context.Context) {
 		return // shutting down: a cut-short round would read as loss
 	}
 	for i, s := range samples {
+		j := jobs[i]
 		if errs[i] != nil {
-			p.log.Warn("check failed", "target", p.cfg.Targets[i], "err", errs[i])
-			if errors.Is(errs[i], ErrPermission) {
+			p.log.Warn("check failed", "kind", j.kind, "target", j.target, "err", errs[i])
+			if errors.Is(errs[i], ErrPermission) || j.kind != jagadesa.KindICMP {
 				// The probe cannot measure: a probe fault, not a lost link.
-				p.event("check_error", "warning", errs[i].Error(), map[string]string{"target": p.cfg.Targets[i]})
+				p.event("check_error", "warning", errs[i].Error(), map[string]string{"kind": j.kind, "target": j.target})
 				continue
 			}
-			// An unresolvable or unreachable target is a fully lost round.
-			s = jagadesa.Sample{TimeMs: time.Now().UnixMilli(), Kind: jagadesa.KindICMP, Target: p.cfg.Targets[i],
+			// An unresolvable or unreachable ICMP target is a lost round.
+			s = jagadesa.Sample{TimeMs: time.Now().UnixMilli(), Kind: jagadesa.KindICMP, Target: j.target,
 				ICMP: &jagadesa.ICMP{Sent: p.cfg.Count}}
+			samples[i] = s
 		}
 		p.append(EncodeSample(s))
 	}

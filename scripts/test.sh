@@ -11,10 +11,18 @@ cd "$(dirname "$0")/.."
 log() { printf 'test.sh: %s\n' "$*" >&2; }
 
 command -v go >/dev/null || { log "Go is required (https://go.dev/dl/)"; exit 1; }
-# curl is used by the InfluxDB script; a fresh Debian may lack it.
-if ! command -v curl >/dev/null; then
-  log "installing curl"
-  apt-get update -qq && apt-get install -y -qq curl >/dev/null
+# Real peers the tests use, from Debian: curl (InfluxDB script), qemu-user
+# (router builds), iproute2 (network namespaces), fping and iperf3 (ground
+# truth for the probe's measurements).
+need=()
+command -v curl >/dev/null || need+=(curl)
+command -v qemu-mipsel-static >/dev/null || need+=(qemu-user-static)
+command -v ip >/dev/null || need+=(iproute2)
+command -v fping >/dev/null || need+=(fping)
+command -v iperf3 >/dev/null || need+=(iperf3)
+if ((${#need[@]})); then
+  log "installing ${need[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
 # Build (or reuse the cached) influxd before the tests, so its first-time

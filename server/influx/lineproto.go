@@ -2,6 +2,7 @@ package influx
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
@@ -11,9 +12,13 @@ import (
 
 // Measurement names; docs/schema.md describes their tags and fields.
 const (
-	MeasICMP      = "icmp"
-	MeasHeartbeat = "heartbeat"
-	MeasEvent     = "event"
+	MeasICMP       = "icmp"
+	MeasHeartbeat  = "heartbeat"
+	MeasEvent      = "event"
+	MeasDNS        = "dns"
+	MeasHTTP       = "http"
+	MeasThroughput = "throughput"
+	MeasOutage     = "outage"
 )
 
 // Encoder turns validated reports into line protocol. It reuses its buffer,
@@ -44,6 +49,14 @@ func (e *Encoder) AppendReport(buf []byte, r *jagadesa.Report, regency string) (
 			e.icmp(r, regency, s, t)
 		case jagadesa.KindHeartbeat:
 			e.heartbeat(r, regency, s, t)
+		case jagadesa.KindDNS:
+			e.dns(r, regency, s, t)
+		case jagadesa.KindHTTP:
+			e.http(r, regency, s, t)
+		case jagadesa.KindThroughput:
+			e.throughput(r, regency, s, t)
+		case jagadesa.KindOutage:
+			e.outage(r, regency, s)
 		default:
 			continue
 		}
@@ -111,6 +124,92 @@ func (e *Encoder) heartbeat(r *jagadesa.Report, regency string, s *jagadesa.Samp
 	e.enc.AddField("spool_dropped", flt(float64(h.SpoolDropped)))
 	e.enc.AddField("uptime_s", flt(h.UptimeS))
 	e.enc.EndLine(t)
+}
+
+func (e *Encoder) dns(r *jagadesa.Report, regency string, s *jagadesa.Sample, t time.Time) {
+	d := s.DNS
+	e.enc.StartLine(MeasDNS)
+	e.enc.AddTag("probe", r.Probe)
+	e.enc.AddTag("regency", regency)
+	e.enc.AddTag("resolver", d.Resolver)
+	e.enc.AddTag("target", s.Target)
+	e.enc.AddTag("village", r.Village)
+	e.enc.AddField("ok", flt(b2f(d.OK)))
+	e.enc.AddField("rtt_ms", flt(d.RTTMs))
+	e.enc.AddField("rcode", str(d.RCode))
+	e.enc.AddField("answers", str(strings.Join(d.Answers, ",")))
+	if d.Error != "" {
+		e.enc.AddField("error", str(d.Error))
+	}
+	e.enc.AddField("seq", lineprotocol.IntValue(int64(s.Seq)))
+	e.enc.EndLine(t)
+}
+
+func (e *Encoder) http(r *jagadesa.Report, regency string, s *jagadesa.Sample, t time.Time) {
+	h := s.HTTP
+	e.enc.StartLine(MeasHTTP)
+	e.enc.AddTag("probe", r.Probe)
+	e.enc.AddTag("regency", regency)
+	e.enc.AddTag("target", s.Target)
+	e.enc.AddTag("village", r.Village)
+	e.enc.AddField("ok", flt(b2f(h.OK)))
+	e.enc.AddField("status_code", flt(float64(h.StatusCode)))
+	e.enc.AddField("ttfb_ms", flt(h.TTFBMs))
+	e.enc.AddField("total_ms", flt(h.TotalMs))
+	if h.CertExpiresMs > 0 {
+		e.enc.AddField("cert_expiry_days", flt(float64(h.CertExpiresMs-s.TimeMs)/float64(24*time.Hour/time.Millisecond)))
+	}
+	if h.Error != "" {
+		e.enc.AddField("error", str(h.Error))
+	}
+	e.enc.AddField("seq", lineprotocol.IntValue(int64(s.Seq)))
+	e.enc.EndLine(t)
+}
+
+func (e *Encoder) throughput(r *jagadesa.Report, regency string, s *jagadesa.Sample, t time.Time) {
+	x := s.Throughput
+	e.enc.StartLine(MeasThroughput)
+	e.enc.AddTag("direction", x.Direction)
+	e.enc.AddTag("probe", r.Probe)
+	e.enc.AddTag("regency", regency)
+	e.enc.AddTag("village", r.Village)
+	e.enc.AddField("bytes", flt(float64(x.Bytes)))
+	e.enc.AddField("duration_ms", flt(x.DurationMs))
+	e.enc.AddField("mbps", flt(x.Mbps))
+	e.enc.AddField("other_mbps", flt(x.OtherMbps))
+	if x.Interface != "" {
+		e.enc.AddField("interface", str(x.Interface))
+	}
+	if x.Error != "" {
+		e.enc.AddField("error", str(x.Error))
+	}
+	e.enc.AddField("seq", lineprotocol.IntValue(int64(s.Seq)))
+	e.enc.EndLine(t)
+}
+
+// outage points sit at the outage's start, so a timeline shows them where
+// they began; the same outage reported twice overwrites itself.
+func (e *Encoder) outage(r *jagadesa.Report, regency string, s *jagadesa.Sample) {
+	o := s.Outage
+	e.enc.StartLine(MeasOutage)
+	e.enc.AddTag("cause", o.Cause)
+	e.enc.AddTag("probe", r.Probe)
+	e.enc.AddTag("regency", regency)
+	e.enc.AddTag("village", r.Village)
+	e.enc.AddField("duration_s", flt(float64(o.EndMs-o.StartMs)/1000))
+	e.enc.AddField("end_s", flt(float64(o.EndMs)/1000))
+	if o.Detail != "" {
+		e.enc.AddField("detail", str(o.Detail))
+	}
+	e.enc.AddField("seq", lineprotocol.IntValue(int64(s.Seq)))
+	e.enc.EndLine(time.UnixMilli(o.StartMs))
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // flt never fails for validated input (finite numbers); a NaN that slipped

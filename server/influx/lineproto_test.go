@@ -59,3 +59,29 @@ func BenchmarkAppendReport(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*500), "ns/point")
 }
+
+func TestAppendReportOtherKinds(t *testing.T) {
+	ts := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC).UnixMilli()
+	r := &jagadesa.Report{Version: 1, Probe: "p-1", Village: "33.06.08.2007",
+		Samples: []jagadesa.Sample{
+			{Seq: 1, TimeMs: ts, Kind: jagadesa.KindDNS, Target: "jatengprov.go.id", DNS: &jagadesa.DNS{Resolver: "system", OK: true, RTTMs: 12.5, RCode: "NOERROR", Answers: []string{"1.2.3.4", "5.6.7.8"}}},
+			{Seq: 2, TimeMs: ts, Kind: jagadesa.KindHTTP, Target: "https://jatengprov.go.id/", HTTP: &jagadesa.HTTP{OK: true, StatusCode: 200, TTFBMs: 80, TotalMs: 120, CertExpiresMs: ts + 36*3600*1000}},
+			{Seq: 3, TimeMs: ts, Kind: jagadesa.KindThroughput, Target: "server", Throughput: &jagadesa.Throughput{Direction: "download", Bytes: 100e6, DurationMs: 8000, Mbps: 100, OtherMbps: 2.5, Interface: "wan"}},
+			{Seq: 4, TimeMs: ts, Kind: jagadesa.KindOutage, Outage: &jagadesa.Outage{Cause: jagadesa.CausePower, StartMs: ts - 600_000, EndMs: ts - 60_000, Detail: "boot id changed"}},
+		}}
+	var e Encoder
+	got, n, err := e.AppendReport(nil, r, "33.06")
+	if err != nil || n != 4 {
+		t.Fatalf("n=%d err=%v", n, err)
+	}
+	want := strings.Join([]string{
+		`dns,probe=p-1,regency=33.06,resolver=system,target=jatengprov.go.id,village=33.06.08.2007 ok=1,rtt_ms=12.5,rcode="NOERROR",answers="1.2.3.4,5.6.7.8",seq=1i 1795334400000000000`,
+		`http,probe=p-1,regency=33.06,target=https://jatengprov.go.id/,village=33.06.08.2007 ok=1,status_code=200,ttfb_ms=80,total_ms=120,cert_expiry_days=1.5,seq=2i 1795334400000000000`,
+		`throughput,direction=download,probe=p-1,regency=33.06,village=33.06.08.2007 bytes=1e+08,duration_ms=8000,mbps=100,other_mbps=2.5,interface="wan",seq=3i 1795334400000000000`,
+		// an outage sits at its start
+		`outage,cause=power,probe=p-1,regency=33.06,village=33.06.08.2007 duration_s=540,end_s=1.79533434e+09,detail="boot id changed",seq=4i 1795333800000000000`,
+	}, "\n") + "\n"
+	if string(got) != want {
+		t.Fatalf("line protocol differs\n got: %s\nwant: %s", got, want)
+	}
+}

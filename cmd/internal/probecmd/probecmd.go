@@ -27,7 +27,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs := flag.NewFlagSet("jagadesa-probe", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg probe.Config
-	var targets envflag.List
+	var targets, dnsNames, httpURLs envflag.List
 	var tokenFile, logLevel string
 	var showVersion bool
 	fs.StringVar(&cfg.Server, "server", getenv("JAGADESA_SERVER"), "JagaDesa server URL (env JAGADESA_SERVER)")
@@ -42,6 +42,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.DurationVar(&cfg.PingInterval, "ping-interval", env.Duration("JAGADESA_PING_INTERVAL", time.Second), "time between packets of a round (env JAGADESA_PING_INTERVAL)")
 	fs.BoolVar(&cfg.Privileged, "privileged", os.Geteuid() == 0, "raw ICMP sockets (root or cap_net_raw); false uses unprivileged UDP ping")
 	fs.Int64Var(&cfg.SpoolMaxBytes, "spool-max-bytes", 8<<20, "spool size bound; the oldest records are dropped (and counted) beyond it")
+	fs.Var(&dnsNames, "dns-name", "name to resolve each round, repeatable (env JAGADESA_DNS_NAMES; default jatengprov.go.id)")
+	fs.StringVar(&cfg.DNSReference, "dns-reference", env.String("JAGADESA_DNS_REFERENCE", "8.8.8.8:53"), "reference resolver (host:port) to compare the router's resolver with; empty: none")
+	fs.Var(&httpURLs, "http-url", "service URL to check each round, repeatable (env JAGADESA_HTTP_URLS; default: the province's SPBE portals)")
+	fs.Int64Var(&cfg.SpeedtestBudget, "speedtest-budget", int64(env.Int("JAGADESA_SPEEDTEST_BUDGET_MB", 4096))<<20, "bytes per calendar month the throughput tests may use (0 disables them)")
+	fs.StringVar(&cfg.WANInterface, "wan-iface", getenv("JAGADESA_WAN_IFACE"), "WAN interface whose counters measure cross traffic (default: the default route's)")
 	fs.StringVar(&logLevel, "log-level", env.String("JAGADESA_LOG_LEVEL", "info"), "debug, info, warn or error")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -52,9 +57,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	}
 	cfg.Version = Version
-	cfg.Targets = targets
-	if len(cfg.Targets) == 0 && getenv("JAGADESA_TARGETS") != "" {
-		cfg.Targets = strings.Split(getenv("JAGADESA_TARGETS"), ",")
+	cfg.Targets = listOrEnv(targets, getenv("JAGADESA_TARGETS"), nil)
+	cfg.DNSNames = listOrEnv(dnsNames, getenv("JAGADESA_DNS_NAMES"), probe.DefaultDNSNames)
+	cfg.HTTPURLs = listOrEnv(httpURLs, getenv("JAGADESA_HTTP_URLS"), probe.DefaultHTTPURLs)
+	if len(cfg.Targets) == 0 {
+		// The village gateway, a national target and our own server.
+		cfg.Targets = probe.DefaultTargets(cfg.Root, cfg.Server)
 	}
 	if tokenFile != "" {
 		b, err := os.ReadFile(tokenFile)
@@ -79,4 +87,16 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log.Info("probe stopped cleanly")
 	return nil
+}
+
+// listOrEnv picks the flag's values, else the comma-separated variable,
+// else the defaults.
+func listOrEnv(flagged []string, env string, def []string) []string {
+	if len(flagged) > 0 {
+		return flagged
+	}
+	if env != "" {
+		return strings.Split(env, ",")
+	}
+	return def
 }

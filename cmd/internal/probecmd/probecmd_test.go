@@ -14,7 +14,7 @@ func TestProbeFlags(t *testing.T) {
 		env  map[string]string
 		want []string // all must appear in the error
 	}{
-		{"nothing given", nil, nil, []string{"--server is required", "token is required", "--village", "--target"}},
+		{"nothing given", nil, nil, []string{"--server is required", "token is required", "--village"}},
 		{"bad server and village", []string{"--server", "ftp://x", "--token", "t", "--village", "33.6.8.7", "--target", "127.0.0.1"}, nil,
 			[]string{"http:// or https://", "Kemendagri village code"}},
 		{"round longer than interval", []string{"--server", "http://x", "--token", "t", "--village", "33.06.08.2007", "--target", "a",
