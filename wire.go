@@ -91,18 +91,26 @@ func (p *ICMP) LossPct() float64 {
 }
 
 // MedianMs is the median of the raw RTTs, or the average when none were kept.
-func (p *ICMP) MedianMs() float64 {
+func (p *ICMP) MedianMs() float64 { return p.Quantiles()[2] }
+
+// Quantiles returns the 10th, 25th, 50th, 75th and 90th percentiles of the
+// raw RTTs (linear interpolation between closest ranks), the spread a
+// SmokePing-style chart draws. Without raw RTTs every value is the average.
+func (p *ICMP) Quantiles() [5]float64 {
 	if len(p.RTTsMs) == 0 {
-		return p.AvgMs
+		return [5]float64{p.AvgMs, p.AvgMs, p.AvgMs, p.AvgMs, p.AvgMs}
 	}
 	var small [64]float64 // a usual round fits: no allocation on the ingest path
 	s := append(small[:0], p.RTTsMs...)
 	slices.Sort(s)
-	if n := len(s); n%2 == 1 {
-		return s[n/2]
-	} else {
-		return (s[n/2-1] + s[n/2]) / 2
+	var out [5]float64
+	for i, q := range [5]float64{0.10, 0.25, 0.50, 0.75, 0.90} {
+		pos := q * float64(len(s)-1)
+		lo := int(pos)
+		hi := min(lo+1, len(s)-1)
+		out[i] = s[lo] + (s[hi]-s[lo])*(pos-float64(lo))
 	}
+	return out
 }
 
 // Heartbeat says the probe is alive, and how long it has been.

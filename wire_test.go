@@ -97,6 +97,10 @@ func TestICMPDerived(t *testing.T) {
 	if got := p.MedianMs(); got != 25 {
 		t.Errorf("even median = %v, want 25", got)
 	}
+	p.RTTsMs = []float64{10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110}
+	if got := p.Quantiles(); got != [5]float64{20, 35, 60, 85, 100} {
+		t.Errorf("quantiles = %v, want [20 35 60 85 100]", got)
+	}
 	p.RTTsMs = nil
 	if got := p.MedianMs(); got != 9 {
 		t.Errorf("median without RTTs = %v, want the average 9", got)

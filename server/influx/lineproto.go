@@ -97,9 +97,14 @@ func (e *Encoder) icmp(r *jagadesa.Report, regency string, s *jagadesa.Sample, t
 	// With nothing received there are no RTTs; leaving the fields out keeps
 	// means and medians honest instead of dragging them to zero.
 	if p.Received > 0 {
+		q := p.Quantiles()
 		e.enc.AddField("rtt_min_ms", flt(p.MinMs))
+		e.enc.AddField("rtt_p10_ms", flt(q[0]))
+		e.enc.AddField("rtt_p25_ms", flt(q[1]))
 		e.enc.AddField("rtt_avg_ms", flt(p.AvgMs))
-		e.enc.AddField("rtt_median_ms", flt(p.MedianMs()))
+		e.enc.AddField("rtt_median_ms", flt(q[2]))
+		e.enc.AddField("rtt_p75_ms", flt(q[3]))
+		e.enc.AddField("rtt_p90_ms", flt(q[4]))
 		e.enc.AddField("rtt_max_ms", flt(p.MaxMs))
 		e.enc.AddField("rtt_stddev_ms", flt(p.StddevMs))
 		e.enc.AddField("jitter_ms", flt(p.JitterMs))

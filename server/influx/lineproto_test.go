@@ -27,7 +27,7 @@ func TestAppendReport(t *testing.T) {
 		t.Fatalf("n = %d, want 4", n)
 	}
 	want := strings.Join([]string{
-		`icmp,probe=p-1,regency=33.06,target=dns\ server\,1,village=33.06.08.2005 sent=4,received=3,loss_pct=25,rtt_min_ms=10,rtt_avg_ms=20,rtt_median_ms=20,rtt_max_ms=30,rtt_stddev_ms=8.16,jitter_ms=1.25,seq=7i 1795334400000000000`,
+		`icmp,probe=p-1,regency=33.06,target=dns\ server\,1,village=33.06.08.2005 sent=4,received=3,loss_pct=25,rtt_min_ms=10,rtt_p10_ms=12,rtt_p25_ms=15,rtt_avg_ms=20,rtt_median_ms=20,rtt_p75_ms=25,rtt_p90_ms=28,rtt_max_ms=30,rtt_stddev_ms=8.16,jitter_ms=1.25,seq=7i 1795334400000000000`,
 		// nothing received: no RTT fields at all, so means stay honest
 		`icmp,probe=p-1,regency=33.06,target=gw,village=33.06.08.2005 sent=4,received=0,loss_pct=100,seq=8i 1795334400000000000`,
 		`heartbeat,probe=p-1,regency=33.06,village=33.06.08.2005 boot_id="b1",interval_s=60,prev_clean=true,probe_start_s=1,probe_version="v1",seq=9i,spool_bytes=0,spool_dropped=0,uptime_s=12.5 1795334400000000000`,
