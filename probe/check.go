@@ -36,4 +36,6 @@ type job struct {
 // checks maps a kind to its implementation, one file per kind.
 var checks = map[string]CheckFunc{
 	jagadesa.KindICMP: ICMPCheck,
+	jagadesa.KindDNS:  DNSCheck,
+	jagadesa.KindHTTP: HTTPCheck,
 }
