@@ -13,6 +13,8 @@ func (s *Server) routes(r *gin.Engine) {
 	// Probes: bearer token bound to one village.
 	probe := api.Group("", s.requireProbe)
 	probe.POST("/reports", s.handleReports)
+	// Speed tests: GET downloads, POST uploads; both share one set of slots.
+	probe.Match([]string{"GET", "POST"}, "/speedtest", newSpeedtest(s).handle)
 
 	// Staff (the admin token for now).
 	staff := api.Group("", s.requireStaff)

@@ -17,12 +17,28 @@ type villageView struct {
 	jagadesa.Village
 	Programme *jagadesa.Programme `json:"programme,omitempty"`
 	status.View
+
+	// The latest download against the programme's contracted speed, for
+	// programme villages with a throughput test; the breach flag appears
+	// only when the link delivered under 80% of the contract.
+	ContractMbps          *int     `json:"contract_mbps,omitempty"`
+	DownloadPctOfContract *float64 `json:"download_pct_of_contract,omitempty"`
+	SLAThroughputBreach   bool     `json:"sla_throughput_breach,omitempty"`
 }
 
 func (s *Server) villageView(v jagadesa.Village) villageView {
 	out := villageView{Village: v, View: s.Status.Get(v.Code)}
 	if p, ok := s.Programme[v.Code]; ok {
 		out.Programme = &p
+		if p.ContractMbps > 0 {
+			contract := p.ContractMbps
+			out.ContractMbps = &contract
+		}
+		if out.DownloadMbps != nil {
+			if pct, breach, ok := status.ContractShare(*out.DownloadMbps, *out.OtherMbps, p.ContractMbps); ok {
+				out.DownloadPctOfContract, out.SLAThroughputBreach = &pct, breach
+			}
+		}
 	}
 	return out
 }

@@ -4,6 +4,7 @@
 package status
 
 import (
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -17,6 +18,10 @@ const (
 	DegradedLossPct = 2.0
 	DegradedRTTMs   = 150.0
 )
+
+// ThroughputBreachPct is the SLA's floor for throughput: a village link
+// delivering less than 80% of its contracted speed is in breach.
+const ThroughputBreachPct = 80.0
 
 // Config tunes the engine.
 type Config struct {
@@ -41,6 +46,15 @@ type village struct {
 	lastSeen time.Time
 	interval time.Duration
 	targets  map[string]*Target
+	download *speed // latest successful throughput test per direction
+	upload   *speed
+}
+
+// speed is one direction of a throughput test.
+type speed struct {
+	time  time.Time
+	mbps  float64
+	other float64 // the WAN's other traffic in that direction meanwhile
 }
 
 // Target is the latest ping round to one target.
@@ -60,6 +74,14 @@ type View struct {
 	LossPct  *float64        `json:"loss_pct"`
 	Reason   string          `json:"reason,omitempty"`
 	Targets  []Target        `json:"targets,omitempty"`
+
+	// The latest throughput tests, null until the probe has run one.
+	// OtherMbps is the village's own traffic during the latest download,
+	// which the test had to share the link with.
+	DownloadMbps *float64   `json:"download_mbps"`
+	UploadMbps   *float64   `json:"upload_mbps"`
+	OtherMbps    *float64   `json:"other_mbps"`
+	ThroughputAt *time.Time `json:"throughput_at,omitempty"` // when the latest of them ran
 }
 
 // New returns an empty engine.
@@ -123,6 +145,19 @@ func (e *Engine) Observe(r *jagadesa.Report) {
 			if s.ICMP.Received > 0 {
 				tg.RTTMs = s.ICMP.MedianMs()
 			}
+		case jagadesa.KindThroughput:
+			x := s.Throughput
+			if x.Error != "" {
+				continue // a transfer that broke off measured the failure, not the speed
+			}
+			dst := &v.download
+			if x.Direction == "upload" {
+				dst = &v.upload
+			}
+			if *dst != nil && !t.After((*dst).time) {
+				continue // a backfilled older test
+			}
+			*dst = &speed{time: t, mbps: x.Mbps, other: x.OtherMbps}
 		}
 	}
 }
@@ -185,6 +220,17 @@ func (e *Engine) view(v *village, now time.Time) View {
 		}
 	}
 	sort.Slice(out.Targets, func(i, j int) bool { return out.Targets[i].Target < out.Targets[j].Target })
+	if d := v.download; d != nil {
+		mbps, other, at := d.mbps, d.other, d.time
+		out.DownloadMbps, out.OtherMbps, out.ThroughputAt = &mbps, &other, &at
+	}
+	if u := v.upload; u != nil {
+		mbps, at := u.mbps, u.time
+		out.UploadMbps = &mbps
+		if out.ThroughputAt == nil || at.After(*out.ThroughputAt) {
+			out.ThroughputAt = &at
+		}
+	}
 	if nLoss > 0 {
 		l := loss / float64(nLoss)
 		out.LossPct = &l
@@ -206,4 +252,20 @@ func (e *Engine) view(v *village, now time.Time) View {
 		out.Status = jagadesa.StatusUp
 	}
 	return out
+}
+
+// ContractShare compares a download test with the contracted speed: pct is
+// the download as a percentage of the contract, and breach says the link
+// delivered less than ThroughputBreachPct of it. The link is judged on the
+// test plus the village's other traffic meanwhile (otherMbps), because a
+// test that shared the link with a busy village measured the village, not
+// the ISP. A contract of 0 or less cannot be judged: ok is false.
+func ContractShare(downloadMbps, otherMbps float64, contractMbps int) (pct float64, breach, ok bool) {
+	if contractMbps <= 0 {
+		return 0, false, false
+	}
+	c := float64(contractMbps)
+	pct = math.Round(downloadMbps/c*1000) / 10 // one decimal is all a percentage needs
+	delivered := 100 * (downloadMbps + max(otherMbps, 0)) / c
+	return pct, delivered < ThroughputBreachPct, true
 }

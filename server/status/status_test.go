@@ -120,3 +120,95 @@ func TestCounts(t *testing.T) {
 		t.Fatalf("counts = %v", got)
 	}
 }
+
+func speedSample(t time.Time, dir string, mbps, other float64, errText string) jagadesa.Sample {
+	return jagadesa.Sample{Seq: 3, TimeMs: t.UnixMilli(), Kind: jagadesa.KindThroughput, Target: "server",
+		Throughput: &jagadesa.Throughput{Direction: dir, Bytes: 1e7, DurationMs: 1000, Mbps: mbps, OtherMbps: other, Error: errText}}
+}
+
+func TestThroughputLatest(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+	type want struct {
+		down, up, other float64 // -1: null
+		at              time.Time
+	}
+	tests := []struct {
+		name    string
+		reports [][]jagadesa.Sample
+		want    want
+	}{
+		{"never tested", nil, want{-1, -1, -1, time.Time{}}},
+		{"one test", [][]jagadesa.Sample{{
+			speedSample(t0, "download", 93.5, 1.5, ""), speedSample(t0.Add(9*time.Second), "upload", 41, 0.2, ""),
+		}}, want{93.5, 41, 1.5, t0.Add(9 * time.Second)}},
+		{"newer test replaces", [][]jagadesa.Sample{
+			{speedSample(t0, "download", 93.5, 1.5, ""), speedSample(t0, "upload", 41, 0, "")},
+			{speedSample(t0.Add(6*time.Hour), "download", 60, 30, ""), speedSample(t0.Add(6*time.Hour), "upload", 38, 0, "")},
+		}, want{60, 38, 30, t0.Add(6 * time.Hour)}},
+		{"backfilled older test does not", [][]jagadesa.Sample{
+			{speedSample(t0, "download", 93.5, 1.5, "")},
+			{speedSample(t0.Add(-6*time.Hour), "download", 20, 0, "")},
+		}, want{93.5, -1, 1.5, t0}},
+		{"a failed transfer is not a speed", [][]jagadesa.Sample{
+			{speedSample(t0, "download", 93.5, 1.5, "")},
+			{speedSample(t0.Add(time.Hour), "download", 0.4, 0, "connection reset by peer")},
+		}, want{93.5, -1, 1.5, t0}},
+		{"upload only", [][]jagadesa.Sample{{speedSample(t0, "upload", 12, 0, "")}}, want{-1, 12, -1, t0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &clock{t0.Add(7 * time.Hour)}
+			e := New(Config{Now: c.now})
+			for _, s := range tt.reports {
+				e.Observe(&jagadesa.Report{Version: 1, Probe: "p-1", Village: "33.06.08.2005", Samples: s})
+			}
+			v := e.Get("33.06.08.2005")
+			check := func(name string, got *float64, want float64) {
+				t.Helper()
+				switch {
+				case want < 0 && got != nil:
+					t.Errorf("%s = %v, want null", name, *got)
+				case want >= 0 && (got == nil || *got != want):
+					t.Errorf("%s = %v, want %v", name, got, want)
+				}
+			}
+			check("download_mbps", v.DownloadMbps, tt.want.down)
+			check("upload_mbps", v.UploadMbps, tt.want.up)
+			check("other_mbps", v.OtherMbps, tt.want.other)
+			if tt.want.at.IsZero() != (v.ThroughputAt == nil) || (v.ThroughputAt != nil && !v.ThroughputAt.Equal(tt.want.at)) {
+				t.Errorf("throughput_at = %v, want %v", v.ThroughputAt, tt.want.at)
+			}
+		})
+	}
+}
+
+func TestContractShare(t *testing.T) {
+	tests := []struct {
+		name           string
+		down, other    float64
+		contract       int
+		pct            float64
+		breach, judged bool
+	}{
+		{"full speed", 97.3, 0.4, 100, 97.3, false, true},
+		{"exactly 80%", 80, 0, 100, 80, false, true},
+		{"just under 80%", 79.9, 0, 100, 79.9, true, true},
+		{"slow and quiet: breach", 42.5, 1.2, 100, 42.5, true, true},
+		// The village used the link too: 45 + 40 = 85% delivered.
+		{"slow but the village was busy: no breach", 45, 40, 100, 45, false, true},
+		{"busy village not enough to excuse", 45, 20, 100, 45, true, true},
+		{"other contract speed", 16, 0, 20, 80, false, true},
+		{"faster than contract", 250, 0, 100, 250, false, true},
+		{"rounds to one decimal", 66.666, 0, 100, 66.7, true, true},
+		{"negative other ignored", 70, -5, 100, 70, true, true},
+		{"no contract speed", 50, 0, 0, 0, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pct, breach, ok := ContractShare(tt.down, tt.other, tt.contract)
+			if pct != tt.pct || breach != tt.breach || ok != tt.judged {
+				t.Fatalf("ContractShare(%v, %v, %d) = %v, %v, %v; want %v, %v, %v", tt.down, tt.other, tt.contract, pct, breach, ok, tt.pct, tt.breach, tt.judged)
+			}
+		})
+	}
+}
