@@ -102,6 +102,8 @@ type Probe struct {
 	start  time.Time
 	clean  bool // the previous run ended cleanly
 
+	outages *OutageTracker // the probe's own timeline (outage.go)
+
 	mu sync.Mutex // serialises spool appends
 }
 
@@ -120,6 +122,7 @@ func New(cfg Config, log *slog.Logger, client *http.Client) (*Probe, error) {
 	marker := filepath.Join(cfg.Spool, runningMarker)
 	_, statErr := os.Stat(marker)
 	p.clean = errors.Is(statErr, os.ErrNotExist)
+	p.startOutages() // reads the marker's previous start before it is replaced
 	if err := writeFileSync(marker, []byte(strconv.FormatInt(p.start.UnixMilli(), 10))); err != nil {
 		sp.Close()
 		return nil, fmt.Errorf("mark run: %w", err)
@@ -140,6 +143,7 @@ func (p *Probe) Run(ctx context.Context) error {
 		defer wg.Done()
 		p.uploadLoop(ctx)
 	}()
+	wg.Go(func() { p.throughputLoop(ctx) }) // scheduled speed tests (throughput.go)
 	t := time.NewTicker(p.cfg.Interval)
 	defer t.Stop()
 	for {
@@ -191,6 +195,7 @@ func (p *Probe) jobs() []job {
 // round runs every check concurrently, then spools the samples and a
 // heartbeat and wakes the uploader.
 func (p *Probe) round(ctx context.Context) {
+	began := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, p.cfg.Interval*9/10)
 	defer cancel()
 	jobs := p.jobs()
@@ -228,6 +233,7 @@ func (p *Probe) round(ctx context.Context) {
 	if err := p.spool.Sync(); err != nil {
 		p.log.Error("spool sync failed", "err", err)
 	}
+	p.observeOutages(began, samples)
 	select {
 	case p.wake <- struct{}{}:
 	default:

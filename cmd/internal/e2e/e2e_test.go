@@ -160,7 +160,9 @@ func TestProbeToServerOnLoopback(t *testing.T) {
 	spool := t.TempDir()
 	go func() {
 		probeDone <- probecmd.Run(pctx, []string{"--server", base, "--token", enr.Token, "--village", village,
-			"--spool", spool, "--interval", "2s", "--target", "127.0.0.1", "--count", "3", "--ping-interval", "100ms"},
+			"--spool", spool, "--interval", "2s", "--target", "127.0.0.1", "--count", "3", "--ping-interval", "100ms",
+			// Every check stays on this machine: no default internet targets.
+			"--dns-name", "localhost", "--dns-reference=", "--http-url", base + "/healthz", "--speedtest-budget", "0"},
 			func(string) string { return "" }, &probeLog, &probeLog)
 	}()
 
