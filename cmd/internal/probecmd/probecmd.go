@@ -3,6 +3,7 @@
 package probecmd
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -11,6 +12,8 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,61 +24,37 @@ import (
 // Version is set by main from its build-time version.
 var Version = "dev"
 
+// ErrDisabled is returned when the configuration file turns the probe off
+// (option enabled '0').
+var ErrDisabled = errors.New("the probe is disabled")
+
+// options are the flags that are not part of probe.Config.
+type options struct {
+	configFile  string
+	tokenFile   string
+	logLevel    string
+	showVersion bool
+	explicit    map[string]bool // flags given on the command line
+}
+
 // Run is the whole program, so tests can start it as it runs in production.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	env := envflag.Getenv(getenv)
-	fs := flag.NewFlagSet("jagadesa-probe", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var cfg probe.Config
-	var targets, dnsNames, httpURLs envflag.List
-	var tokenFile, logLevel string
-	var showVersion bool
-	fs.StringVar(&cfg.Server, "server", getenv("JAGADESA_SERVER"), "JagaDesa server URL (env JAGADESA_SERVER)")
-	fs.StringVar(&cfg.Token, "token", getenv("JAGADESA_TOKEN"), "probe token from enrollment (env JAGADESA_TOKEN; prefer --token-file: flags show in ps)")
-	fs.StringVar(&tokenFile, "token-file", getenv("JAGADESA_TOKEN_FILE"), "file holding the probe token (env JAGADESA_TOKEN_FILE)")
-	fs.StringVar(&cfg.Village, "village", getenv("JAGADESA_VILLAGE"), "Kemendagri code of this village, e.g. 33.06.08.2005 (env JAGADESA_VILLAGE)")
-	fs.StringVar(&cfg.Spool, "spool", env.String("JAGADESA_SPOOL", "/var/lib/jagadesa/spool"), "spool directory kept across link and power cuts (env JAGADESA_SPOOL)")
-	fs.DurationVar(&cfg.Interval, "interval", env.Duration("JAGADESA_INTERVAL", time.Minute), "time between measurement rounds (env JAGADESA_INTERVAL)")
-	fs.Var(&targets, "target", "ICMP target, repeatable (env JAGADESA_TARGETS, comma-separated)")
-	fs.StringVar(&cfg.Root, "root", env.String("JAGADESA_ROOT", "/"), "file-system root the host collectors read (env JAGADESA_ROOT)")
-	fs.IntVar(&cfg.Count, "count", env.Int("JAGADESA_COUNT", 10), "ICMP packets per round (env JAGADESA_COUNT)")
-	fs.DurationVar(&cfg.PingInterval, "ping-interval", env.Duration("JAGADESA_PING_INTERVAL", time.Second), "time between packets of a round (env JAGADESA_PING_INTERVAL)")
-	fs.BoolVar(&cfg.Privileged, "privileged", os.Geteuid() == 0, "raw ICMP sockets (root or cap_net_raw); false uses unprivileged UDP ping")
-	fs.Int64Var(&cfg.SpoolMaxBytes, "spool-max-bytes", 8<<20, "spool size bound; the oldest records are dropped (and counted) beyond it")
-	fs.Var(&dnsNames, "dns-name", "name to resolve each round, repeatable (env JAGADESA_DNS_NAMES; default jatengprov.go.id)")
-	fs.StringVar(&cfg.DNSReference, "dns-reference", env.String("JAGADESA_DNS_REFERENCE", "8.8.8.8:53"), "reference resolver (host:port) to compare the router's resolver with; empty: none")
-	fs.Var(&httpURLs, "http-url", "service URL to check each round, repeatable (env JAGADESA_HTTP_URLS; default: the province's SPBE portals)")
-	fs.Int64Var(&cfg.SpeedtestBudget, "speedtest-budget", int64(env.Int("JAGADESA_SPEEDTEST_BUDGET_MB", 4096))<<20, "bytes per calendar month the throughput tests may use (0 disables them)")
-	fs.StringVar(&cfg.WANInterface, "wan-iface", getenv("JAGADESA_WAN_IFACE"), "WAN interface whose counters measure cross traffic (default: the default route's)")
-	fs.StringVar(&logLevel, "log-level", env.String("JAGADESA_LOG_LEVEL", "info"), "debug, info, warn or error")
-	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
-	if err := fs.Parse(args); err != nil {
+	cfg, opts, warnings, err := configure(args, getenv, stderr)
+	if err != nil {
 		return err
 	}
-	if showVersion {
+	if opts.showVersion {
 		fmt.Fprintln(stdout, "jagadesa-probe", Version)
 		return nil
 	}
-	cfg.Version = Version
-	cfg.Targets = listOrEnv(targets, getenv("JAGADESA_TARGETS"), nil)
-	cfg.DNSNames = listOrEnv(dnsNames, getenv("JAGADESA_DNS_NAMES"), probe.DefaultDNSNames)
-	cfg.HTTPURLs = listOrEnv(httpURLs, getenv("JAGADESA_HTTP_URLS"), probe.DefaultHTTPURLs)
-	if len(cfg.Targets) == 0 {
-		// The village gateway, a national target and our own server.
-		cfg.Targets = probe.DefaultTargets(cfg.Root, cfg.Server)
-	}
-	if tokenFile != "" {
-		b, err := os.ReadFile(tokenFile)
-		if err != nil {
-			return fmt.Errorf("read --token-file: %w", err)
-		}
-		cfg.Token = strings.TrimSpace(string(b))
-	}
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+	if err := level.UnmarshalText([]byte(opts.logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	for _, w := range warnings {
+		log.Warn(w, "config", opts.configFile)
+	}
 
 	p, err := probe.New(cfg, log, &http.Client{Timeout: 30 * time.Second})
 	if err != nil {
@@ -89,14 +68,292 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return nil
 }
 
-// listOrEnv picks the flag's values, else the comma-separated variable,
-// else the defaults.
-func listOrEnv(flagged []string, env string, def []string) []string {
+// configure builds the probe's configuration. Each setting comes from, in
+// order of precedence: the command line, its JAGADESA_* environment
+// variable, the `probe` section of the --config file (OpenWrt UCI), and the
+// built-in default. It also returns warnings about the file (unknown keys).
+func configure(args []string, getenv func(string) string, stderr io.Writer) (probe.Config, options, []string, error) {
+	cfg, opts, lists, err := parseFlags(args, getenv, stderr)
+	if err != nil || opts.showVersion {
+		return cfg, opts, nil, err
+	}
+	if opts.configFile == "" {
+		return cfg, opts, nil, finish(&cfg, &opts, lists, getenv, nil)
+	}
+	file, err := loadConfigFile(opts.configFile)
+	if err != nil {
+		return cfg, opts, nil, err
+	}
+	// Parse again with the file's values under the environment's, so that
+	// every flag keeps its own parsing, defaults and precedence.
+	withFile := func(k string) string {
+		if v := getenv(k); v != "" {
+			return v
+		}
+		return file.env[k]
+	}
+	cfg, opts, lists, err = parseFlags(args, withFile, io.Discard)
+	if err == nil {
+		err = finish(&cfg, &opts, lists, getenv, file)
+	}
+	return cfg, opts, file.warnings, err
+}
+
+// flagLists are the repeatable flags as given on the command line.
+type flagLists struct{ targets, dnsNames, httpURLs envflag.List }
+
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (probe.Config, options, flagLists, error) {
+	env := envflag.Getenv(getenv)
+	fs := flag.NewFlagSet("jagadesa-probe", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg probe.Config
+	var opts options
+	var l flagLists
+	fs.StringVar(&opts.configFile, "config", getenv("JAGADESA_CONFIG"), "`file` in OpenWrt UCI syntax, e.g. /etc/config/jagadesa, whose 'config probe' section gives defaults to the other settings; flags and JAGADESA_* variables win (env JAGADESA_CONFIG)")
+	fs.StringVar(&cfg.Server, "server", getenv("JAGADESA_SERVER"), "JagaDesa server URL (env JAGADESA_SERVER)")
+	fs.StringVar(&cfg.Token, "token", getenv("JAGADESA_TOKEN"), "probe token from enrollment (env JAGADESA_TOKEN; prefer --token-file: flags show in ps)")
+	fs.StringVar(&opts.tokenFile, "token-file", getenv("JAGADESA_TOKEN_FILE"), "file holding the probe token (env JAGADESA_TOKEN_FILE)")
+	fs.StringVar(&cfg.Village, "village", getenv("JAGADESA_VILLAGE"), "Kemendagri code of this village, e.g. 33.06.08.2005 (env JAGADESA_VILLAGE)")
+	fs.StringVar(&cfg.Spool, "spool", env.String("JAGADESA_SPOOL", "/var/lib/jagadesa/spool"), "spool directory kept across link and power cuts (env JAGADESA_SPOOL)")
+	fs.DurationVar(&cfg.Interval, "interval", env.Duration("JAGADESA_INTERVAL", time.Minute), "time between measurement rounds (env JAGADESA_INTERVAL)")
+	fs.Var(&l.targets, "target", "ICMP target, repeatable (env JAGADESA_TARGETS, comma-separated)")
+	fs.StringVar(&cfg.Root, "root", env.String("JAGADESA_ROOT", "/"), "file-system root the host collectors read (env JAGADESA_ROOT)")
+	fs.IntVar(&cfg.Count, "count", env.Int("JAGADESA_COUNT", 10), "ICMP packets per round (env JAGADESA_COUNT)")
+	fs.DurationVar(&cfg.PingInterval, "ping-interval", env.Duration("JAGADESA_PING_INTERVAL", time.Second), "time between packets of a round (env JAGADESA_PING_INTERVAL)")
+	fs.BoolVar(&cfg.Privileged, "privileged", env.Bool("JAGADESA_PRIVILEGED", canRawICMP()), "raw ICMP sockets (root or cap_net_raw; the default when the process has either); false uses unprivileged UDP ping (env JAGADESA_PRIVILEGED)")
+	fs.Int64Var(&cfg.SpoolMaxBytes, "spool-max-bytes", int64(env.Int("JAGADESA_SPOOL_MAX_BYTES", 8<<20)), "spool size bound; the oldest records are dropped (and counted) beyond it (env JAGADESA_SPOOL_MAX_BYTES)")
+	fs.Var(&l.dnsNames, "dns-name", "name to resolve each round, repeatable (env JAGADESA_DNS_NAMES; default jatengprov.go.id)")
+	fs.StringVar(&cfg.DNSReference, "dns-reference", env.String("JAGADESA_DNS_REFERENCE", "8.8.8.8:53"), "reference resolver (host:port) to compare the router's resolver with; empty: none")
+	fs.Var(&l.httpURLs, "http-url", "service URL to check each round, repeatable (env JAGADESA_HTTP_URLS; default: the province's SPBE portals)")
+	fs.Int64Var(&cfg.SpeedtestBudget, "speedtest-budget", int64(env.Int("JAGADESA_SPEEDTEST_BUDGET_MB", 4096))<<20, "bytes per calendar month the throughput tests may use (0 disables them; env JAGADESA_SPEEDTEST_BUDGET_MB in MB)")
+	fs.StringVar(&cfg.WANInterface, "wan-iface", getenv("JAGADESA_WAN_IFACE"), "WAN interface whose counters measure cross traffic (default: the default route's)")
+	fs.StringVar(&opts.logLevel, "log-level", env.String("JAGADESA_LOG_LEVEL", "info"), "debug, info, warn or error")
+	fs.BoolVar(&opts.showVersion, "version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return cfg, opts, l, err
+	}
+	opts.explicit = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { opts.explicit[f.Name] = true })
+	return cfg, opts, l, nil
+}
+
+// finish fills the lists and the token once the flags are parsed.
+func finish(cfg *probe.Config, opts *options, l flagLists, getenv func(string) string, file *configFile) error {
+	cfg.Version = Version
+	var fileTargets, fileDNS, fileHTTP []string
+	if file != nil {
+		fileTargets, fileDNS, fileHTTP = file.lists["target"], file.lists["dns_name"], file.lists["http_url"]
+	}
+	if file != nil && file.noDNSReference && !opts.explicit["dns-reference"] && getenv("JAGADESA_DNS_REFERENCE") == "" {
+		cfg.DNSReference = ""
+	}
+	cfg.Targets = pick(l.targets, getenv("JAGADESA_TARGETS"), fileTargets, nil)
+	cfg.DNSNames = pick(l.dnsNames, getenv("JAGADESA_DNS_NAMES"), fileDNS, probe.DefaultDNSNames)
+	cfg.HTTPURLs = pick(l.httpURLs, getenv("JAGADESA_HTTP_URLS"), fileHTTP, probe.DefaultHTTPURLs)
+	if len(cfg.Targets) == 0 {
+		// The village gateway, a national target and our own server.
+		cfg.Targets = probe.DefaultTargets(cfg.Root, cfg.Server)
+	}
+	// The token file wins over a token given at the same level (as it
+	// always has), but not over one given at a more specific level: a
+	// token_file in the config file does not beat JAGADESA_TOKEN or --token.
+	if opts.tokenFile != "" && source(opts, getenv, file, "token-file", "JAGADESA_TOKEN_FILE") >= source(opts, getenv, file, "token", "JAGADESA_TOKEN") {
+		b, err := os.ReadFile(opts.tokenFile)
+		if err != nil {
+			return fmt.Errorf("read --token-file: %w", err)
+		}
+		cfg.Token = strings.TrimSpace(string(b))
+	}
+	return nil
+}
+
+// source ranks where a setting came from: 3 the command line, 2 the
+// environment, 1 the config file, 0 nowhere.
+func source(opts *options, getenv func(string) string, file *configFile, flagName, envName string) int {
+	switch {
+	case opts.explicit[flagName]:
+		return 3
+	case getenv(envName) != "":
+		return 2
+	case file != nil && file.env[envName] != "":
+		return 1
+	}
+	return 0
+}
+
+// pick chooses the flag's values, else the comma-separated variable, else
+// the config file's list, else the defaults.
+func pick(flagged []string, env string, file, def []string) []string {
 	if len(flagged) > 0 {
 		return flagged
 	}
 	if env != "" {
 		return strings.Split(env, ",")
 	}
+	if len(file) > 0 {
+		return file
+	}
 	return def
+}
+
+// configFile is what the `probe` section of a UCI file says, translated to
+// the environment variables the flags already read.
+type configFile struct {
+	env      map[string]string   // JAGADESA_* variable → value
+	lists    map[string][]string // target, dns_name, http_url
+	warnings []string
+	// noDNSReference: option dns_reference 'none'. UCI cannot hold an
+	// empty value (setting '' removes the option), so 'none' stands for
+	// the flag's empty value: no reference resolver.
+	noDNSReference bool
+}
+
+// uciSetting is one option of the `probe` section: the variable it stands
+// for and how its value is checked.
+type uciSetting struct {
+	env  string
+	kind byte // 's' string, 'd' duration, 'i' integer, 'b' boolean
+}
+
+var uciSettings = map[string]uciSetting{
+	"server":              {"JAGADESA_SERVER", 's'},
+	"token":               {"JAGADESA_TOKEN", 's'},
+	"token_file":          {"JAGADESA_TOKEN_FILE", 's'},
+	"village":             {"JAGADESA_VILLAGE", 's'},
+	"spool":               {"JAGADESA_SPOOL", 's'},
+	"spool_max_bytes":     {"JAGADESA_SPOOL_MAX_BYTES", 'i'},
+	"interval":            {"JAGADESA_INTERVAL", 'd'},
+	"root":                {"JAGADESA_ROOT", 's'},
+	"count":               {"JAGADESA_COUNT", 'i'},
+	"ping_interval":       {"JAGADESA_PING_INTERVAL", 'd'},
+	"privileged":          {"JAGADESA_PRIVILEGED", 'b'},
+	"dns_reference":       {"JAGADESA_DNS_REFERENCE", 's'},
+	"speedtest_budget_mb": {"JAGADESA_SPEEDTEST_BUDGET_MB", 'i'},
+	"wan_iface":           {"JAGADESA_WAN_IFACE", 's'},
+	"log_level":           {"JAGADESA_LOG_LEVEL", 's'},
+}
+
+// uciLists are the section's lists (a plain option counts as one item).
+var uciLists = []string{"target", "dns_name", "http_url"}
+
+// loadConfigFile reads the first `config probe` section of a UCI file.
+// Values that cannot be right fail here, with the file's line; keys the
+// probe does not know are warnings, so that a file written for a newer
+// probe does not stop an older one.
+func loadConfigFile(path string) (*configFile, error) {
+	u, err := probe.ReadUCIFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--config: %w", err)
+	}
+	secs := u.SectionsOf("probe")
+	if len(secs) == 0 {
+		return nil, fmt.Errorf("--config %s: no `config probe` section (see /etc/config/jagadesa as installed)", path)
+	}
+	sec := secs[0]
+	cf := &configFile{env: map[string]string{}, lists: map[string][]string{}}
+	if len(secs) > 1 {
+		cf.warnings = append(cf.warnings, fmt.Sprintf("only the first `config probe` section (line %d) is used; %d more ignored", sec.Line, len(secs)-1))
+	}
+	bad := func(key, v string, err error) error {
+		return fmt.Errorf("--config %s:%d: option %s '%s': %w", path, sec.KeyLine(key), key, v, err)
+	}
+	if v, ok := sec.Get("enabled"); ok {
+		on, err := uciBool(v)
+		if err != nil {
+			return nil, bad("enabled", v, err)
+		}
+		if !on {
+			return nil, fmt.Errorf("%w by option enabled '%s' in %s (line %d); to run it: uci set jagadesa.%s.enabled=1 && uci commit jagadesa",
+				ErrDisabled, v, path, sec.KeyLine("enabled"), sectionRef(sec))
+		}
+	}
+	keys := sec.Keys()
+	slices.Sort(keys)
+	for _, key := range keys {
+		if key == "enabled" {
+			continue
+		}
+		if slices.Contains(uciLists, key) {
+			for _, v := range sec.List(key) {
+				if v = strings.TrimSpace(v); v != "" {
+					cf.lists[key] = append(cf.lists[key], v)
+				}
+			}
+			continue
+		}
+		set, known := uciSettings[key]
+		if !known {
+			cf.warnings = append(cf.warnings, fmt.Sprintf("unknown key %q on line %d ignored", key, sec.KeyLine(key)))
+			continue
+		}
+		v, ok := sec.Get(key)
+		if !ok {
+			if len(sec.Lists[key]) > 0 {
+				return nil, fmt.Errorf("--config %s:%d: %s is a single value: write option %s, not list", path, sec.KeyLine(key), key, key)
+			}
+			continue
+		}
+		if key == "dns_reference" && (v == "none" || v == "off") {
+			cf.noDNSReference = true
+			continue
+		}
+		var err error
+		switch set.kind {
+		case 'd':
+			_, err = time.ParseDuration(v)
+		case 'i':
+			_, err = strconv.Atoi(v)
+		case 'b':
+			var on bool
+			if on, err = uciBool(v); err == nil {
+				v = strconv.FormatBool(on) // what envflag.Bool reads
+			}
+		}
+		if err != nil {
+			return nil, bad(key, v, err)
+		}
+		cf.env[set.env] = v
+	}
+	return cf, nil
+}
+
+// sectionRef names a section the way the uci command does.
+func sectionRef(s *probe.UCISection) string {
+	if s.Name != "" {
+		return s.Name
+	}
+	return "@probe[0]"
+}
+
+// uciBool reads a boolean the way OpenWrt's config_get_bool does.
+func uciBool(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "1", "on", "true", "yes", "enabled":
+		return true, nil
+	case "0", "off", "false", "no", "disabled":
+		return false, nil
+	}
+	return false, errors.New("want 1 or 0 (also yes/no, on/off, true/false)")
+}
+
+// canRawICMP reports whether the process may open raw ICMP sockets: it is
+// root, or holds CAP_NET_RAW (setcap, or systemd's AmbientCapabilities).
+func canRawICMP() bool {
+	if os.Geteuid() == 0 {
+		return true
+	}
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "CapEff:"); ok {
+			caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			const capNetRaw = 13
+			return err == nil && caps&(1<<capNetRaw) != 0
+		}
+	}
+	return false
 }
