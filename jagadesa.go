@@ -40,6 +40,10 @@ type Village struct {
 	Regency      string  `json:"regency"` // kabupaten/kota
 	Lat          float64 `json:"lat"`
 	Lon          float64 `json:"lon"`
+	// Approximate marks a village whose own point is unknown (no public
+	// polygon): Lat/Lon are then its kecamatan's fallback point, and maps
+	// draw it as approximate instead of dropping it.
+	Approximate bool `json:"approximate,omitempty"`
 }
 
 // Programme describes a village's place in the Internet Desa programme.
