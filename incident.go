@@ -1,0 +1,76 @@
+package jagadesa
+
+import "time"
+
+// IncidentKind says what an incident is about.
+type IncidentKind string
+
+const (
+	IncidentDown       IncidentKind = "village_down"    // link cut or cause not yet known
+	IncidentPowerCut   IncidentKind = "power_cut"       // the site lost power
+	IncidentProbeFault IncidentKind = "probe_fault"     // the probe failed; the link's state is unknown
+	IncidentDegraded   IncidentKind = "degraded"        // loss, latency or jitter off the village's normal
+	IncidentSLABreach  IncidentKind = "sla_breach"      // throughput under 80% of the contract
+	IncidentRegional   IncidentKind = "regional_outage" // several villages of one area or ISP at once
+	IncidentSecurity   IncidentKind = "security"        // a security event on the village router
+)
+
+// Severity ranks incidents and events.
+type Severity string
+
+const (
+	SeverityInfo     Severity = "info"
+	SeverityWarning  Severity = "warning"
+	SeverityCritical Severity = "critical"
+)
+
+// IncidentState is where an incident is in its lifecycle.
+type IncidentState string
+
+const (
+	StateOpen         IncidentState = "open"
+	StateAcknowledged IncidentState = "acknowledged"
+	StateResolved     IncidentState = "resolved"
+)
+
+// Incident is one real problem, however many villages it touches, routed to
+// one CSIRT.
+type Incident struct {
+	ID        string        `json:"id"`
+	Kind      IncidentKind  `json:"kind"`
+	Severity  Severity      `json:"severity"`
+	State     IncidentState `json:"status"`
+	Title     string        `json:"title"`    // Bahasa Indonesia, for people
+	Villages  []string      `json:"villages"` // village codes; one unless regional
+	Village   string        `json:"village,omitempty"`
+	Regency   string        `json:"regency"` // NN.NN of the (first) village
+	District  string        `json:"district,omitempty"`
+	ISP       string        `json:"isp,omitempty"`
+	CSIRT     string        `json:"csirt"`    // the team it was routed to, e.g. JatengProv-CSIRT
+	Priority  bool          `json:"priority"` // a 3T or miskin ekstrem village
+	Escalated bool          `json:"escalated"`
+
+	OpenedAt   time.Time  `json:"opened_at"`
+	StartedAt  time.Time  `json:"started_at"` // when the problem began (may be before it was detected)
+	AckedAt    *time.Time `json:"acknowledged_at,omitempty"`
+	AckedBy    string     `json:"acknowledged_by,omitempty"`
+	ResolvedAt *time.Time `json:"resolved_at,omitempty"`
+	EndedAt    *time.Time `json:"ended_at,omitempty"` // when the problem ended, once known
+	Assignee   string     `json:"assignee,omitempty"`
+
+	Evidence map[string]string `json:"evidence,omitempty"`
+}
+
+// Notification is what notifiers send: an incident and what just happened
+// to it.
+type Notification struct {
+	Event    string   `json:"event"` // opened, escalated, acknowledged, resolved, reminder
+	Incident Incident `json:"incident"`
+	// URL opens the incident in the dashboard, when the server knows its
+	// public address.
+	URL string    `json:"url,omitempty"`
+	At  time.Time `json:"at"`
+	// Villages are the registry entries of Incident.Villages, so messages
+	// can name places without a registry of their own.
+	Villages []Village `json:"villages"`
+}
