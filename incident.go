@@ -33,6 +33,13 @@ const (
 	StateResolved     IncidentState = "resolved"
 )
 
+// Incident stages.
+const (
+	StageIdentification = "identification"
+	StageContainment    = "containment"
+	StageRecovery       = "recovery"
+)
+
 // Incident is one real problem, however many villages it touches, routed to
 // one CSIRT.
 type Incident struct {
@@ -49,6 +56,14 @@ type Incident struct {
 	CSIRT     string        `json:"csirt"`    // the team it was routed to, e.g. JatengProv-CSIRT
 	Priority  bool          `json:"priority"` // a 3T or miskin ekstrem village
 	Escalated bool          `json:"escalated"`
+	// Stage follows incident-handling practice: identification (identifikasi),
+	// containment/response (penanggulangan), recovery (pemulihan).
+	Stage string `json:"stage"`
+	// MergedInto names the regional incident this one was folded into.
+	MergedInto string `json:"merged_into,omitempty"`
+	// Muted says why notifications were held back (a silence or a
+	// maintenance window); the incident is recorded all the same.
+	Muted string `json:"muted,omitempty"`
 
 	OpenedAt   time.Time  `json:"opened_at"`
 	StartedAt  time.Time  `json:"started_at"` // when the problem began (may be before it was detected)
