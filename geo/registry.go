@@ -6,7 +6,6 @@
 package geo
 
 import (
-	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/jagadesa/jagadesa"
 	"github.com/paulmach/orb"
@@ -28,6 +26,8 @@ type Regency struct {
 	Name     string       // e.g. "Kabupaten Purworejo"
 	Geometry orb.Geometry // orb.Polygon or orb.MultiPolygon, [lon, lat] order
 	Bound    orb.Bound    // precomputed so viewport filtering does not walk every ring
+
+	enc *lazyJSON // the geometry as GeoJSON, once encoded
 }
 
 // Registry is an immutable, validated view of one province's villages and
@@ -35,10 +35,15 @@ type Regency struct {
 // loading.
 type Registry struct {
 	province     string
+	provinces    []ProvinceInfo
 	villages     []jagadesa.Village // sorted by code
 	villageIndex map[string]int
 	regencies    []Regency // sorted by code
 	regencyIndex map[string]int
+	idm          map[string]IDM
+	// fallback points for villages with no point of their own (code →
+	// [lat, lon]); used only while loading.
+	fallback map[string][2]float64
 }
 
 // villageHeader is the column order of jateng-villages.csv. Fields are read by
@@ -127,7 +132,7 @@ func (reg *Registry) loadRegencies(r io.Reader) error {
 			return fmt.Errorf("geo: regency feature %d: code %s appears twice", i, p.Code)
 		}
 		reg.regencyIndex[p.Code] = -1 // placeholder until sorted
-		reg.regencies = append(reg.regencies, Regency{Code: p.Code, Name: p.Name, Geometry: f.Geometry, Bound: f.Geometry.Bound()})
+		reg.regencies = append(reg.regencies, Regency{Code: p.Code, Name: p.Name, Geometry: f.Geometry, Bound: f.Geometry.Bound(), enc: &lazyJSON{}})
 	}
 	slices.SortFunc(reg.regencies, func(a, b Regency) int { return strings.Compare(a.Code, b.Code) })
 	for i, rg := range reg.regencies {
@@ -229,6 +234,14 @@ func (reg *Registry) parseVillage(rec []string) (jagadesa.Village, error) {
 	if want := reg.regencies[i].Name; v.Regency != want {
 		return v, fmt.Errorf("column regency: %q, but the regency GeoJSON names %s %q", v.Regency, v.RegencyCode, want)
 	}
+	if rec[7] == "" && rec[8] == "" {
+		fb, ok := reg.fallback[v.Code]
+		if !ok {
+			return v, errors.New("columns lat, lon: empty, and no fallback point is given for this village")
+		}
+		v.Lat, v.Lon, v.Approximate = fb[0], fb[1], true
+		return v, nil
+	}
 	var err error
 	if v.Lat, err = parseCoord(rec[7], minLat, maxLat); err != nil {
 		return v, fmt.Errorf("column lat: %w", err)
@@ -272,18 +285,6 @@ func (reg *Registry) hasVillageIn(regencyCode string) bool {
 	})
 	return i < len(reg.villages) && reg.villages[i].RegencyCode == regencyCode
 }
-
-// jateng parses the embedded data on first use only, so binaries that never
-// touch geography do not pay ~1.7 MB of parsing at start-up.
-var jateng = sync.OnceValues(func() (*Registry, error) {
-	return LoadRegistry("Jawa Tengah", bytes.NewReader(jatengVillagesCSV), bytes.NewReader(jatengRegenciesGeoJSON))
-})
-
-// Jateng returns the Jawa Tengah registry built from the data embedded in the
-// binary, so the product runs without any data directory. Every caller shares
-// one registry; an error here means the embedded files are broken, which
-// tests catch before release.
-func Jateng() (*Registry, error) { return jateng() }
 
 // Province names the province the registry covers, for page titles and exports.
 func (reg *Registry) Province() string { return reg.province }
