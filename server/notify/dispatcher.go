@@ -51,6 +51,14 @@ const (
 	DefaultQueueSize   = 1000
 	DefaultWorkers     = 4
 	DefaultDedupWindow = 10 * time.Minute
+
+	// DefaultAlertmanagerRefresh re-posts open incidents to Alertmanager
+	// at a fifth of its default resolve_timeout.
+	DefaultAlertmanagerRefresh = time.Minute
+	// amRefreshMaxAge stops refreshing an incident nobody has sent news of
+	// for this long, so an incident whose "resolved" was never sent (a
+	// bug, a restart) does not fire in Alertmanager for ever.
+	amRefreshMaxAge = 7 * 24 * time.Hour
 )
 
 // limit is one channel's per-destination rate.
@@ -101,6 +109,15 @@ func WithRateLimit(channel string, every time.Duration, burst int) Option {
 // WithVersion sets the version in User-Agent ("jagadesa/<version>").
 func WithVersion(v string) Option { return func(d *Dispatcher) { d.version = v } }
 
+// WithAlertmanagerRefresh sets how often open incidents are re-posted to
+// Alertmanager (default DefaultAlertmanagerRefresh; 0 turns it off).
+// Alertmanager resolves an alert without endsAt by itself after its
+// resolve_timeout (5 minutes by default), so an open incident must be
+// re-posted well within that, as Prometheus does with its firing alerts.
+func WithAlertmanagerRefresh(every time.Duration) Option {
+	return func(d *Dispatcher) { d.amRefresh = every }
+}
+
 // WithSMTPTLSConfig sets the TLS configuration for the mail relay, e.g.
 // its own CA. ServerName defaults to the SMTP host.
 func WithSMTPTLSConfig(c *tls.Config) Option { return func(d *Dispatcher) { d.smtpTLS = c } }
@@ -119,6 +136,7 @@ type Dispatcher struct {
 	limits    map[string]limit
 	version   string
 	smtpTLS   *tls.Config
+	amRefresh time.Duration
 
 	ctx    context.Context // cancelled when Close gives up draining
 	cancel context.CancelFunc
@@ -133,6 +151,9 @@ type Dispatcher struct {
 	timers   map[*job]*time.Timer
 	seen     map[string]time.Time
 	limiters map[string]*rate.Limiter
+	amOpen   map[string]amOpenAlert // dest key + incident id → last notification
+	stopOnce sync.Once
+	stop     chan struct{} // ends the Alertmanager refresh loop
 
 	sent, failed, dropped, deduped, retries *prometheus.CounterVec
 	latency                                 *prometheus.HistogramVec
@@ -165,6 +186,13 @@ func (d dest) label() string {
 	return u.Scheme + "://" + u.Host + u.Path
 }
 
+// amOpenAlert is an open incident that Alertmanager must keep hearing of.
+type amOpenAlert struct {
+	dest dest
+	n    jagadesa.Notification
+	last time.Time // last Send of this incident
+}
+
 type job struct {
 	dest     dest
 	n        jagadesa.Notification
@@ -172,6 +200,7 @@ type job struct {
 	sentAt   time.Time // when Send was called
 	attempt  int
 	reserved bool // holds a rate-limit token already
+	refresh  bool // an Alertmanager re-post, logged quietly
 }
 
 // New starts a Dispatcher and its workers. Stop it with Close.
@@ -193,6 +222,9 @@ func New(settings Settings, logger *slog.Logger, opts ...Option) *Dispatcher {
 		timers:    map[*job]*time.Timer{},
 		seen:      map[string]time.Time{},
 		limiters:  map[string]*rate.Limiter{},
+		amOpen:    map[string]amOpenAlert{},
+		amRefresh: DefaultAlertmanagerRefresh,
+		stop:      make(chan struct{}),
 	}
 	for ch, l := range defaultLimits {
 		d.limits[ch] = l
@@ -212,6 +244,9 @@ func New(settings Settings, logger *slog.Logger, opts ...Option) *Dispatcher {
 	d.wg.Add(d.workers)
 	for range d.workers {
 		go d.worker()
+	}
+	if d.amRefresh > 0 {
+		go d.refreshLoop()
 	}
 	return d
 }
@@ -303,6 +338,9 @@ func (d *Dispatcher) Send(team Channels, n jagadesa.Notification) {
 			drops = append(drops, drop{old, "queue full, oldest dropped"})
 		}
 	}
+	if !d.closing {
+		d.trackAlerts(team, n, now)
+	}
 	d.mu.Unlock()
 	for _, dr := range drops {
 		d.log.Warn("notification dropped", "reason", dr.reason, "channel", dr.j.dest.channel,
@@ -325,6 +363,56 @@ func (d *Dispatcher) push(j *job) (dropped *job) {
 	d.queue = append(d.queue, j)
 	d.cond.Signal()
 	return dropped
+}
+
+// trackAlerts remembers which incidents are open in which Alertmanager,
+// for the refresh loop. d.mu must be held.
+func (d *Dispatcher) trackAlerts(team Channels, n jagadesa.Notification, now time.Time) {
+	for _, base := range team.Alertmanager {
+		ds := dest{channel: ChannelAlertmanager, addr: base}
+		k := ds.key() + "\x00" + n.Incident.ID
+		if n.Event == "resolved" || n.Incident.State == jagadesa.StateResolved || n.Incident.MergedInto != "" {
+			delete(d.amOpen, k)
+			continue
+		}
+		d.amOpen[k] = amOpenAlert{dest: ds, n: n, last: now}
+	}
+}
+
+func (d *Dispatcher) refreshLoop() {
+	t := time.NewTicker(d.amRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-t.C:
+			d.refreshAlerts()
+		}
+	}
+}
+
+// refreshAlerts queues a re-post of every open incident to its
+// Alertmanagers. They bypass dedup (that is their point) but not the
+// queue, the rate limit or retries.
+func (d *Dispatcher) refreshAlerts() {
+	now := d.now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closing {
+		return
+	}
+	for k, o := range d.amOpen {
+		if now.Sub(o.last) > amRefreshMaxAge {
+			delete(d.amOpen, k)
+			continue
+		}
+		d.pending++
+		if old := d.push(&job{dest: o.dest, n: o.n, sentAt: now, refresh: true}); old != nil {
+			d.log.Warn("notification dropped", "reason", "queue full, oldest dropped", "channel", old.dest.channel,
+				"dest", old.dest.label(), "incident", old.n.Incident.ID, "event", old.n.Event)
+		}
+	}
 }
 
 // pruneSeen forgets dedup entries older than the window. d.mu must be held.
@@ -381,10 +469,15 @@ func (d *Dispatcher) run(j *job) {
 	attrs := []any{"channel", ch, "dest", j.dest.label(), "incident", j.n.Incident.ID, "event", j.n.Event, "attempt", j.attempt}
 	switch {
 	case err == nil:
-		d.sent.WithLabelValues(ch).Inc()
-		elapsed := d.now().Sub(j.sentAt)
-		d.latency.WithLabelValues(ch).Observe(elapsed.Seconds())
-		d.log.Info("notification sent", append(attrs, "after", elapsed)...)
+		// A refresh is upkeep, not a notification: it is not counted.
+		if j.refresh {
+			d.log.Debug("alert refreshed", attrs...)
+		} else {
+			elapsed := d.now().Sub(j.sentAt)
+			d.sent.WithLabelValues(ch).Inc()
+			d.latency.WithLabelValues(ch).Observe(elapsed.Seconds())
+			d.log.Info("notification sent", append(attrs, "after", elapsed)...)
+		}
 		d.finish()
 	case d.ctx.Err() != nil:
 		d.dropped.WithLabelValues(ch).Inc()
@@ -498,6 +591,7 @@ func (d *Dispatcher) deliver(ctx context.Context, ds dest, n jagadesa.Notificati
 // delivered, has failed, or ctx ends; then it abandons the rest (counted
 // as dropped) and returns ctx's error.
 func (d *Dispatcher) Close(ctx context.Context) error {
+	d.stopOnce.Do(func() { close(d.stop) })
 	d.mu.Lock()
 	d.closing = true
 	d.cond.Broadcast()
