@@ -160,9 +160,12 @@ func places(n jagadesa.Notification) (place, area, names string) {
 	for _, v := range n.Villages {
 		all = append(all, villageName(v))
 	}
-	names = strings.Join(all, ", ")
 	codes := n.Incident.Villages
 	count := max(len(codes), len(n.Villages))
+	if count > 1 {
+		// One village is already named in place; a list is for several.
+		names = strings.Join(all, ", ")
+	}
 	switch {
 	case count > 1:
 		place = fmt.Sprintf("%d desa", count)
