@@ -1,0 +1,526 @@
+// JagaDesa dashboard: one page, four views chosen by the path — the map
+// (/), a village (/desa/{code}), a regency (/kabupaten/{code}) and sign-in
+// (/login). Plain ES modules, no build step; MapLibre GL and uPlot are
+// vendored under /assets/vendor.
+import { t, num, when, duration, statusName, statusKeys, currentLang, setLang } from "./i18n.js";
+
+const STATUS_COLOURS = { up: "#2e9e44", degraded: "#e0a100", down: "#d7301f", compromised: "#7b2cbf", unknown: "#8c8c8c" };
+const UPTIME_COLOURS = { up: "#2e9e44", degraded: "#e0a100", down: "#d7301f", power: "#4b4b4b", probe: "#1f78b4", nodata: "#e3e3e3" };
+
+window.jagadesa = { map: null, ready: false };
+
+// ---------------------------------------------------------------- helpers
+
+class Unauthorized extends Error {}
+
+async function api(path, options = {}) {
+  const resp = await fetch(path, { credentials: "same-origin", headers: { Accept: "application/json" }, ...options });
+  if (resp.status === 401) throw new Unauthorized();
+  if (!resp.ok) {
+    let msg = resp.statusText;
+    try { msg = (await resp.json()).error || msg; } catch { /* not JSON */ }
+    const err = new Error(msg);
+    err.status = resp.status;
+    throw err;
+  }
+  return resp.status === 204 ? null : resp.json();
+}
+
+// h builds an element: h("a", {href: "/"}, "text", child…). Text is always
+// set as text, never as HTML, so names from the data cannot inject markup.
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "dataset") Object.assign(el.dataset, v);
+    else if (k === "style") el.style.cssText = v;
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+// fill replaces an element's children, skipping null and false, which
+// replaceChildren would print as text.
+function fill(el, ...children) {
+  el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  return el;
+}
+
+function badge(status) {
+  const s = status || "unknown";
+  return h("span", { class: "badge", style: `background:${STATUS_COLOURS[s] || STATUS_COLOURS.unknown}` }, statusName(s));
+}
+
+function navigate(path) {
+  if (location.pathname + location.search !== path) history.pushState({}, "", path);
+  route();
+}
+
+document.addEventListener("click", (e) => {
+  const a = e.target.closest("a[data-link]");
+  if (!a || e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
+  e.preventDefault();
+  navigate(a.getAttribute("href"));
+});
+window.addEventListener("popstate", route);
+
+const view = () => document.getElementById("view");
+let current = null; // the view object: {relabel?(), destroy?()}
+
+function setView(page, v) {
+  if (current && current.destroy) current.destroy();
+  current = v;
+  document.body.dataset.page = page;
+}
+
+function header() {
+  const nav = document.getElementById("nav");
+  nav.replaceChildren(h("a", { href: "/", "data-link": true }, t("map")));
+  document.getElementById("lang-switch").textContent = currentLang() === "id" ? "EN" : "ID";
+  document.getElementById("lang-switch").title = currentLang() === "id" ? "English" : "Bahasa Indonesia";
+  document.getElementById("logout").textContent = t("logout");
+}
+
+document.getElementById("lang-switch").addEventListener("click", () => {
+  setLang(currentLang() === "id" ? "en" : "id");
+  header();
+  if (current && current.relabel) current.relabel();
+  else route();
+});
+
+document.getElementById("logout").addEventListener("click", async () => {
+  try { await api("/api/v1/session", { method: "DELETE" }); } catch { /* signed out anyway */ }
+  navigate("/login");
+});
+
+async function route() {
+  header();
+  const p = location.pathname;
+  try {
+    if (p === "/login") return loginView();
+    document.getElementById("logout").hidden = false;
+    let m;
+    if ((m = p.match(/^\/desa\/(\d{2}\.\d{2}\.\d{2}\.\d{4})$/))) return await villageView(m[1]);
+    if ((m = p.match(/^\/kabupaten\/(\d{2}\.\d{2})$/))) return await regencyView(m[1]);
+    return await mapView();
+  } catch (err) {
+    if (err instanceof Unauthorized) {
+      history.replaceState({}, "", "/login?next=" + encodeURIComponent(p + location.search));
+      return loginView();
+    }
+    setView("error", null);
+    view().replaceChildren(h("section", { class: "page" }, h("h1", {}, t("error")), h("p", {}, err.message),
+      h("a", { href: "/", "data-link": true }, t("back_to_map"))));
+  }
+}
+
+// ------------------------------------------------------------------ login
+
+function loginView() {
+  document.getElementById("logout").hidden = true;
+  const msg = h("p", { class: "error", role: "alert" });
+  const input = h("input", { id: "login-token", type: "password", autocomplete: "current-password", required: true });
+  const form = h("form", { class: "login", onsubmit: async (e) => {
+    e.preventDefault();
+    msg.textContent = "";
+    try {
+      await api("/api/v1/session", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ token: input.value }) });
+      const next = new URLSearchParams(location.search).get("next");
+      navigate(next && next.startsWith("/") && !next.startsWith("//") ? next : "/");
+    } catch (err) {
+      msg.textContent = t("login_failed") + ": " + (err instanceof Unauthorized ? "token" : err.message);
+    }
+  } },
+  h("h1", {}, t("login_title")), h("p", {}, t("login_help")),
+  h("label", { for: "login-token" }, t("login_token")), input,
+  h("button", { id: "login-submit", type: "submit" }, t("login_submit")), msg);
+  setView("login", { relabel: loginView });
+  view().replaceChildren(form);
+  input.focus();
+}
+
+// -------------------------------------------------------------------- map
+
+async function mapView() {
+  const [provinces, config] = await Promise.all([api("/api/v1/provinces"), api("/api/v1/config").catch(() => ({}))]);
+  const state = {
+    province: sessionStorage.getItem("jagadesa.province") || provinces[0].id,
+    status: "", cohort: "", programme: false, flag: "", choropleth: false,
+    features: [], byCode: new Map(),
+  };
+  if (!provinces.some((p) => p.id === state.province)) state.province = provinces[0].id;
+  const prov = () => provinces.find((p) => p.id === state.province);
+
+  const query = () => {
+    const q = new URLSearchParams({ province: state.province });
+    if (state.status) q.set("status", state.status);
+    if (state.cohort) q.set("cohort", state.cohort);
+    if (state.programme) q.set("programme", "yes");
+    if (state.flag) q.set("flag", state.flag);
+    return q;
+  };
+  const tileURL = () => `${location.origin}/api/v1/tiles/{z}/{x}/{y}.mvt?${query()}&v=${Math.floor(Date.now() / 1000)}`;
+
+  const panel = h("aside", { id: "panel" });
+  const mapEl = h("div", { id: "map" });
+  view().replaceChildren(h("div", { class: "mapview" }, panel, mapEl));
+
+  const statusColour = ["match", ["get", "status"], ...Object.entries(STATUS_COLOURS).flat(), STATUS_COLOURS.unknown];
+  const inProgramme = [">", ["get", "cohort"], 0];
+  const layers = [{ id: "background", type: "background", paint: { "background-color": "#dde8ef" } }];
+  const sources = { jd: { type: "vector", tiles: [tileURL()], minzoom: 0, maxzoom: 14 } };
+  if (config && config.basemap_url) {
+    sources.basemap = { type: "raster", tiles: [config.basemap_url], tileSize: 256 };
+    layers.push({ id: "basemap", type: "raster", source: "basemap" });
+  }
+  layers.push(
+    { id: "regencies-fill", type: "fill", source: "jd", "source-layer": "regencies", paint: { "fill-color": "#f4f1ea", "fill-opacity": config && config.basemap_url ? 0.3 : 0.9 } },
+    { id: "regencies-line", type: "line", source: "jd", "source-layer": "regencies", paint: { "line-color": "#7d8b99", "line-width": 0.8 } },
+    { id: "villages", type: "circle", source: "jd", "source-layer": "villages", paint: {
+      "circle-radius": ["interpolate", ["linear"], ["zoom"], 5, ["case", inProgramme, 3, 1.2], 10, ["case", inProgramme, 6, 2.5], 14, ["case", inProgramme, 9, 4]],
+      "circle-color": ["case", ["get", "approximate"], "rgba(0,0,0,0)", statusColour],
+      "circle-opacity": ["case", ["get", "monitored"], 0.95, 0.35],
+      "circle-stroke-color": ["case", ["get", "approximate"], statusColour, "#ffffff"],
+      "circle-stroke-width": ["case", ["get", "approximate"], 2, inProgramme, 1, 0],
+    } },
+  );
+  const b = prov().bbox;
+  const map = new maplibregl.Map({
+    container: mapEl, style: { version: 8, sources, layers },
+    bounds: [[b[0], b[1]], [b[2], b[3]]], fitBoundsOptions: { padding: 20 },
+    attributionControl: false, dragRotate: false, pitchWithRotate: false,
+  });
+  map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
+  map.addControl(new maplibregl.ScaleControl(), "bottom-right");
+  const attribution = new maplibregl.AttributionControl({ compact: false, customAttribution: prov().attribution });
+  map.addControl(attribution, "bottom-right");
+  window.jagadesa.map = map;
+  window.jagadesa.ready = false;
+
+  // Test and automation hooks.
+  window.jagadesa.renderedVillages = () => map.queryRenderedFeatures({ layers: ["villages"] }).length;
+  window.jagadesa.villageScreenPoint = (code) => {
+    const f = state.byCode.get(code);
+    if (!f) return null;
+    const p = map.project(f.geometry.coordinates);
+    const r = mapEl.getBoundingClientRect();
+    if (p.x < 0 || p.y < 0 || p.x > r.width || p.y > r.height) return null;
+    return [r.left + p.x, r.top + p.y];
+  };
+
+  async function loadVillages() {
+    const fc = await api("/api/v1/map/villages.geojson?" + query());
+    state.features = fc.features;
+    state.byCode = new Map(fc.features.map((f) => [f.properties.code, f]));
+    renderPanel();
+  }
+
+  function refreshTiles() {
+    const src = map.getSource("jd");
+    if (src) src.setTiles([tileURL()]);
+  }
+
+  function applyChoropleth() {
+    map.setPaintProperty("regencies-fill", "fill-color", state.choropleth
+      ? ["case", ["has", "up_pct"], ["interpolate", ["linear"], ["get", "up_pct"], 0, "#d7301f", 50, "#fdae61", 80, "#fee08b", 95, "#a6d96a", 100, "#1a9641"], "#f4f1ea"]
+      : "#f4f1ea");
+  }
+
+  function popupFor(lngLat, props, kind) {
+    const body = kind === "village"
+      ? h("div", { class: "popup" },
+        h("strong", {}, props.name), " ", badge(props.status),
+        h("div", {}, `${t("code")} ${props.code}`),
+        props.monitored ? null : h("div", { class: "muted" }, t("not_monitored")),
+        props.approximate ? h("div", { class: "muted" }, t("approximate")) : null,
+        h("div", {}, `${t("rtt")} ${num(props.rtt_ms)} ms · ${t("loss")} ${num(props.loss_pct)}%`),
+        state.byCode.get(props.code) ? h("div", {}, `${t("last_seen")}: ${state.byCode.get(props.code).properties.last_seen ? when(state.byCode.get(props.code).properties.last_seen) : t("never")}`) : null,
+        h("a", { href: `/desa/${props.code}`, "data-link": true, "data-testid": "popup-village-link" }, t("open_village") + " →"))
+      : h("div", { class: "popup" },
+        h("strong", {}, props.name),
+        h("div", {}, `${t("up_pct")}: ${num(props.up_pct)} · ${statusName("down")}: ${num(props.down, 0)}`),
+        h("a", { href: `/kabupaten/${props.code}`, "data-link": true, "data-testid": "popup-regency-link" }, t("open_regency") + " →"));
+    if (window.jagadesa.popup) window.jagadesa.popup.remove();
+    window.jagadesa.popup = new maplibregl.Popup({ closeButton: true, maxWidth: "280px" }).setLngLat(lngLat).setDOMContent(body).addTo(map);
+  }
+
+  map.on("click", (e) => {
+    const box = [[e.point.x - 4, e.point.y - 4], [e.point.x + 4, e.point.y + 4]];
+    const v = map.queryRenderedFeatures(box, { layers: ["villages"] });
+    if (v.length) {
+      // The nearest of the circles under the cursor.
+      v.sort((a, b) => dist(map, a, e.point) - dist(map, b, e.point));
+      return popupFor(v[0].geometry.coordinates, v[0].properties, "village");
+    }
+    const r = map.queryRenderedFeatures(e.point, { layers: ["regencies-fill"] });
+    if (r.length) popupFor(e.lngLat, r[0].properties, "regency");
+  });
+  map.on("mouseenter", "villages", () => { map.getCanvas().style.cursor = "pointer"; });
+  map.on("mouseleave", "villages", () => { map.getCanvas().style.cursor = ""; });
+
+  function renderPanel() {
+    const counts = Object.fromEntries(statusKeys.map((s) => [s, 0]));
+    let monitored = 0;
+    for (const f of state.features) {
+      if (f.properties.monitored) { monitored++; counts[f.properties.status] = (counts[f.properties.status] || 0) + 1; }
+    }
+    const select = (id, label, value, options, onchange) => h("label", { for: id }, label,
+      h("select", { id, onchange }, options.map(([v, text]) => h("option", { value: v, selected: v === value }, text))));
+    const results = h("ul", { id: "search-results" });
+    const search = h("input", { id: "search", type: "search", placeholder: t("search"), autocomplete: "off", oninput: () => {
+      const q = search.value.trim().toLowerCase();
+      results.replaceChildren();
+      if (q.length < 2) return;
+      const hits = state.features.filter((f) => f.properties.name.toLowerCase().includes(q) || f.properties.code.startsWith(q)).slice(0, 20);
+      if (!hits.length) results.append(h("li", { class: "muted" }, t("no_results")));
+      for (const f of hits) {
+        const p = f.properties;
+        results.append(h("li", { "data-code": p.code, tabindex: 0, onclick: () => {
+          map.flyTo({ center: f.geometry.coordinates, zoom: 13, duration: 600 });
+          map.once("moveend", () => popupFor(f.geometry.coordinates, p, "village"));
+        } }, p.monitored ? badge(p.status) : h("span", { class: "badge off" }, t("not_monitored")), " ", h("strong", {}, p.name), ` — Kec. ${p.district}, ${p.regency}`));
+      }
+    } });
+    const provinceName = prov().name;
+    fill(panel,
+      select("f-province", t("province"), state.province, provinces.map((p) => [p.id, `${p.name} (${p.csirt})`]), (e) => {
+        state.province = e.target.value;
+        sessionStorage.setItem("jagadesa.province", state.province);
+        const bb = prov().bbox;
+        map.fitBounds([[bb[0], bb[1]], [bb[2], bb[3]]], { padding: 20, duration: 0 });
+        attribution.options.customAttribution = prov().attribution;
+        refreshTiles();
+        loadVillages();
+      }),
+      h("div", { class: "search" }, search, results),
+      h("h2", {}, `${t("counts")}: ${num(monitored, 0)}`),
+      h("ul", { class: "counts" }, statusKeys.map((s) => h("li", {}, badge(s), " ", num(counts[s] || 0, 0)))),
+      h("h2", {}, t("filters")),
+      select("f-status", t("status"), state.status, [["", t("all")], ...statusKeys.map((s) => [s, statusName(s)])], (e) => { state.status = e.target.value; reload(); }),
+      select("f-cohort", t("cohort"), state.cohort, [["", t("all")], ["2022", "2022"], ["2023", "2023"], ["2024", "2024"]], (e) => { state.cohort = e.target.value; reload(); }),
+      select("f-flag", t("flag"), state.flag, [["", t("all")], ["3t", t("flag_3t")], ["miskin", t("flag_miskin")], ["digital", t("flag_digital")]], (e) => { state.flag = e.target.value; reload(); }),
+      h("label", { class: "check" }, h("input", { type: "checkbox", id: "f-programme", checked: state.programme, onchange: (e) => { state.programme = e.target.checked; reload(); } }), t("programme_only")),
+      h("label", { class: "check" }, h("input", { type: "checkbox", id: "f-choropleth", checked: state.choropleth, onchange: (e) => { state.choropleth = e.target.checked; applyChoropleth(); renderPanel(); } }), t("choropleth")),
+      h("h2", {}, t("legend")),
+      h("ul", { class: "legend" },
+        statusKeys.map((s) => h("li", {}, h("span", { class: "dot", style: `background:${STATUS_COLOURS[s]}` }), statusName(s))),
+        h("li", {}, h("span", { class: "dot big", style: `background:${STATUS_COLOURS.up}` }), t("programme_village")),
+        h("li", {}, h("span", { class: "dot faint", style: `background:${STATUS_COLOURS.unknown}` }), t("not_monitored")),
+        h("li", {}, h("span", { class: "dot ring", style: `border-color:${STATUS_COLOURS.down}` }), t("approximate")),
+        state.choropleth ? h("li", {}, h("span", { class: "ramp" }), `${t("up_pct")} 0 → 100`) : null),
+      h("footer", { class: "credit", "data-testid": "attribution" }, `${provinceName}: ${prov().attribution}`),
+    );
+  }
+
+  function reload() { refreshTiles(); loadVillages().catch(console.error); }
+
+  setView("map", {
+    relabel: renderPanel,
+    destroy: () => { clearInterval(timer); map.remove(); window.jagadesa.map = null; window.jagadesa.ready = false; },
+  });
+  // Live data: the status changes every probe round; refresh every 30 s.
+  const timer = setInterval(reload, 30000);
+
+  await loadVillages();
+  map.on("load", () => {
+    applyChoropleth();
+    map.once("idle", () => { window.jagadesa.ready = true; });
+  });
+}
+
+function dist(map, f, point) {
+  const p = map.project(f.geometry.coordinates);
+  return (p.x - point.x) ** 2 + (p.y - point.y) ** 2;
+}
+
+// ---------------------------------------------------------------- village
+
+async function villageView(code) {
+  let range = sessionStorage.getItem("jagadesa.range") || "24h";
+  const v = await api(`/api/v1/villages/${code}`);
+  let hist = null;
+  let target = null;
+  let chart = null;
+  const root = h("section", { class: "page village" });
+  setView("village", { relabel: render, destroy: () => chart && chart.destroy() });
+  view().replaceChildren(root);
+
+  async function load() {
+    hist = await api(`/api/v1/villages/${code}/history?range=${range}`).catch((err) => {
+      if (err instanceof Unauthorized) throw err;
+      return { error: err.message, targets: [], rtt: {}, uptime: [], outages: [], events: [], throughput: [] };
+    });
+    if (!target || !hist.targets.includes(target)) target = hist.targets[0] || null;
+    render();
+  }
+
+  function render() {
+    if (chart) { chart.destroy(); chart = null; }
+    const p = v.programme;
+    const yn = (b) => (b ? t("yes") : t("no"));
+    const facts = [
+      [t("code"), v.code], [t("district"), v.district],
+      [t("regency"), h("a", { href: `/kabupaten/${v.regency_code}`, "data-link": true }, v.regency)],
+      [t("cohort"), p ? p.year : "–"], [t("isp"), p ? p.isp : "–"], [t("contract"), p ? `${num(p.contract_mbps, 0)} Mbps` : "–"],
+      [t("remote_3t"), p ? yn(p.remote_3t) : "–"], [t("extreme_poor"), p ? yn(p.extreme_poor) : "–"], [t("desa_digital"), p ? yn(p.desa_digital) : "–"],
+      [t("idm"), v.idm ? `${v.idm.status} (${num(v.idm.score, 4)})` : "–"],
+      [t("last_seen"), v.last_seen ? when(v.last_seen) : t("never")],
+      [t("rtt"), `${num(v.rtt_ms)} ms`], [t("loss"), `${num(v.loss_pct)}%`],
+      [t("reason"), v.reason || "–"],
+    ];
+    const rangeSel = h("select", { id: "range", onchange: (e) => { range = e.target.value; sessionStorage.setItem("jagadesa.range", range); load(); } },
+      ["1h", "6h", "24h", "7d", "30d"].map((r) => h("option", { value: r, selected: r === range }, r)));
+    const targetSel = h("select", { id: "target", onchange: (e) => { target = e.target.value; render(); } },
+      (hist ? hist.targets : []).map((x) => h("option", { value: x, selected: x === target }, x)));
+    const chartEl = h("div", { class: "chart", "data-testid": "latency-chart" });
+    root.dataset.loaded = hist ? "true" : "false";
+    fill(root,
+      h("a", { href: "/", "data-link": true }, t("back_to_map")),
+      h("h1", {}, h("span", { "data-testid": "village-title" }, v.name), " ", h("span", { "data-testid": "village-status" }, badge(v.status))),
+      v.approximate ? h("p", { class: "muted" }, t("approximate")) : null,
+      h("dl", { class: "facts" }, facts.flatMap(([k, val]) => [h("dt", {}, k), h("dd", {}, val)])),
+      h("div", { class: "controls" }, h("label", { for: "range" }, t("range"), rangeSel), h("label", { for: "target" }, t("target"), targetSel)),
+      h("h2", {}, t("latency")), chartEl,
+      h("h2", {}, t("uptime")), uptimeStrip(hist ? hist.uptime : []),
+      h("h2", {}, t("outages")), outageTable(hist ? hist.outages : []),
+      h("h2", {}, t("throughput")), throughputTable(hist ? hist.throughput : [], p),
+      h("h2", {}, t("events")), eventTable(hist ? hist.events : []),
+    );
+    if (hist && hist.error) chartEl.append(h("p", { class: "error" }, hist.error));
+    chart = smokeChart(chartEl, hist && target ? hist.rtt[target] || [] : [], hist);
+  }
+  render();
+  await load();
+}
+
+// smokeChart draws SmokePing's "smoke": the median as a line over bands of
+// the RTT spread (min–max, p10–p90, p25–p75, darker towards the median),
+// with the window's loss as bars coloured like SmokePing's loss palette.
+function smokeChart(el, rows, hist) {
+  const xs = rows.map((r) => Date.parse(r.t) / 1000);
+  const col = (k) => rows.map((r) => (r[k] === null || r[k] === undefined ? null : r[k]));
+  const lossBands = [[0, 5, "#00b8ff"], [5, 10, "#0059ff"], [10, 25, "#7e00ff"], [25, 50, "#ff00ff"], [50, 100.1, "#ff0000"]];
+  const loss = col("loss_pct");
+  const lossSeries = lossBands.map(([lo, hi]) => loss.map((l) => (l !== null && l > lo && l <= hi ? l : null)));
+  const data = [xs, col("max"), col("p90"), col("p75"), col("median"), col("p25"), col("p10"), col("min"), ...lossSeries];
+  const edge = (label) => ({ label, stroke: "transparent", points: { show: false }, value: (u, v) => (v === null ? "–" : num(v) + " ms") });
+  const fmtTime = (u, v) => (v === null ? "–" : when(new Date(v * 1000).toISOString()));
+  const opts = {
+    width: Math.max(320, el.clientWidth || 900), height: 280,
+    scales: {
+      // The whole requested range, so a gap at the end reads as a gap.
+      x: { time: true, range: hist && hist.from ? [Date.parse(hist.from) / 1000, Date.parse(hist.to) / 1000] : undefined },
+      ms: { auto: true, range: (u, lo, hi) => [0, Math.max(1, hi * 1.1)] },
+      loss: { range: [0, 100] },
+    },
+    axes: [{}, { scale: "ms", label: "ms" }, { scale: "loss", side: 1, label: `${t("loss")} %`, grid: { show: false } }],
+    series: [
+      { value: fmtTime },
+      { ...edge("max"), scale: "ms" }, { ...edge("p90"), scale: "ms" }, { ...edge("p75"), scale: "ms" },
+      { label: "median", scale: "ms", stroke: "#111", width: 1.5, points: { show: rows.length < 30, size: 4, fill: "#111" }, value: (u, v) => (v === null ? "–" : num(v) + " ms") },
+      { ...edge("p25"), scale: "ms" }, { ...edge("p10"), scale: "ms" }, { ...edge("min"), scale: "ms" },
+      ...lossBands.map(([lo, hi, colour]) => ({
+        label: `${t("loss")} ${lo}–${Math.round(hi)}%`, scale: "loss", stroke: colour, fill: colour + "aa",
+        paths: uPlot.paths.bars({ size: [0.6, 8] }), points: { show: false }, value: (u, v) => (v === null ? "–" : num(v) + "%"),
+      })),
+    ],
+    bands: [
+      { series: [1, 7], fill: "rgba(0,0,0,0.10)" },
+      { series: [2, 6], fill: "rgba(0,0,0,0.18)" },
+      { series: [3, 5], fill: "rgba(0,0,0,0.30)" },
+    ],
+  };
+  if (!rows.length) el.append(h("p", { class: "muted" }, t("no_data")));
+  return new uPlot(opts, data, el);
+}
+
+function uptimeStrip(steps) {
+  const strip = h("div", { class: "uptime", "data-testid": "uptime-strip" },
+    steps.map((s) => h("span", { style: `background:${UPTIME_COLOURS[s.state] || UPTIME_COLOURS.nodata}`, title: `${when(s.t)} — ${t(s.state + "_state")}` })));
+  const legend = h("ul", { class: "legend inline" },
+    Object.entries(UPTIME_COLOURS).map(([k, c]) => h("li", {}, h("span", { class: "dot square", style: `background:${c}` }), t(k + "_state"))));
+  return h("div", {}, strip, legend);
+}
+
+function table(headers, rows) {
+  if (!rows.length) return h("p", { class: "muted" }, t("none"));
+  return h("table", {}, h("thead", {}, h("tr", {}, headers.map((x) => h("th", {}, x)))),
+    h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c) => h("td", {}, c))))));
+}
+
+function outageTable(outages) {
+  return table([t("start"), t("end"), t("duration"), t("cause")],
+    [...outages].reverse().map((o) => [when(o.start), o.end ? when(o.end) : t("ongoing"), duration(o.duration_s), t("cause_" + (o.cause || "unknown"))]));
+}
+
+function throughputTable(tests, p) {
+  const pct = (x) => (p && p.contract_mbps && x !== null ? ` (${num((100 * x) / p.contract_mbps, 0)}% ${t("of_contract")})` : "");
+  return table([t("time"), t("download"), t("upload")],
+    [...tests].reverse().slice(0, 20).map((x) => [when(x.t), x.download_mbps === null ? "–" : `${num(x.download_mbps)} Mbps${pct(x.download_mbps)}`,
+      x.upload_mbps === null ? "–" : `${num(x.upload_mbps)} Mbps`]));
+}
+
+function eventTable(events) {
+  return table([t("time"), t("kind"), t("severity"), t("message")], events.map((e) => [when(e.t), e.kind, e.severity, e.message]));
+}
+
+// ---------------------------------------------------------------- regency
+
+async function regencyView(code) {
+  const data = await api(`/api/v1/regencies/${code}`);
+  const root = h("section", { class: "page regency" });
+  let sortKey = "code", sortDir = 1;
+  setView("regency", { relabel: render });
+  view().replaceChildren(root);
+
+  const covCells = (c) => [num(c.villages, 0), num(c.programme, 0), num(c.monitored, 0), num(c.up, 0), num(c.degraded, 0),
+    num(c.down, 0), num(c.unknown, 0), num(c.up_pct), c.median_rtt_ms === null ? "–" : `${num(c.median_rtt_ms)} ms`,
+    c.median_loss_pct === null ? "–" : `${num(c.median_loss_pct)}%`];
+  const covHeads = () => [t("villages"), t("programme"), t("monitored"), statusName("up"), statusName("degraded"), statusName("down"),
+    statusName("unknown"), t("up_pct"), t("median_rtt"), t("median_loss")];
+  const covKeys = ["villages", "programme", "monitored", "up", "degraded", "down", "unknown", "up_pct", "median_rtt_ms", "median_loss_pct"];
+
+  function render() {
+    const r = data.regency;
+    const districts = [...data.districts].sort((a, b) => {
+      const x = a[sortKey], y = b[sortKey];
+      if (x === y) return 0;
+      if (x === null || x === undefined) return 1;
+      if (y === null || y === undefined) return -1;
+      return (x < y ? -1 : 1) * sortDir;
+    });
+    const head = (label, key) => h("th", { class: "sortable", onclick: () => { sortDir = sortKey === key ? -sortDir : 1; sortKey = key; render(); } },
+      label, sortKey === key ? (sortDir > 0 ? " ▲" : " ▼") : "");
+    const cohortRows = Object.entries(data.cohorts).sort();
+    const maxProg = Math.max(1, ...cohortRows.map(([, c]) => c.programme));
+    fill(root,
+      h("a", { href: "/", "data-link": true }, t("back_to_map")),
+      h("h1", { "data-testid": "regency-title" }, r.name),
+      h("table", { class: "summary" }, h("thead", {}, h("tr", {}, covHeads().map((x) => h("th", {}, x)))), h("tbody", {}, h("tr", {}, covCells(r).map((c) => h("td", {}, c))))),
+      h("h2", {}, t("worst")),
+      table([t("villages"), t("district"), t("status"), t("rtt"), t("loss"), t("last_seen")],
+        data.worst.map((v) => [h("a", { href: `/desa/${v.code}`, "data-link": true }, v.name), v.district, badge(v.status),
+          v.rtt_ms === null ? "–" : `${num(v.rtt_ms)} ms`, v.loss_pct === null ? "–" : `${num(v.loss_pct)}%`, v.last_seen ? when(v.last_seen) : t("never")])),
+      h("h2", {}, t("cohorts")),
+      table([t("cohort"), ...covHeads()], cohortRows.map(([y, c]) => [y, ...covCells(c)])),
+      h("div", { class: "bars" }, cohortRows.map(([y, c]) => h("div", { class: "bar" },
+        h("span", { class: "label" }, y),
+        h("span", { class: "fill", style: `width:${(100 * c.programme) / maxProg}%` },
+          h("span", { class: "up", style: `width:${c.programme ? (100 * c.up) / c.programme : 0}%` })),
+        h("span", { class: "value" }, `${num(c.up, 0)} / ${num(c.programme, 0)} ${statusName("up").toLowerCase()}`)))),
+      h("h2", {}, t("district")),
+      h("table", { class: "districts" },
+        h("thead", {}, h("tr", {}, head(t("code"), "code"), head(t("district"), "name"), covHeads().map((x, i) => head(x, covKeys[i])))),
+        h("tbody", {}, districts.map((d) => h("tr", {}, h("td", {}, d.code), h("td", {}, d.name), covCells(d).map((c) => h("td", {}, c)))))),
+    );
+  }
+  render();
+}
+
+setLang(currentLang());
+route();
