@@ -1,0 +1,528 @@
+package incident_test
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jagadesa/jagadesa"
+	"github.com/jagadesa/jagadesa/geo"
+	"github.com/jagadesa/jagadesa/server/incident"
+	"github.com/jagadesa/jagadesa/server/route"
+)
+
+// memStore keeps incidents in memory for the detector's unit tests; the
+// SQLite store has its own tests against a real database, and the restart
+// test below uses it.
+type memStore struct {
+	mu    sync.Mutex
+	in    map[string]jagadesa.Incident
+	audit []incident.AuditEntry
+}
+
+func newMemStore() *memStore { return &memStore{in: map[string]jagadesa.Incident{}} }
+
+func (s *memStore) CreateIncident(_ context.Context, in *jagadesa.Incident, a incident.AuditEntry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.in[in.ID]; ok {
+		return jagadesa.Errorf(jagadesa.EConflict, "exists")
+	}
+	s.in[in.ID] = clone(*in)
+	s.audit = append(s.audit, a)
+	return nil
+}
+
+func (s *memStore) UpdateIncident(_ context.Context, in *jagadesa.Incident, a incident.AuditEntry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.in[in.ID]; !ok {
+		return jagadesa.Errorf(jagadesa.ENotFound, "missing")
+	}
+	s.in[in.ID] = clone(*in)
+	s.audit = append(s.audit, a)
+	return nil
+}
+
+func clone(in jagadesa.Incident) jagadesa.Incident {
+	in.Villages = slices.Clone(in.Villages)
+	ev := map[string]string{}
+	for k, v := range in.Evidence {
+		ev[k] = v
+	}
+	in.Evidence = ev
+	return in
+}
+
+func (s *memStore) Incident(_ context.Context, id string) (*jagadesa.Incident, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, ok := s.in[id]
+	if !ok {
+		return nil, jagadesa.Errorf(jagadesa.ENotFound, "missing")
+	}
+	in = clone(in)
+	return &in, nil
+}
+
+func (s *memStore) Incidents(_ context.Context, f incident.Filter) ([]jagadesa.Incident, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []jagadesa.Incident
+	for _, in := range s.in {
+		if (f.State == "" || in.State == f.State) && (f.Kind == "" || in.Kind == f.Kind) &&
+			(f.Village == "" || slices.Contains(in.Villages, f.Village)) && !in.OpenedAt.Before(f.Since) {
+			out = append(out, clone(in))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].OpenedAt.After(out[j].OpenedAt) })
+	return out, nil
+}
+
+func (s *memStore) OpenIncidents(ctx context.Context) ([]jagadesa.Incident, error) {
+	all, _ := s.Incidents(ctx, incident.Filter{})
+	return slices.DeleteFunc(all, func(in jagadesa.Incident) bool { return in.State == jagadesa.StateResolved }), nil
+}
+func (s *memStore) AddNote(_ context.Context, n incident.Note) (incident.Note, error) { return n, nil }
+func (s *memStore) Notes(context.Context, string) ([]incident.Note, error)            { return nil, nil }
+func (s *memStore) Audit(context.Context, string) ([]incident.AuditEntry, error)      { return nil, nil }
+
+type sent struct {
+	team string
+	n    jagadesa.Notification
+}
+
+type recorder struct {
+	mu   sync.Mutex
+	sent []sent
+}
+
+func (r *recorder) Send(t *route.Team, n jagadesa.Notification) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sent = append(r.sent, sent{t.Name, n})
+}
+
+func (r *recorder) take() []sent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.sent
+	r.sent = nil
+	return out
+}
+
+// fleet is a scripted fleet: each village's snapshot, a clock, a manager.
+type fleet struct {
+	t     *testing.T
+	now   time.Time
+	snaps map[string]*incident.Snapshot
+	m     *incident.Manager
+	store incident.Store
+	rec   *recorder
+	reg   *geo.Registry
+	prog  map[string]jagadesa.Programme
+	dir   *route.Directory
+}
+
+var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+
+func newFleet(t *testing.T, store incident.Store, dirYAML string) *fleet {
+	t.Helper()
+	reg, err := geo.Jateng()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := map[string]jagadesa.Programme{}
+	for _, p := range geo.DemoProgramme(reg) {
+		prog[p.Code] = p
+	}
+	dir, err := route.Demo()
+	if dirYAML != "" {
+		dir, err = route.Parse([]byte(dirYAML))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fleet{t: t, now: t0, snaps: map[string]*incident.Snapshot{}, store: store, rec: &recorder{}, reg: reg, prog: prog, dir: dir}
+	f.m = incident.New(incident.Config{StartupGrace: time.Second}, slog.New(slog.DiscardHandler), store, dir, reg, prog, f.rec)
+	if err := f.m.Restore(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func ms(v float64) *float64 { return &v }
+
+func (f *fleet) set(code string, st jagadesa.Status) {
+	s := f.snaps[code]
+	if s == nil {
+		s = &incident.Snapshot{Code: code}
+		f.snaps[code] = s
+	}
+	s.Status = st
+	if st != jagadesa.StatusDown {
+		s.LastSeen = f.now
+	}
+	if st == jagadesa.StatusUp && s.RTTMs == nil {
+		s.RTTMs, s.LossPct, s.JitterMs = ms(20), ms(0), ms(1)
+	}
+}
+
+// step advances the clock and evaluates.
+func (f *fleet) step(d time.Duration) {
+	f.now = f.now.Add(d)
+	snaps := make([]incident.Snapshot, 0, len(f.snaps))
+	for _, s := range f.snaps {
+		snaps = append(snaps, *s)
+	}
+	f.m.Evaluate(context.Background(), f.now, snaps)
+}
+
+// run evaluates every 5 s for d, as the server's ticker would (every second).
+func (f *fleet) run(d time.Duration) {
+	for end := f.now.Add(d); f.now.Before(end); {
+		f.step(5 * time.Second)
+	}
+}
+
+func (f *fleet) open() []jagadesa.Incident { return f.m.Open() }
+
+// A silent village is one incident, routed to its regency's CSIRT, sent at
+// the tick that detects it, and resolved when it reports again.
+func TestVillageDownAndBack(t *testing.T) {
+	f := newFleet(t, newMemStore(), "")
+	f.set(geo.KrandeganCode, jagadesa.StatusUp)
+	f.step(2 * time.Second) // past the start-up grace
+	f.set(geo.KrandeganCode, jagadesa.StatusDown)
+	f.step(time.Second)
+	got := f.rec.take()
+	if len(got) != 1 || got[0].n.Event != "opened" || got[0].team != "CSIRT Kabupaten Purworejo" {
+		t.Fatalf("sent %+v", got)
+	}
+	n := got[0].n
+	if n.Incident.Kind != jagadesa.IncidentDown || n.Incident.Severity != jagadesa.SeverityCritical || len(n.Villages) != 1 || n.Villages[0].Name != "Krandegan" || !n.At.Equal(f.now) {
+		t.Fatalf("notification %+v", n)
+	}
+	// Staying down does not repeat it.
+	f.step(time.Minute)
+	if got := f.rec.take(); len(got) != 0 {
+		t.Fatalf("repeated: %+v", got)
+	}
+	f.set(geo.KrandeganCode, jagadesa.StatusUp)
+	f.step(time.Second)
+	got = f.rec.take()
+	if len(got) != 1 || got[0].n.Event != "resolved" || got[0].n.Incident.State != jagadesa.StateResolved || got[0].n.Incident.Stage != jagadesa.StageRecovery {
+		t.Fatalf("sent %+v", got)
+	}
+	if len(f.open()) != 0 {
+		t.Fatal("still open")
+	}
+	// A village without a regency CSIRT goes to the province.
+	f.set(geo.KemuningCode, jagadesa.StatusUp)
+	f.step(time.Second)
+	f.set(geo.KemuningCode, jagadesa.StatusDown)
+	f.step(time.Second)
+	if got := f.rec.take(); len(got) != 1 || got[0].team != "JatengProv-CSIRT" {
+		t.Fatalf("Kemuning sent %+v", got)
+	}
+}
+
+// Thirty villages of one regency losing power over a minute (their probes
+// report at different moments of the interval) make one regional incident:
+// the first village's own notification, then exactly one regional one.
+func TestRegionalPowerCutIsOneIncident(t *testing.T) {
+	f := newFleet(t, newMemStore(), "")
+	var codes []string
+	for _, v := range f.reg.Villages() {
+		if v.RegencyCode == "33.06" && v.Kind == "desa" {
+			codes = append(codes, v.Code)
+		}
+		if len(codes) == 30 {
+			break
+		}
+	}
+	for _, c := range codes {
+		f.set(c, jagadesa.StatusUp)
+	}
+	f.step(2 * time.Second)
+	for i, c := range codes {
+		f.set(c, jagadesa.StatusDown)
+		f.step(2 * time.Second)
+		_ = i
+	}
+	f.step(3 * time.Minute) // past any hold
+	got := f.rec.take()
+	var regional, village int
+	for _, s := range got {
+		switch s.n.Incident.Kind {
+		case jagadesa.IncidentRegional:
+			regional++
+		default:
+			village++
+		}
+	}
+	if regional != 1 || village > 1 {
+		t.Fatalf("%d regional and %d village notifications, want 1 and at most 1: %+v", regional, village, got)
+	}
+	open := f.open()
+	if len(open) != 1 || open[0].Kind != jagadesa.IncidentRegional || len(open[0].Villages) != 30 || open[0].CSIRT != "CSIRT Kabupaten Purworejo" {
+		t.Fatalf("open incidents %+v", open)
+	}
+	// The probes later report the cause.
+	for _, c := range codes[:10] {
+		f.m.OutageReported(context.Background(), c, "power", t0.Add(time.Second), f.now)
+	}
+	if ev := f.open()[0].Evidence; ev["cause:"+codes[0]] != "power" {
+		t.Fatalf("evidence %v", ev)
+	}
+	// All back: resolved, one notification.
+	for _, c := range codes[:29] {
+		f.set(c, jagadesa.StatusUp)
+	}
+	f.step(time.Second)
+	if len(f.open()) != 1 {
+		t.Fatal("resolved with a village still down")
+	}
+	f.set(codes[29], jagadesa.StatusUp)
+	f.step(time.Second)
+	got = f.rec.take()
+	if len(got) != 1 || got[0].n.Event != "resolved" || got[0].n.Incident.Kind != jagadesa.IncidentRegional || len(f.open()) != 0 {
+		t.Fatalf("after recovery: sent %+v, open %d", got, len(f.open()))
+	}
+}
+
+// Two villages of a regency going down a minute apart are not a region:
+// the second is held for the group wait and then sent on its own.
+func TestHeldNotificationIsSentWhenNoRegionForms(t *testing.T) {
+	f := newFleet(t, newMemStore(), "")
+	var codes []string
+	for _, v := range f.reg.Villages() {
+		if v.RegencyCode == "33.13" {
+			codes = append(codes, v.Code)
+		}
+		if len(codes) == 2 {
+			break
+		}
+	}
+	f.set(codes[0], jagadesa.StatusUp)
+	f.set(codes[1], jagadesa.StatusUp)
+	f.step(2 * time.Second)
+	f.set(codes[0], jagadesa.StatusDown)
+	f.step(time.Second)
+	f.set(codes[1], jagadesa.StatusDown)
+	f.step(time.Second)
+	if got := f.rec.take(); len(got) != 1 || got[0].n.Villages[0].Code != codes[0] {
+		t.Fatalf("first village: %+v", got)
+	}
+	f.step(80 * time.Second)
+	if got := f.rec.take(); len(got) != 0 {
+		t.Fatalf("sent before the hold ended: %+v", got)
+	}
+	f.step(15 * time.Second)
+	if got := f.rec.take(); len(got) != 1 || got[0].n.Villages[0].Code != codes[1] {
+		t.Fatalf("second village after the hold: %+v", got)
+	}
+}
+
+func TestEscalationAndAcknowledgement(t *testing.T) {
+	f := newFleet(t, newMemStore(), "")
+	incident.Clock = func() time.Time { return f.now }
+	defer func() { incident.Clock = time.Now }()
+	f.set(geo.KrandeganCode, jagadesa.StatusUp)
+	f.step(2 * time.Second)
+	f.set(geo.KrandeganCode, jagadesa.StatusDown)
+	f.step(time.Second)
+	f.rec.take()
+	id := f.open()[0].ID
+	prio := f.prog[geo.KrandeganCode].Remote3T || f.prog[geo.KrandeganCode].ExtremePoor
+	wait := 30 * time.Minute
+	if prio {
+		wait = 15 * time.Minute
+	}
+	f.step(wait - 2*time.Second)
+	if got := f.rec.take(); len(got) != 0 {
+		t.Fatalf("escalated early: %+v", got)
+	}
+	f.step(3 * time.Second)
+	got := f.rec.take()
+	teams := []string{}
+	for _, s := range got {
+		if s.n.Event != "escalated" || !s.n.Incident.Escalated {
+			t.Fatalf("sent %+v", s)
+		}
+		teams = append(teams, s.team)
+	}
+	sort.Strings(teams)
+	if strings.Join(teams, ",") != "CSIRT Kabupaten Purworejo,JatengProv-CSIRT" {
+		t.Fatalf("escalation went to %v", teams)
+	}
+	in, err := f.m.Acknowledge(context.Background(), id, "analis@purworejo")
+	if err != nil || in.State != jagadesa.StateAcknowledged || in.AckedBy != "analis@purworejo" || in.Stage != jagadesa.StageContainment {
+		t.Fatalf("ack: %+v %v", in, err)
+	}
+	if _, err := f.m.Acknowledge(context.Background(), id, "x"); jagadesa.ErrorCode(err) != jagadesa.EConflict {
+		t.Fatalf("second ack: %v", err)
+	}
+	if _, err := f.m.Acknowledge(context.Background(), "JD-nope", "x"); jagadesa.ErrorCode(err) != jagadesa.ENotFound {
+		t.Fatalf("unknown id: %v", err)
+	}
+	if got := f.rec.take(); len(got) != 1 || got[0].n.Event != "acknowledged" {
+		t.Fatalf("ack notification %+v", got)
+	}
+	// An incident at the province's own team never escalates.
+	f.set(geo.KemuningCode, jagadesa.StatusUp)
+	f.step(time.Second)
+	f.set(geo.KemuningCode, jagadesa.StatusDown)
+	f.step(time.Second)
+	f.rec.take()
+	f.step(2 * time.Hour)
+	for _, s := range f.rec.take() {
+		if s.n.Event == "escalated" {
+			t.Fatalf("province incident escalated: %+v", s)
+		}
+	}
+}
+
+// Degraded needs to last; a blip does not page anyone.
+func TestDegradedHysteresis(t *testing.T) {
+	f := newFleet(t, newMemStore(), "")
+	c := geo.KemuningCode
+	f.set(c, jagadesa.StatusUp)
+	f.step(2 * time.Second)
+	f.set(c, jagadesa.StatusDegraded)
+	f.step(2 * time.Minute)
+	f.set(c, jagadesa.StatusUp)
+	f.step(time.Second)
+	if got := f.rec.take(); len(got) != 0 {
+		t.Fatalf("a 2-minute blip paged: %+v", got)
+	}
+	f.set(c, jagadesa.StatusDegraded)
+	f.snaps[c].Reason = "packet loss above 2%"
+	f.step(time.Second)
+	f.step(3 * time.Minute)
+	got := f.rec.take()
+	if len(got) != 1 || got[0].n.Incident.Kind != jagadesa.IncidentDegraded || !strings.Contains(got[0].n.Incident.Title, "packet loss") {
+		t.Fatalf("sent %+v", got)
+	}
+	f.set(c, jagadesa.StatusUp)
+	f.run(4 * time.Minute)
+	if len(f.open()) != 1 {
+		t.Fatal("closed before 5 healthy minutes")
+	}
+	f.run(90 * time.Second)
+	if len(f.open()) != 0 {
+		t.Fatal("not closed after 5 healthy minutes")
+	}
+}
+
+// The baseline learns a village's normal RTT and flags a lasting rise that
+// the fixed 150 ms threshold would never see.
+func TestBaselineAnomaly(t *testing.T) {
+	f := newFleet(t, newMemStore(), "")
+	c := geo.KemuningCode
+	f.set(c, jagadesa.StatusUp)
+	f.step(2 * time.Second)
+	for i := 0; i < 30; i++ {
+		f.snaps[c].RTTMs = ms(20 + float64(i%3))
+		f.snaps[c].LastSeen = f.now
+		f.step(time.Minute)
+	}
+	if got := f.rec.take(); len(got) != 0 {
+		t.Fatalf("normal rounds paged: %+v", got)
+	}
+	for i := 0; i < 3; i++ {
+		f.snaps[c].RTTMs = ms(95)
+		f.snaps[c].LastSeen = f.now
+		f.step(time.Minute)
+	}
+	got := f.rec.take()
+	if len(got) != 1 || got[0].n.Incident.Kind != jagadesa.IncidentDegraded || got[0].n.Incident.Evidence["normal_rtt_ms"] == "" {
+		t.Fatalf("sent %+v", got)
+	}
+}
+
+func TestSLABreach(t *testing.T) {
+	f := newFleet(t, newMemStore(), "")
+	c := geo.KrandeganCode
+	f.set(c, jagadesa.StatusUp)
+	f.step(2 * time.Second)
+	f.snaps[c].SLABreach, f.snaps[c].DownloadPct, f.snaps[c].ThroughputAt = true, ms(55), f.now
+	f.step(time.Second)
+	got := f.rec.take()
+	if len(got) != 1 || got[0].n.Incident.Kind != jagadesa.IncidentSLABreach || got[0].n.Incident.Evidence["download_pct_of_contract"] != "55.0" {
+		t.Fatalf("sent %+v", got)
+	}
+	f.step(time.Hour) // the same test is judged once
+	if got := f.rec.take(); len(got) != 0 {
+		t.Fatalf("repeated: %+v", got)
+	}
+	f.snaps[c].SLABreach, f.snaps[c].DownloadPct, f.snaps[c].ThroughputAt = false, ms(92), f.now
+	f.step(time.Second)
+	if got := f.rec.take(); len(got) != 1 || got[0].n.Event != "resolved" {
+		t.Fatalf("sent %+v", got)
+	}
+}
+
+// A maintenance window records the incident but tells nobody.
+func TestMaintenanceMutes(t *testing.T) {
+	yaml := string(route.DemoYAML()) // t0 is Sunday 17:00 WIB
+	yaml = strings.Replace(yaml, "maintenance:\n", "maintenance:\n  - {name: uji, match: {regencies: [\"33.13\"]}, days: [sun], start: \"16:00\", end: \"18:00\"}\n", 1)
+	f := newFleet(t, newMemStore(), yaml)
+	f.set(geo.KemuningCode, jagadesa.StatusUp)
+	f.step(2 * time.Second)
+	f.set(geo.KemuningCode, jagadesa.StatusDown)
+	f.step(time.Second)
+	if got := f.rec.take(); len(got) != 0 {
+		t.Fatalf("notified during maintenance: %+v", got)
+	}
+	open := f.open()
+	if len(open) != 1 || !strings.Contains(open[0].Muted, "uji") {
+		t.Fatalf("open %+v", open)
+	}
+}
+
+// A probe's report of a power cut turns a "down" incident into a power cut
+// with the true start.
+func TestOutageReportClassifies(t *testing.T) {
+	f := newFleet(t, newMemStore(), "")
+	c := geo.KemuningCode
+	f.set(c, jagadesa.StatusUp)
+	f.step(2 * time.Second)
+	cutStart := f.now.Add(-50 * time.Second)
+	f.set(c, jagadesa.StatusDown)
+	f.step(time.Second)
+	f.m.OutageReported(context.Background(), c, "power", cutStart, f.now.Add(10*time.Minute))
+	open := f.open()
+	if len(open) != 1 || open[0].Kind != jagadesa.IncidentPowerCut || !open[0].StartedAt.Equal(cutStart) || open[0].Severity != jagadesa.SeverityWarning {
+		t.Fatalf("open %+v", open)
+	}
+	f.set(c, jagadesa.StatusUp)
+	f.step(time.Second)
+	if len(f.open()) != 0 {
+		t.Fatal("power-cut incident not closed when the village came back")
+	}
+}
+
+// Right after a start, silence is not yet evidence: the probes are still
+// flushing what they spooled while the server was away.
+func TestStartupGrace(t *testing.T) {
+	reg, _ := geo.Jateng()
+	dir, _ := route.Demo()
+	rec := &recorder{}
+	m := incident.New(incident.Config{}, slog.New(slog.DiscardHandler), newMemStore(), dir, reg, nil, rec)
+	snap := []incident.Snapshot{{Code: geo.KemuningCode, Status: jagadesa.StatusDown}}
+	m.Evaluate(context.Background(), t0, snap)
+	m.Evaluate(context.Background(), t0.Add(time.Minute), snap)
+	if len(rec.take()) != 0 || len(m.Open()) != 0 {
+		t.Fatal("paged during the start-up grace")
+	}
+	m.Evaluate(context.Background(), t0.Add(2*time.Minute+time.Second), snap)
+	if len(rec.take()) != 1 {
+		t.Fatal("no page after the grace")
+	}
+}
