@@ -6,7 +6,8 @@
 #
 # Environment (optional): JAGADESA_LISTEN (default 127.0.0.1:8080),
 # INFLUX_PORT (18086), JAGADESA_ADMIN_TOKEN (random), DEMO_VILLAGES (599),
-# DEMO_INTERVAL (60s), DEMO_DIR (${TMPDIR:-/tmp}/jagadesa-demo).
+# DEMO_INTERVAL (60s), DEMO_DIR (${TMPDIR:-/tmp}/jagadesa-demo),
+# JAGADESA_PROVINCES (jateng,jambi).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,7 +45,7 @@ log "building jagadesa"
 go build -o bin/jagadesa ./cmd/jagadesa
 
 JAGADESA_ADMIN_TOKEN=$TOKEN bin/jagadesa serve --listen "$LISTEN" --influx-url "$INFLUX_URL" \
-  --influx-bucket jagadesa/autogen --data-dir "$DIR/data" >"$DIR/server.out" 2>"$DIR/server.log" &
+  --influx-bucket jagadesa/autogen --data-dir "$DIR/data" --provinces "${JAGADESA_PROVINCES:-jateng,jambi}" >"$DIR/server.out" 2>"$DIR/server.log" &
 pids+=($!)
 for _ in $(seq 1 100); do
   curl -fs -o /dev/null "$URL/healthz" && break
@@ -60,6 +61,7 @@ pids+=($!)
 cat <<MSG
 
   JagaDesa demo is running.
+    dashboard   $URL/   (Bahasa Indonesia; sign in with the admin token)
     server      $URL
     admin token $TOKEN
     InfluxDB    $INFLUX_URL  (bucket jagadesa/autogen, Flux on)

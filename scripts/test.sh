@@ -13,13 +13,17 @@ log() { printf 'test.sh: %s\n' "$*" >&2; }
 command -v go >/dev/null || { log "Go is required (https://go.dev/dl/)"; exit 1; }
 # Real peers the tests use, from Debian: curl (InfluxDB script), qemu-user
 # (router builds), iproute2 (network namespaces), fping and iperf3 (ground
-# truth for the probe's measurements).
+# truth for the probe's measurements), chromium (the dashboard's browser
+# tests) and gdal-bin (ogrinfo, an independent reader of our GeoJSON and
+# vector tiles).
 need=()
 command -v curl >/dev/null || need+=(curl)
 command -v qemu-mipsel-static >/dev/null || need+=(qemu-user-static)
 command -v ip >/dev/null || need+=(iproute2)
 command -v fping >/dev/null || need+=(fping)
 command -v iperf3 >/dev/null || need+=(iperf3)
+command -v chromium >/dev/null || need+=(chromium)
+command -v ogrinfo >/dev/null || need+=(gdal-bin)
 if ((${#need[@]})); then
   log "installing ${need[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -38,5 +42,8 @@ if [[ -n $unformatted ]]; then
 fi
 log "go vet"
 go vet ./...
-log "go test"
+# Screenshots and other things worth a look after a run.
+export JAGADESA_ARTIFACTS=${JAGADESA_ARTIFACTS:-$PWD/artifacts}
+mkdir -p "$JAGADESA_ARTIFACTS"
+log "go test (artifacts in $JAGADESA_ARTIFACTS)"
 go test -count=1 -timeout 20m "$@" ./...

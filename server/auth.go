@@ -41,13 +41,18 @@ func (s *Server) requireProbe(c *gin.Context) {
 	c.Next()
 }
 
-// requireStaff admits people who may read status. Only the admin token
-// exists so far; staff accounts will be accepted here too.
+// requireStaff admits people who may read status: the admin bearer token
+// or a dashboard session. Staff accounts will be accepted here too.
 func (s *Server) requireStaff(c *gin.Context) { s.requireAdmin(c) }
 
-// requireAdmin admits the admin bearer token.
+// requireAdmin admits the admin bearer token, or a browser session opened
+// with it.
 func (s *Server) requireAdmin(c *gin.Context) {
 	tok := bearer(c)
+	if tok == "" && s.sessionRole(c) == "admin" {
+		c.Next()
+		return
+	}
 	if tok == "" {
 		_ = c.Error(jagadesa.Errorf(jagadesa.EUnauthorized, "missing bearer token"))
 		c.Abort()

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	gojson "github.com/goccy/go-json"
@@ -93,6 +94,15 @@ func (s *Server) handleReports(c *gin.Context) {
 	}
 	s.metrics.points.Add(float64(n))
 	s.Status.Observe(&r)
+	if s.Incidents != nil {
+		// The probe's own account of an outage, sent once it was over,
+		// corrects the incident that covered it (cause, true start and end).
+		for i := range r.Samples {
+			if o := r.Samples[i].Outage; o != nil {
+				s.Incidents.OutageReported(c.Request.Context(), r.Village, o.Cause, time.UnixMilli(o.StartMs), time.UnixMilli(o.EndMs))
+			}
+		}
+	}
 
 	res := ingestResult{Accepted: len(r.Samples) + len(r.Events), Points: n}
 	for i := range r.Samples {

@@ -19,6 +19,8 @@ type metrics struct {
 	reports  *prometheus.CounterVec
 	points   prometheus.Counter
 	requests *prometheus.HistogramVec
+
+	loginFailures prometheus.Counter
 }
 
 func newMetrics(reg *prometheus.Registry, s *Server) *metrics {
@@ -38,8 +40,12 @@ func newMetrics(reg *prometheus.Registry, s *Server) *metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
 		}, []string{"route", "method", "code"}),
 	}
+	m.loginFailures = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "jagadesa_login_failures_total",
+		Help: "Dashboard sign-ins refused for a wrong token.",
+	})
 	villages := prometheus.NewDesc("jagadesa_villages", "Monitored villages by live status.", []string{"status"}, nil)
-	reg.MustRegister(m.reports, m.points, m.requests,
+	reg.MustRegister(m.reports, m.points, m.requests, m.loginFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectorFunc{desc: villages, collect: func(ch chan<- prometheus.Metric) {
 			counts := s.Status.Counts(s.monitoredCodes())

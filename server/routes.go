@@ -8,7 +8,20 @@ func (s *Server) routes(r *gin.Engine) {
 	r.GET("/healthz", s.handleHealthz)
 	r.GET("/metrics", s.handleMetrics())
 
+	// The dashboard: one page for every route it draws, and its assets.
+	if s.web != nil {
+		for _, p := range []string{"/", "/login", "/desa/:code", "/kabupaten/:code"} {
+			r.GET(p, s.web.page)
+		}
+		r.GET("/assets/*path", s.web.asset)
+	}
+
 	api := r.Group("/api/v1")
+
+	// Browser sign-in for the dashboard: a token in, a session cookie out.
+	api.POST("/session", s.handleLogin)
+	api.GET("/session", s.handleSession)
+	api.DELETE("/session", s.handleLogout)
 
 	// Probes: bearer token bound to one village.
 	probe := api.Group("", s.requireProbe)
@@ -20,6 +33,22 @@ func (s *Server) routes(r *gin.Engine) {
 	staff := api.Group("", s.requireStaff)
 	staff.GET("/villages", s.handleVillages)
 	staff.GET("/villages/:code", s.handleVillage)
+	staff.GET("/villages/:code/history", s.handleHistory)
+	staff.GET("/regencies", s.handleRegencies)
+	staff.GET("/regencies/:code", s.handleRegency)
+	staff.GET("/provinces", s.handleProvinces)
+	staff.GET("/config", s.handleConfig)
+	staff.GET("/map/villages.geojson", s.handleVillagesGeoJSON)
+	staff.GET("/map/regencies.geojson", s.handleRegenciesGeoJSON)
+	staff.GET("/tiles/:z/:x/:y", s.handleTile)
+
+	// Incidents: the CSIRT's queue.
+	staff.GET("/incidents", s.handleIncidents)
+	staff.GET("/incidents/:id", s.handleIncident)
+	for _, a := range []string{"ack", "resolve", "notes", "assign", "stage"} {
+		staff.POST("/incidents/:id/"+a, s.handleIncidentAction(a))
+	}
+	staff.GET("/reports/incidents", s.handleIncidentReport)
 
 	// Administration.
 	admin := api.Group("", s.requireAdmin)

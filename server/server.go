@@ -6,22 +6,20 @@ package server
 
 import (
 	"context"
+	"io/fs"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jagadesa/jagadesa"
+	"github.com/jagadesa/jagadesa/geo"
+	"github.com/jagadesa/jagadesa/server/incident"
 	"github.com/jagadesa/jagadesa/server/status"
 )
-
-// Registry answers which villages exist.
-type Registry interface {
-	Village(code string) (jagadesa.Village, bool)
-	Villages() []jagadesa.Village
-}
 
 // ProbeStore keeps enrolled probes and their token hashes.
 type ProbeStore interface {
@@ -38,16 +36,31 @@ type PointStore interface {
 	Ping(ctx context.Context) error
 }
 
+// HistoryStore reads what is stored about one village over a time range.
+type HistoryStore interface {
+	History(ctx context.Context, village string, from, to time.Time, step time.Duration) (*jagadesa.History, error)
+}
+
 // Deps are what the server needs. Logger, Registry, Probes, Points and
 // AdminToken are required.
 type Deps struct {
-	Logger     *slog.Logger
-	Registry   Registry
-	Programme  map[string]jagadesa.Programme // village code → programme entry
-	Probes     ProbeStore
-	Points     PointStore
-	Status     *status.Engine
-	AdminToken string
+	Logger    *slog.Logger
+	Registry  *geo.Registry                 // villages, regencies and provinces served
+	Programme map[string]jagadesa.Programme // village code → programme entry
+	Probes    ProbeStore
+	Points    PointStore
+	History   HistoryStore // nil: village pages show live status only
+	// Incidents and IncidentStore serve the incident API; nil: 503.
+	Incidents     Incidents
+	IncidentStore incident.Store
+	Reporter      IncidentReporter
+	Status        *status.Engine
+	AdminToken    string
+	// Web is the dashboard's files (index.html, assets/); nil serves no pages.
+	Web fs.FS
+	// BasemapURL is an optional online raster base map (a {z}/{x}/{y} URL
+	// template) under the regency polygons; empty keeps the map offline.
+	BasemapURL string
 	Metrics    *prometheus.Registry // nil: a fresh registry
 	Now        func() time.Time
 	// RetryAfter is what a 503 tells probes to wait (default 30 s).
@@ -57,7 +70,12 @@ type Deps struct {
 // Server holds the handlers' dependencies.
 type Server struct {
 	Deps
-	metrics *metrics
+	metrics  *metrics
+	sessions *sessions
+	snaps    snapshotCache
+	tileOnce sync.Once
+	tileIdx  *geo.TileIndex
+	web      *webAssets
 }
 
 // NewServer returns the whole API as an http.Handler.
@@ -77,8 +95,16 @@ func NewServer(d Deps) http.Handler {
 	if d.Programme == nil {
 		d.Programme = map[string]jagadesa.Programme{}
 	}
-	s := &Server{Deps: d}
+	s := &Server{Deps: d, sessions: newSessions(d.Now)}
 	s.metrics = newMetrics(d.Metrics, s)
+	if d.Web != nil {
+		w, err := newWebAssets(d.Web, d.BasemapURL)
+		if err != nil {
+			d.Logger.Error("dashboard files unusable; serving the API only", "err", err)
+		} else {
+			s.web = w
+		}
+	}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.ContextWithFallback = true

@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/jagadesa/jagadesa"
+	"github.com/jagadesa/jagadesa/geo"
 	"github.com/jagadesa/jagadesa/server/status"
 )
 
@@ -16,6 +17,7 @@ import (
 type villageView struct {
 	jagadesa.Village
 	Programme *jagadesa.Programme `json:"programme,omitempty"`
+	IDM       *geo.IDM            `json:"idm,omitempty"` // Indeks Desa Membangun 2024; kelurahan have none
 	status.View
 
 	// The latest download against the programme's contracted speed, for
@@ -28,6 +30,9 @@ type villageView struct {
 
 func (s *Server) villageView(v jagadesa.Village) villageView {
 	out := villageView{Village: v, View: s.Status.Get(v.Code)}
+	if idm, ok := s.Registry.IDM(v.Code); ok {
+		out.IDM = &idm
+	}
 	if p, ok := s.Programme[v.Code]; ok {
 		out.Programme = &p
 		if p.ContractMbps > 0 {

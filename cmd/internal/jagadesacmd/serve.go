@@ -1,6 +1,7 @@
 package jagadesacmd
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -10,10 +11,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/jagadesa/jagadesa"
 	"github.com/jagadesa/jagadesa/cmd/internal/envflag"
+	"github.com/jagadesa/jagadesa/dashboards"
 	"github.com/jagadesa/jagadesa/geo"
 	"github.com/jagadesa/jagadesa/server"
 	"github.com/jagadesa/jagadesa/server/influx"
@@ -34,6 +37,8 @@ type serveConfig struct {
 	Programme    string // CSV path; empty: the synthetic demo list
 	Grace        time.Duration
 	LogLevel     string
+	Provinces    string // comma-separated province ids, e.g. jateng,jambi
+	BasemapURL   string
 }
 
 func (c *serveConfig) validate() error {
@@ -49,6 +54,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("--data-dir is required"))
+	}
+	if c.BasemapURL != "" && !strings.HasPrefix(c.BasemapURL, "https://") && !strings.HasPrefix(c.BasemapURL, "http://") {
+		errs = append(errs, errors.New("--basemap-url must be an http(s) URL template with {z}/{x}/{y}"))
 	}
 	if len(c.AdminToken) < 16 {
 		errs = append(errs, errors.New("an admin token of at least 16 characters is required (JAGADESA_ADMIN_TOKEN or --admin-token)"))
@@ -71,6 +79,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.StringVar(&c.WebhookURL, "webhook-url", getenv("JAGADESA_WEBHOOK_URL"), "send every notification to this URL too (env JAGADESA_WEBHOOK_URL)")
 	fs.StringVar(&c.Programme, "programme", getenv("JAGADESA_PROGRAMME"), "programme list CSV (code,year,isp,contract_mbps,remote_3t,extreme_poor,desa_digital); empty: the synthetic demo list (env JAGADESA_PROGRAMME)")
 	fs.DurationVar(&c.Grace, "grace", env.Duration("JAGADESA_GRACE", 15*time.Second), "silence beyond a village's interval before it is down (env JAGADESA_GRACE)")
+	fs.StringVar(&c.Provinces, "provinces", env.String("JAGADESA_PROVINCES", "jateng"), "provinces to watch, comma-separated: jateng, jambi (env JAGADESA_PROVINCES)")
+	fs.StringVar(&c.BasemapURL, "basemap-url", getenv("JAGADESA_BASEMAP_URL"), "optional online raster base map under the regency polygons, an https://…/{z}/{x}/{y}.png template; empty keeps the map offline (env JAGADESA_BASEMAP_URL)")
 	fs.StringVar(&c.LogLevel, "log-level", env.String("JAGADESA_LOG_LEVEL", "info"), "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -84,7 +94,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	reg, err := geo.Jateng()
+	reg, err := geo.Load(strings.Split(c.Provinces, ",")...)
 	if err != nil {
 		return fmt.Errorf("load village registry: %w", err)
 	}
@@ -108,7 +118,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	handler := server.NewServer(server.Deps{
 		Logger: log, Registry: reg, Programme: prog, Probes: db, Points: store,
-		Status: engine, AdminToken: c.AdminToken,
+		Status: engine, AdminToken: c.AdminToken, History: store,
+		Web: dashboards.Web(), BasemapURL: c.BasemapURL,
 	})
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
@@ -124,7 +135,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	log.Info("jagadesa serving", "addr", ln.Addr().String(), "influx", c.InfluxURL, "bucket", c.InfluxBucket,
-		"villages", reg.Len(), "programme", len(prog), "version", Version)
+		"provinces", reg.Province(), "villages", reg.Len(), "programme", len(prog), "version", Version)
 	fmt.Fprintf(stdout, "jagadesa: listening on http://%s\n", ln.Addr())
 
 	errc := make(chan error, 1)
@@ -143,8 +154,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 func loadProgramme(path string, reg *geo.Registry, log *slog.Logger) (map[string]jagadesa.Programme, error) {
 	var list []jagadesa.Programme
 	if path == "" {
+		// The demo list is Jawa Tengah's; read from its embedded CSV it stays
+		// the same whichever other provinces are loaded beside it.
+		var err error
+		if list, err = geo.ReadProgramme(bytes.NewReader(geo.DemoProgrammeCSV()), reg); err != nil {
+			log.Warn("no --programme list given and the demo list does not fit these provinces: no programme villages", "err", err)
+			return map[string]jagadesa.Programme{}, nil
+		}
 		log.Warn("no --programme list given: using the SYNTHETIC demo programme list (not the real 599 villages)")
-		list = geo.DemoProgramme(reg)
 	} else {
 		f, err := os.Open(path)
 		if err != nil {

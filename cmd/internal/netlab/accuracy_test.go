@@ -22,6 +22,7 @@ import (
 
 	"github.com/jagadesa/jagadesa"
 	"github.com/jagadesa/jagadesa/cmd/internal/netlab"
+	"github.com/jagadesa/jagadesa/geo"
 	"github.com/jagadesa/jagadesa/probe"
 	"github.com/jagadesa/jagadesa/server"
 )
@@ -138,8 +139,12 @@ func speedtestHelper(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	reg, err := geo.Jateng()
+	if err != nil {
+		return err
+	}
 	h := server.NewServer(server.Deps{
-		Logger: slog.New(slog.DiscardHandler), Registry: labRegistry{}, Probes: labProbes{},
+		Logger: slog.New(slog.DiscardHandler), Registry: reg, Probes: labProbes{},
 		Points: labPoints{}, AdminToken: "netlab-admin-token-0123456789",
 	})
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
@@ -157,13 +162,6 @@ func speedtestHelper(ctx context.Context) error {
 	}
 	return nil
 }
-
-type labRegistry struct{}
-
-func (labRegistry) Village(code string) (jagadesa.Village, bool) {
-	return jagadesa.Village{Code: code}, code == labVillage
-}
-func (labRegistry) Villages() []jagadesa.Village { return []jagadesa.Village{{Code: labVillage}} }
 
 type labProbes struct{}
 

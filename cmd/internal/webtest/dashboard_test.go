@@ -1,0 +1,331 @@
+// Package webtest drives the real dashboard in Debian's headless Chromium:
+// the server's real program (`jagadesa serve`) on loopback with a real
+// InfluxDB, the simulated fleet reporting through the real probe sender, and
+// a browser that signs in, finds the fleet on the map, opens a village and a
+// regency, and switches language. Screenshots are saved for people to look
+// at (JAGADESA_ARTIFACTS, default a temporary directory, named in the log).
+package webtest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/jagadesa/jagadesa/cmd/internal/jagadesacmd"
+	"github.com/jagadesa/jagadesa/geo"
+	"github.com/jagadesa/jagadesa/server/influx/influxtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(influxtest.RunMain(m)) }
+
+const admin = "webtest-admin-token-0123456789"
+
+// syncBuffer collects a program's output for failure messages.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func getenv(k string) string {
+	if k == "JAGADESA_ADMIN_TOKEN" {
+		return admin
+	}
+	return ""
+}
+
+// ChromiumFlags are the flags that make MapLibre's WebGL work in headless
+// Chromium on a machine without a GPU: SwiftShader, Chromium's software GL.
+var chromiumFlags = []chromedp.ExecAllocatorOption{
+	chromedp.NoSandbox, // CI runs as root, where Chromium's sandbox refuses to start
+	chromedp.Flag("use-angle", "swiftshader"),
+	chromedp.Flag("enable-unsafe-swiftshader", true),
+	chromedp.Flag("disable-background-networking", true),
+	chromedp.Flag("disable-component-update", true),
+	chromedp.Flag("disable-sync", true),
+	chromedp.Flag("no-default-browser-check", true),
+	chromedp.Flag("lang", "id-ID"),
+	chromedp.WindowSize(1280, 800),
+}
+
+func artifactsDir(t *testing.T) string {
+	dir := os.Getenv("JAGADESA_ARTIFACTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	dir = filepath.Join(dir, "dashboard")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots in %s", dir)
+	return dir
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// byStatus reads the live status counts of the monitored villages.
+func byStatus(base string) (map[string]int, error) {
+	req, _ := http.NewRequest("GET", base+"/api/v1/villages", nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		ByStatus map[string]int `json:"by_status"`
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("%d %s", resp.StatusCode, b)
+	}
+	return body.ByStatus, json.Unmarshal(b, &body)
+}
+
+func TestDashboardInChromium(t *testing.T) {
+	browser, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatal("Debian's chromium is required for the browser tests (scripts/test.sh installs it): ", err)
+	}
+	shots := artifactsDir(t)
+	ifx := influxtest.Get(t)
+	bucket := ifx.NewDatabase(t)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr := freeAddr(t)
+	base := "http://" + addr
+	var srvLog, simLog syncBuffer
+	srvDone := make(chan error, 1)
+	go func() {
+		srvDone <- jagadesacmd.Run(ctx, []string{"serve", "--listen", addr, "--influx-url", ifx.URL,
+			"--influx-bucket", bucket, "--data-dir", t.TempDir(), "--provinces", "jateng,jambi"}, getenv, &srvLog, &srvLog)
+	}()
+	defer func() {
+		cancel()
+		select {
+		case <-srvDone:
+		case <-time.After(15 * time.Second):
+			t.Error("server did not stop")
+		}
+	}()
+	for i := 0; ; i++ {
+		if resp, err := http.Get(base + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if i > 150 {
+			t.Fatalf("server not healthy:\n%s", srvLog.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// The whole programme fleet, reporting every 10 s through the real
+	// sender and spool, so the map shows the demo's picture.
+	simDone := make(chan error, 1)
+	go func() {
+		simDone <- jagadesacmd.Run(ctx, []string{"sim", "--server", base, "--villages", "599", "--interval", "10s",
+			"--dir", t.TempDir()}, getenv, &simLog, &simLog)
+	}()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		counts, err := byStatus(base)
+		if err == nil && counts["up"]+counts["degraded"] >= 500 {
+			t.Logf("fleet live: %v", counts)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fleet did not come up: %v %v\nsim:\n%s", counts, err, tail(simLog.String()))
+		}
+		select {
+		case err := <-simDone:
+			t.Fatalf("sim exited: %v\n%s", err, tail(simLog.String()))
+		case <-time.After(time.Second):
+		}
+	}
+
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
+		append([]chromedp.ExecAllocatorOption{chromedp.ExecPath(browser)}, chromiumFlags...)...)...)
+	defer cancelAlloc()
+	var consoleMu sync.Mutex
+	var console []string
+	bctx, cancelBrowser := chromedp.NewContext(alloc, chromedp.WithLogf(func(f string, a ...any) {
+		consoleMu.Lock()
+		console = append(console, fmt.Sprintf(f, a...))
+		consoleMu.Unlock()
+	}))
+	defer cancelBrowser()
+	bctx, cancelTimeout := context.WithTimeout(bctx, 3*time.Minute)
+	defer cancelTimeout()
+
+	shot := func(name string) {
+		t.Helper()
+		png, err := chromedp.Run(bctx, chromedp.CaptureScreenshot())
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fail := func(what string, err error) {
+		t.Helper()
+		shot("failure")
+		consoleMu.Lock()
+		defer consoleMu.Unlock()
+		t.Fatalf("%s: %v\nbrowser log:\n%s\nserver log:\n%s", what, err, strings.Join(console, "\n"), tail(srvLog.String()))
+	}
+	eval := func(js string) any {
+		t.Helper()
+		v, err := chromedp.Run(bctx, chromedp.Evaluate[any](js))
+		if err != nil {
+			fail("evaluate "+js, err)
+		}
+		return v
+	}
+	poll := func(what, js string, within time.Duration) {
+		t.Helper()
+		if _, err := chromedp.Run(bctx, chromedp.Poll[any](js, chromedp.WithPollingTimeout(within))); err != nil {
+			fail("waiting for "+what+" ("+js+")", err)
+		}
+	}
+
+	// 1. An anonymous visit lands on the sign-in form; signing in brings the map.
+	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/")); err != nil {
+		fail("open the dashboard", err)
+	}
+	if lang := eval(`document.documentElement.lang`); lang != "id" {
+		t.Fatalf("page language %v, want id", lang)
+	}
+	poll("the sign-in form", `document.body.dataset.page === "login" && !!document.querySelector("#login-token")`, 20*time.Second)
+	shot("01-login")
+	if err := chromedp.Do(bctx,
+		chromedp.SendKeys("#login-token", admin),
+		chromedp.Click("#login-submit"),
+	); err != nil {
+		fail("sign in", err)
+	}
+	poll("the map to draw the fleet", `document.body.dataset.page === "map" && window.jagadesa && window.jagadesa.ready === true && window.jagadesa.renderedVillages() > 100`, 60*time.Second)
+	rendered := eval(`window.jagadesa.renderedVillages()`).(float64)
+	t.Logf("%v village features rendered", rendered)
+	// The credit line of the village data is on the map.
+	credit := eval(`(document.querySelector('[data-testid="attribution"]') || {}).textContent || ""`).(string)
+	if !strings.Contains(credit, "cahyadsn") {
+		t.Fatalf("data credit line missing from the map: %q", credit)
+	}
+	shot("02-map-id")
+
+	// 2. The language switch turns the page English and back, without reload.
+	before := eval(`document.body.innerText`).(string)
+	if err := chromedp.Do(bctx, chromedp.Click("#lang-switch")); err != nil {
+		fail("switch language", err)
+	}
+	poll("English", `document.documentElement.lang === "en"`, 5*time.Second)
+	after := eval(`document.body.innerText`).(string)
+	if before == after || !strings.Contains(after, "Down") || strings.Contains(after, "Putus") {
+		t.Fatalf("switching to English did not translate the page:\nbefore: %.300q\nafter: %.300q", before, after)
+	}
+	shot("03-map-en")
+	if err := chromedp.Do(bctx, chromedp.Click("#lang-switch")); err != nil {
+		fail("switch language back", err)
+	}
+	poll("Indonesian again", `document.documentElement.lang === "id" && document.body.innerText.includes("Putus")`, 5*time.Second)
+
+	// 3. Search finds Krandegan by name.
+	if err := chromedp.Do(bctx, chromedp.SendKeys("#search", "Krandegan")); err != nil {
+		fail("type in search", err)
+	}
+	poll("Krandegan in the search results", fmt.Sprintf(`!!document.querySelector('#search-results li[data-code="%s"]')`, geo.KrandeganCode), 10*time.Second)
+	shot("04-search")
+
+	// 4. Clicking a village on the map opens its popup, whose link opens the
+	// village page. Krandegan is in the programme, so it is drawn.
+	if err := chromedp.Do(bctx, chromedp.Click(fmt.Sprintf(`#search-results li[data-code="%s"]`, geo.KrandeganCode))); err != nil {
+		fail("choose the search result", err)
+	}
+	poll("the map to settle on Krandegan", fmt.Sprintf(`window.jagadesa.villageScreenPoint(%q) !== null && window.jagadesa.map.isMoving() === false`, geo.KrandeganCode), 20*time.Second)
+	if err := chromedp.Do(bctx, chromedp.Sleep(500*time.Millisecond)); err != nil {
+		fail("wait", err)
+	}
+	pt, ok := eval(fmt.Sprintf(`window.jagadesa.villageScreenPoint(%q)`, geo.KrandeganCode)).([]any)
+	if !ok || len(pt) != 2 {
+		t.Fatalf("screen point of Krandegan: %v", pt)
+	}
+	if err := chromedp.Do(bctx, chromedp.MouseClickXY(pt[0].(float64), pt[1].(float64))); err != nil {
+		fail("click Krandegan on the map", err)
+	}
+	poll("the popup", `!!document.querySelector('a[data-testid="popup-village-link"]')`, 10*time.Second)
+	shot("05-popup")
+	if err := chromedp.Do(bctx, chromedp.Click(`a[data-testid="popup-village-link"]`)); err != nil {
+		fail("follow the popup link", err)
+	}
+	poll("the village page", `document.body.dataset.page === "village" && !!document.querySelector('[data-testid="village-title"]')`, 15*time.Second)
+	title := eval(`document.querySelector('[data-testid="village-title"]').textContent`).(string)
+	if !strings.Contains(title, "Krandegan") || !strings.Contains(eval(`location.pathname`).(string), geo.KrandeganCode) {
+		t.Fatalf("village page title %q at %v", title, eval(`location.pathname`))
+	}
+	poll("the village's history", `document.querySelector("section.village").dataset.loaded === "true" && !!document.querySelector('[data-testid="latency-chart"] canvas') && document.querySelectorAll('[data-testid="uptime-strip"] span').length > 200`, 15*time.Second)
+	status := eval(`document.querySelector('[data-testid="village-status"]').textContent`).(string)
+	if !strings.Contains(status, "Normal") && !strings.Contains(status, "Terganggu") {
+		t.Fatalf("Krandegan's status badge %q, want Normal or Terganggu (it reports)", status)
+	}
+	shot("06-village")
+
+	// 5. The regency page.
+	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/kabupaten/33.06")); err != nil {
+		fail("open the regency page", err)
+	}
+	poll("the regency page", `document.body.dataset.page === "regency" && (document.querySelector('[data-testid="regency-title"]') || {}).textContent === "Kabupaten Purworejo"`, 15*time.Second)
+	shot("07-regency")
+
+	// 6. Jambi loads too: its villages render when the map is moved there.
+	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/")); err != nil {
+		fail("back to the map", err)
+	}
+	poll("the map", `window.jagadesa && window.jagadesa.ready === true`, 60*time.Second)
+	eval(`(() => { const s = document.querySelector("#f-province"); s.value = "jambi"; s.dispatchEvent(new Event("change")); return true })()`)
+	poll("Jambi villages", `window.jagadesa.map.isMoving() === false && window.jagadesa.map.loaded() && window.jagadesa.map.queryRenderedFeatures({layers: ['villages']}).some(f => String(f.properties.code).startsWith("15."))`, 30*time.Second)
+	if credit := eval(`document.querySelector('[data-testid="attribution"]').textContent`).(string); !strings.HasPrefix(credit, "Jambi") {
+		t.Fatalf("credit line after switching to Jambi: %q", credit)
+	}
+	shot("08-jambi")
+}
+
+func tail(s string) string {
+	if len(s) > 4000 {
+		return "…" + s[len(s)-4000:]
+	}
+	return s
+}

@@ -1,0 +1,512 @@
+package server
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"hash/fnv"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/jagadesa/jagadesa"
+	"github.com/jagadesa/jagadesa/geo"
+)
+
+// snapshotTTL is how long one view of every village's live state is reused
+// across map requests. A map opening fetches a dozen tiles and two GeoJSON
+// files at once; they should all show the same moment, and building it once
+// costs a few milliseconds instead of a dozen times that. Live status moves
+// on the scale of a probe round (60 s), so 2 s of reuse hides nothing.
+const snapshotTTL = 2 * time.Second
+
+// maxTileZoom is the deepest tile served: at z22 a tile is under 10 m wide,
+// far past where a village point needs more detail.
+const maxTileZoom = 22
+
+// tiles returns the vector-tile index, built on first use: a server that
+// never draws a map does not pay for it.
+func (s *Server) tiles() *geo.TileIndex {
+	s.tileOnce.Do(func() { s.tileIdx = geo.NewTileIndex(s.Registry) })
+	return s.tileIdx
+}
+
+// mapSnapshot is every registry village with its live state at one moment,
+// index-aligned with Registry.Villages().
+type mapSnapshot struct {
+	at       time.Time
+	villages []geo.MapVillage
+
+	mu       sync.Mutex
+	coverage map[string]map[string]*geo.Coverage // filter key → regency code → coverage
+}
+
+type snapshotCache struct {
+	mu   sync.Mutex
+	snap *mapSnapshot
+}
+
+// snapshot returns the current view of every village, rebuilt at most once
+// per snapshotTTL.
+func (s *Server) snapshot(ctx context.Context) (*mapSnapshot, error) {
+	s.snaps.mu.Lock()
+	defer s.snaps.mu.Unlock()
+	now := s.Now()
+	if sn := s.snaps.snap; sn != nil && now.Sub(sn.at) >= 0 && now.Sub(sn.at) < snapshotTTL {
+		return sn, nil
+	}
+	probes, err := s.Probes.Probes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	withProbe := make(map[string]bool, len(probes))
+	for _, p := range probes {
+		withProbe[p.Village] = true
+	}
+	all := s.Registry.Villages()
+	sn := &mapSnapshot{at: now, villages: make([]geo.MapVillage, len(all)), coverage: map[string]map[string]*geo.Coverage{}}
+	for i, v := range all {
+		mv := &sn.villages[i]
+		mv.Village = v
+		if p, ok := s.Programme[v.Code]; ok {
+			p := p
+			mv.Programme = &p
+		}
+		mv.Monitored = mv.Programme != nil || withProbe[v.Code]
+		if idm, ok := s.Registry.IDM(v.Code); ok {
+			idm := idm
+			mv.IDM = &idm
+		}
+		if !mv.Monitored {
+			mv.Status = jagadesa.StatusUnknown
+			continue
+		}
+		live := s.Status.Get(v.Code)
+		mv.Status, mv.LastSeen, mv.RTTMs, mv.LossPct = live.Status, live.LastSeen, live.RTTMs, live.LossPct
+	}
+	s.snaps.snap = sn
+	return sn, nil
+}
+
+// regencyCoverage aggregates the villages a filter selects per regency,
+// once per snapshot and filter.
+func (sn *mapSnapshot) regencyCoverage(f mapFilter) map[string]*geo.Coverage {
+	key := f.key()
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	if cov, ok := sn.coverage[key]; ok {
+		return cov
+	}
+	cov := geo.Aggregate(sn.selected(f), func(v *geo.MapVillage) string { return v.RegencyCode })
+	sn.coverage[key] = cov
+	return cov
+}
+
+// selected returns the villages a filter keeps, in code order.
+func (sn *mapSnapshot) selected(f mapFilter) []geo.MapVillage {
+	out := make([]geo.MapVillage, 0, len(sn.villages))
+	for i := range sn.villages {
+		if f.match(&sn.villages[i]) {
+			out = append(out, sn.villages[i])
+		}
+	}
+	return out
+}
+
+// mapFilter is the query every map endpoint shares.
+type mapFilter struct {
+	province  string // two-digit code
+	regency   string // NN.NN
+	status    jagadesa.Status
+	programme string // "", "yes", "no"
+	cohort    int
+	flag      string // "", "3t", "miskin", "digital"
+	monitored bool   // scope=monitored
+}
+
+func (f mapFilter) key() string {
+	return fmt.Sprintf("%s|%s|%s|%s|%d|%s|%t", f.province, f.regency, f.status, f.programme, f.cohort, f.flag, f.monitored)
+}
+
+func (f mapFilter) match(v *geo.MapVillage) bool {
+	switch {
+	case f.province != "" && !strings.HasPrefix(v.Code, f.province+"."):
+		return false
+	case f.regency != "" && v.RegencyCode != f.regency:
+		return false
+	case f.monitored && !v.Monitored:
+		return false
+	case f.status != "" && (!v.Monitored || v.Status != f.status):
+		return false
+	case f.programme == "yes" && v.Programme == nil, f.programme == "no" && v.Programme != nil:
+		return false
+	case f.cohort != 0 && (v.Programme == nil || v.Programme.Year != f.cohort):
+		return false
+	}
+	switch f.flag {
+	case "3t":
+		return v.Programme != nil && v.Programme.Remote3T
+	case "miskin":
+		return v.Programme != nil && v.Programme.ExtremePoor
+	case "digital":
+		return v.Programme != nil && v.Programme.DigitalVillage
+	}
+	return true
+}
+
+// parseMapFilter reads the shared query: province (id like jateng, or code
+// like 33), regency (NN.NN), status, programme (yes|no), cohort (year),
+// flag (3t|miskin|digital), scope (all|monitored).
+func (s *Server) parseMapFilter(c *gin.Context, defaultScope string) (mapFilter, error) {
+	var f mapFilter
+	p := jagadesa.Problems{}
+	if v := c.Query("province"); v != "" {
+		for _, pi := range s.Registry.Provinces() {
+			if v == pi.ID || v == pi.Code {
+				f.province = pi.Code
+			}
+		}
+		if f.province == "" {
+			p["province"] = "unknown province " + strconv.Quote(clip(v, 40)) + "; this server has " + s.provinceList()
+		}
+	}
+	if v := c.Query("regency"); v != "" {
+		if _, ok := s.Registry.Regency(v); !ok {
+			p["regency"] = "unknown regency code " + strconv.Quote(clip(v, 40)) + " (want NN.NN)"
+		}
+		f.regency = v
+	}
+	if v := c.Query("status"); v != "" {
+		st, err := jagadesa.ParseStatus(v)
+		if err != nil {
+			p["status"] = err.Error()
+		}
+		f.status = st
+	}
+	switch v := c.Query("programme"); v {
+	case "", "all":
+	case "yes", "no":
+		f.programme = v
+	default:
+		p["programme"] = "must be yes, no or all"
+	}
+	if v := c.Query("cohort"); v != "" {
+		y, err := strconv.Atoi(v)
+		if err != nil || y < 2000 || y > 2100 {
+			p["cohort"] = "must be a programme year like 2023"
+		}
+		f.cohort = y
+	}
+	switch v := c.Query("flag"); v {
+	case "", "3t", "miskin", "digital":
+		f.flag = v
+	default:
+		p["flag"] = "must be 3t, miskin or digital"
+	}
+	switch v := c.DefaultQuery("scope", defaultScope); v {
+	case "all":
+	case "monitored":
+		f.monitored = true
+	default:
+		p["scope"] = "must be all or monitored"
+	}
+	if len(p) > 0 {
+		return f, invalid(p, "bad map query")
+	}
+	return f, nil
+}
+
+func (s *Server) provinceList() string {
+	var ids []string
+	for _, pi := range s.Registry.Provinces() {
+		ids = append(ids, pi.ID+" ("+pi.Code+")")
+	}
+	return strings.Join(ids, ", ")
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// handleVillagesGeoJSON serves every village the filter keeps (by default
+// the whole registry, programme villages marked) as RFC 7946 GeoJSON.
+func (s *Server) handleVillagesGeoJSON(c *gin.Context) {
+	f, err := s.parseMapFilter(c, "all")
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	sn, err := s.snapshot(c.Request.Context())
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	var buf bytes.Buffer
+	buf.Grow(512 * len(sn.villages))
+	if err := geo.WriteVillagesGeoJSON(&buf, sn.selected(f)); err != nil {
+		_ = c.Error(err)
+		return
+	}
+	s.writeGeo(c, "application/geo+json", buf.Bytes(), "private, max-age=10")
+}
+
+// handleRegenciesGeoJSON serves regency polygons with the coverage of the
+// villages the filter keeps, for the choropleth.
+func (s *Server) handleRegenciesGeoJSON(c *gin.Context) {
+	f, err := s.parseMapFilter(c, "all")
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	sn, err := s.snapshot(c.Request.Context())
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	regs := s.Registry.Regencies()
+	if f.province != "" || f.regency != "" {
+		kept := make([]geo.Regency, 0, len(regs))
+		for _, r := range regs {
+			if (f.province == "" || strings.HasPrefix(r.Code, f.province+".")) && (f.regency == "" || r.Code == f.regency) {
+				kept = append(kept, r)
+			}
+		}
+		regs = kept
+	}
+	var buf bytes.Buffer
+	if err := geo.WriteRegenciesGeoJSON(&buf, regs, sn.regencyCoverage(f)); err != nil {
+		_ = c.Error(err)
+		return
+	}
+	s.writeGeo(c, "application/geo+json", buf.Bytes(), "private, max-age=10")
+}
+
+// handleTile serves one Mapbox Vector Tile with a villages and a regencies
+// layer, filtered like villages.geojson.
+func (s *Server) handleTile(c *gin.Context) {
+	z, errZ := strconv.ParseUint(c.Param("z"), 10, 32)
+	x, errX := strconv.ParseUint(c.Param("x"), 10, 32)
+	yName := c.Param("y")
+	y, errY := strconv.ParseUint(strings.TrimSuffix(yName, ".mvt"), 10, 32)
+	if errZ != nil || errX != nil || errY != nil || !strings.HasSuffix(yName, ".mvt") {
+		_ = c.Error(invalid(jagadesa.Problems{"path": "must be /api/v1/tiles/{z}/{x}/{y}.mvt with whole numbers"}, "bad tile address"))
+		return
+	}
+	if z > maxTileZoom || x >= 1<<z || y >= 1<<z {
+		_ = c.Error(invalid(jagadesa.Problems{"path": fmt.Sprintf("tile %d/%d/%d does not exist (z ≤ %d, x and y < 2^z)", z, x, y, maxTileZoom)}, "bad tile address"))
+		return
+	}
+	f, err := s.parseMapFilter(c, "all")
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	sn, err := s.snapshot(c.Request.Context())
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	cov := sn.regencyCoverage(f)
+	tile, err := s.tiles().Tile(uint32(z), uint32(x), uint32(y),
+		func(i int) (geo.MapVillage, bool) { return sn.villages[i], f.match(&sn.villages[i]) },
+		func(code string) *geo.Coverage { return cov[code] })
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	c.Header("Content-Encoding", "gzip")
+	s.writeBody(c, "application/vnd.mapbox-vector-tile", tile, "private, max-age=10")
+}
+
+// writeGeo sends a JSON document gzipped when the client accepts it.
+func (s *Server) writeGeo(c *gin.Context, contentType string, body []byte, cacheControl string) {
+	c.Header("Vary", "Accept-Encoding")
+	if strings.Contains(c.GetHeader("Accept-Encoding"), "gzip") {
+		var z bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&z, gzip.BestSpeed)
+		_, _ = zw.Write(body)
+		_ = zw.Close()
+		c.Header("Content-Encoding", "gzip")
+		body = z.Bytes()
+	}
+	s.writeBody(c, contentType, body, cacheControl)
+}
+
+// writeBody sends body with a strong ETag of its bytes, answering 304 to a
+// client that already has them: map clients poll, and most polls find
+// nothing changed.
+func (s *Server) writeBody(c *gin.Context, contentType string, body []byte, cacheControl string) {
+	h := fnv.New64a()
+	_, _ = h.Write(body)
+	etag := `"` + strconv.FormatUint(h.Sum64(), 36) + `"`
+	c.Header("ETag", etag)
+	c.Header("Cache-Control", cacheControl)
+	if inm := c.GetHeader("If-None-Match"); inm != "" && etagMatch(inm, etag) {
+		c.Status(http.StatusNotModified)
+		return
+	}
+	c.Data(http.StatusOK, contentType, body)
+}
+
+func etagMatch(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == etag {
+			return true
+		}
+	}
+	return false
+}
+
+// handleProvinces lists the provinces this server watches, for the map's
+// province switch, its bounds and its data credit.
+func (s *Server) handleProvinces(c *gin.Context) {
+	c.JSON(http.StatusOK, s.Registry.Provinces())
+}
+
+// regencyView is one regency as its page shows it.
+type regencyView struct {
+	Code     string `json:"code"`
+	Name     string `json:"name"`
+	Province string `json:"province"`
+	*geo.Coverage
+}
+
+// handleRegencies lists every regency with its coverage.
+func (s *Server) handleRegencies(c *gin.Context) {
+	f, err := s.parseMapFilter(c, "all")
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	sn, err := s.snapshot(c.Request.Context())
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	cov := sn.regencyCoverage(f)
+	out := []regencyView{}
+	for _, r := range s.Registry.Regencies() {
+		if f.province != "" && !strings.HasPrefix(r.Code, f.province+".") {
+			continue
+		}
+		out = append(out, regencyView{Code: r.Code, Name: r.Name, Province: r.Code[:2], Coverage: orEmpty(cov[r.Code])})
+	}
+	c.JSON(http.StatusOK, gin.H{"count": len(out), "regencies": out})
+}
+
+// handleRegency is a regency page: its coverage, a row per kecamatan, the
+// worst villages and the programme cohorts side by side.
+func (s *Server) handleRegency(c *gin.Context) {
+	code := c.Param("code")
+	r, ok := s.Registry.Regency(code)
+	if !ok {
+		if !validRegencyCode(code) {
+			_ = c.Error(invalid(jagadesa.Problems{"code": "must be a regency code like 33.06"}, "bad regency code"))
+			return
+		}
+		_ = c.Error(notFound("regency %s is not in the registry", code))
+		return
+	}
+	sn, err := s.snapshot(c.Request.Context())
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	vs := sn.selected(mapFilter{regency: code})
+	all := geo.Aggregate(vs, func(*geo.MapVillage) string { return "all" })["all"]
+	byDistrict := geo.Aggregate(vs, func(v *geo.MapVillage) string { return v.DistrictCode })
+	names := map[string]string{}
+	for _, v := range vs {
+		names[v.DistrictCode] = v.District
+	}
+	districts := make([]regencyView, 0, len(byDistrict))
+	for dc, cov := range byDistrict {
+		districts = append(districts, regencyView{Code: dc, Name: names[dc], Province: code[:2], Coverage: cov})
+	}
+	sort.Slice(districts, func(i, j int) bool { return districts[i].Code < districts[j].Code })
+
+	worst := make([]villageView, 0, 10)
+	ranked := make([]*geo.MapVillage, 0, len(vs))
+	for i := range vs {
+		if vs[i].Monitored {
+			ranked = append(ranked, &vs[i])
+		}
+	}
+	sort.SliceStable(ranked, func(i, j int) bool { return worse(ranked[i], ranked[j]) })
+	for _, v := range ranked[:min(10, len(ranked))] {
+		vv := s.villageView(v.Village)
+		vv.Targets = nil
+		worst = append(worst, vv)
+	}
+	cohorts := orEmpty(all).Cohorts
+	if cohorts == nil {
+		cohorts = map[string]*geo.Coverage{}
+	}
+	c.JSON(http.StatusOK, gin.H{
+		"regency":   regencyView{Code: r.Code, Name: r.Name, Province: r.Code[:2], Coverage: orEmpty(all)},
+		"districts": districts,
+		"worst":     worst,
+		"cohorts":   cohorts,
+	})
+}
+
+func orEmpty(c *geo.Coverage) *geo.Coverage {
+	if c == nil {
+		return &geo.Coverage{}
+	}
+	return c
+}
+
+// severity orders statuses from the most to the least in need of a look.
+var severity = map[jagadesa.Status]int{
+	jagadesa.StatusCompromised: 0, jagadesa.StatusDown: 1, jagadesa.StatusDegraded: 2,
+	jagadesa.StatusUnknown: 3, jagadesa.StatusUp: 4,
+}
+
+// worse ranks a village before b when its status is more severe, then by
+// higher loss, then by higher latency.
+func worse(a, b *geo.MapVillage) bool {
+	sa, sb := severity[a.Status], severity[b.Status]
+	if a.Status == "" {
+		sa = severity[jagadesa.StatusUnknown]
+	}
+	if b.Status == "" {
+		sb = severity[jagadesa.StatusUnknown]
+	}
+	if sa != sb {
+		return sa < sb
+	}
+	if la, lb := val(a.LossPct), val(b.LossPct); la != lb {
+		return la > lb
+	}
+	return val(a.RTTMs) > val(b.RTTMs)
+}
+
+func val(p *float64) float64 {
+	if p == nil {
+		return -1
+	}
+	return *p
+}
+
+func validRegencyCode(s string) bool {
+	if len(s) != 5 || s[2] != '.' {
+		return false
+	}
+	for _, i := range []int{0, 1, 3, 4} {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
