@@ -2,7 +2,7 @@ package geo
 
 import (
 	"bytes"
-	"compress/gzip"
+
 	"fmt"
 	"math"
 	"slices"
@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/clip"
 	"github.com/paulmach/orb/encoding/mvt"

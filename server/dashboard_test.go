@@ -7,9 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -554,4 +558,50 @@ func goodReport(village string, n int) *jagadesa.Report {
 		}
 	}
 	return r
+}
+
+// GDAL (ogrinfo), an independent implementation of both formats, reads
+// what the server sends: the village GeoJSON with every feature, and a
+// vector tile with both layers and Krandegan in it.
+func TestMapOutputsReadByGDAL(t *testing.T) {
+	ogrinfo, err := exec.LookPath("ogrinfo")
+	if err != nil {
+		t.Fatal("ogrinfo (Debian's gdal-bin) is required; scripts/test.sh installs it: ", err)
+	}
+	d := setupDash(t)
+	dir := t.TempDir()
+	_, body := d.get("/api/v1/map/villages.geojson?province=jambi", nil)
+	path := filepath.Join(dir, "villages.geojson")
+	if err := os.WriteFile(path, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(ogrinfo, "-ro", "-al", "-so", path).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Feature Count: 1585") || !strings.Contains(string(out), "Geometry: Point") {
+		t.Fatalf("ogrinfo on villages.geojson: %v\n%s", err, out)
+	}
+	v, _ := d.reg.Village(villageA)
+	tile := maptile.At(orb.Point{v.Lon, v.Lat}, 12)
+	_, body = d.get(fmt.Sprintf("/api/v1/tiles/%d/%d/%d.mvt", tile.Z, tile.X, tile.Y), nil)
+	raw := gunzip(t, body)
+	path = filepath.Join(dir, "tile.mvt")
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = exec.Command(ogrinfo, "-ro", "-al", path, "-oo", fmt.Sprintf("X=%d", tile.X), "-oo", fmt.Sprintf("Y=%d", tile.Y), "-oo", fmt.Sprintf("Z=%d", tile.Z)).CombinedOutput()
+	s := string(out)
+	if err != nil || !strings.Contains(s, "Layer name: villages") || !strings.Contains(s, "Layer name: regencies") ||
+		!strings.Contains(s, "code (String) = "+villageA) || !strings.Contains(s, "Kabupaten Purworejo") || strings.Contains(s, "ERROR") {
+		t.Fatalf("ogrinfo on a tile: %v\n%.3000s", err, s)
+	}
+	// GDAL puts Krandegan where the registry does (within a tile unit at z12, ~2.4 m).
+	i := strings.Index(s, "code (String) = "+villageA)
+	j := i + strings.Index(s[i:], "POINT (") // ogrinfo prints a feature's geometry after its fields
+	var mx, my float64
+	_, err = fmt.Sscanf(s[j:], "POINT (%f %f)", &mx, &my)
+	// GDAL answers in Web Mercator metres (EPSG:3857).
+	const r = 6378137.0
+	lon, lat := mx/r*180/math.Pi, math.Atan(math.Sinh(my/r))*180/math.Pi
+	if err != nil || math.Abs(lon-v.Lon) > 1e-4 || math.Abs(lat-v.Lat) > 1e-4 {
+		t.Fatalf("GDAL reads Krandegan at %v %v (%v), registry %v %v", lon, lat, err, v.Lon, v.Lat)
+	}
 }

@@ -2,10 +2,10 @@ package server
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"fmt"
-	"hash/fnv"
+	"hash/crc32"
+	"io"
 	"net/http"
 	"sort"
 	"strconv"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/jagadesa/jagadesa"
 	"github.com/jagadesa/jagadesa/geo"
@@ -108,8 +109,12 @@ func (sn *mapSnapshot) regencyCoverage(f mapFilter) map[string]*geo.Coverage {
 	return cov
 }
 
-// selected returns the villages a filter keeps, in code order.
+// selected returns the villages a filter keeps, in code order. Without a
+// filter that is the snapshot itself, not a copy: callers only read it.
 func (sn *mapSnapshot) selected(f mapFilter) []geo.MapVillage {
+	if f == (mapFilter{}) {
+		return sn.villages
+	}
 	out := make([]geo.MapVillage, 0, len(sn.villages))
 	for i := range sn.villages {
 		if f.match(&sn.villages[i]) {
@@ -250,13 +255,8 @@ func (s *Server) handleVillagesGeoJSON(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
-	var buf bytes.Buffer
-	buf.Grow(512 * len(sn.villages))
-	if err := geo.WriteVillagesGeoJSON(&buf, sn.selected(f)); err != nil {
-		_ = c.Error(err)
-		return
-	}
-	s.writeGeo(c, "application/geo+json", buf.Bytes(), "private, max-age=10")
+	vs := sn.selected(f)
+	s.writeGeo(c, "application/geo+json", 560*len(vs), func(w io.Writer) error { return geo.WriteVillagesGeoJSON(w, vs) }, "private, max-age=10")
 }
 
 // handleRegenciesGeoJSON serves regency polygons with the coverage of the
@@ -282,12 +282,8 @@ func (s *Server) handleRegenciesGeoJSON(c *gin.Context) {
 		}
 		regs = kept
 	}
-	var buf bytes.Buffer
-	if err := geo.WriteRegenciesGeoJSON(&buf, regs, sn.regencyCoverage(f)); err != nil {
-		_ = c.Error(err)
-		return
-	}
-	s.writeGeo(c, "application/geo+json", buf.Bytes(), "private, max-age=10")
+	cov := sn.regencyCoverage(f)
+	s.writeGeo(c, "application/geo+json", 1<<20, func(w io.Writer) error { return geo.WriteRegenciesGeoJSON(w, regs, cov) }, "private, max-age=10")
 }
 
 // handleTile serves one Mapbox Vector Tile with a villages and a regencies
@@ -327,27 +323,47 @@ func (s *Server) handleTile(c *gin.Context) {
 	s.writeBody(c, "application/vnd.mapbox-vector-tile", tile, "private, max-age=10")
 }
 
-// writeGeo sends a JSON document gzipped when the client accepts it.
-func (s *Server) writeGeo(c *gin.Context, contentType string, body []byte, cacheControl string) {
+// writeGeo renders a document, through gzip when the client accepts it
+// (klauspost/compress at its fastest level: about twice the speed of the
+// standard library's, which matters for a 4.7 MB GeoJSON), and sends it.
+func (s *Server) writeGeo(c *gin.Context, contentType string, sizeHint int, render func(io.Writer) error, cacheControl string) {
 	c.Header("Vary", "Accept-Encoding")
+	var buf bytes.Buffer
 	if strings.Contains(c.GetHeader("Accept-Encoding"), "gzip") {
-		var z bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&z, gzip.BestSpeed)
-		_, _ = zw.Write(body)
-		_ = zw.Close()
+		buf.Grow(sizeHint / 10)
+		zw := gzipWriters.Get().(*gzip.Writer)
+		defer gzipWriters.Put(zw)
+		zw.Reset(&buf)
+		if err := render(zw); err != nil {
+			_ = c.Error(err)
+			return
+		}
+		if err := zw.Close(); err != nil {
+			_ = c.Error(err)
+			return
+		}
 		c.Header("Content-Encoding", "gzip")
-		body = z.Bytes()
+	} else {
+		buf.Grow(sizeHint)
+		if err := render(&buf); err != nil {
+			_ = c.Error(err)
+			return
+		}
 	}
-	s.writeBody(c, contentType, body, cacheControl)
+	s.writeBody(c, contentType, buf.Bytes(), cacheControl)
 }
+
+var gzipWriters = sync.Pool{New: func() any { w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed); return w }}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // writeBody sends body with a strong ETag of its bytes, answering 304 to a
 // client that already has them: map clients poll, and most polls find
 // nothing changed.
 func (s *Server) writeBody(c *gin.Context, contentType string, body []byte, cacheControl string) {
-	h := fnv.New64a()
-	_, _ = h.Write(body)
-	etag := `"` + strconv.FormatUint(h.Sum64(), 36) + `"`
+	// CRC-32C runs at memory speed (a 4.7 MB GeoJSON in well under a
+	// millisecond; FNV took 5 ms); with the length it is a fine cache key.
+	etag := `"` + strconv.FormatUint(uint64(crc32.Checksum(body, castagnoli)), 36) + "-" + strconv.FormatInt(int64(len(body)), 36) + `"`
 	c.Header("ETag", etag)
 	c.Header("Cache-Control", cacheControl)
 	if inm := c.GetHeader("If-None-Match"); inm != "" && etagMatch(inm, etag) {
