@@ -41,7 +41,7 @@ func BenchmarkVillagesGeoJSONHandler(b *testing.B) {
 	h := server.NewServer(server.Deps{Logger: slog.New(slog.DiscardHandler), Registry: reg, Programme: prog, Probes: db,
 		Points: nil, Status: engine, AdminToken: adminToken, Now: now})
 	for _, bc := range []struct {
-		name         string
+		name        string
 		fresh, gzip bool
 	}{{"cached", false, false}, {"fresh", true, false}, {"fresh+gzip", true, true}} {
 		b.Run(bc.name, func(b *testing.B) {

@@ -75,7 +75,7 @@ var migrations = []string{
 }
 
 func (d *DB) migrate() error {
-	for _, m := range migrations {
+	for _, m := range append(migrations, incidentMigrations...) {
 		if _, err := d.db.Exec(m); err != nil {
 			return fmt.Errorf("sqlite: migrate: %w", err)
 		}
