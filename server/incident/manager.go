@@ -49,11 +49,13 @@ type Config struct {
 	// before a degraded incident closes [5m]. Down opens at once: the
 	// status engine's deadline (interval + grace) is its hysteresis.
 	DegradedAfter, RecoveredAfter time.Duration
-	// RegionalWindow and RegionalThreshold: this many villages of one
-	// regency (or one ISP) going down within the window make one regional
-	// incident [10m, 5].
+	// RegionalWindow and the thresholds: this many villages of one
+	// kecamatan [3], regency [5] or ISP [10] going down within the window
+	// [10m] make one regional incident.
 	RegionalWindow    time.Duration
+	DistrictThreshold int
 	RegionalThreshold int
+	ISPThreshold      int
 	// GroupHold is how long a village's down notification is held while
 	// other villages of its regency are going down too, waiting to see
 	// whether they add up to a regional incident [90s]. The first village
@@ -78,6 +80,12 @@ func (c *Config) defaults() {
 	}
 	if c.RegionalThreshold <= 1 {
 		c.RegionalThreshold = 5
+	}
+	if c.DistrictThreshold <= 1 {
+		c.DistrictThreshold = 3
+	}
+	if c.ISPThreshold <= 1 {
+		c.ISPThreshold = 10
 	}
 	if c.StartupGrace <= 0 {
 		c.StartupGrace = 2 * time.Minute
@@ -270,7 +278,7 @@ func (m *Manager) villageDown(ctx context.Context, now time.Time, s *Snapshot) {
 			return
 		}
 	}
-	// Correlate: recent downs in the same regency or ISP.
+	// Correlate: recent downs in the same kecamatan, regency or ISP.
 	burst := false
 	for _, g := range groups {
 		recent := m.downs[g][:0]
@@ -281,15 +289,60 @@ func (m *Manager) villageDown(ctx context.Context, now time.Time, s *Snapshot) {
 		}
 		recent = append(recent, down{village: v.Code, at: now})
 		m.downs[g] = recent
-		if len(recent) >= m.cfg.RegionalThreshold {
-			m.openRegional(ctx, now, g, recent)
-			return
-		}
 		burst = burst || len(recent) > 1
+	}
+	for _, g := range groups {
+		recent := m.downs[g]
+		if len(recent) < m.threshold(g) {
+			continue
+		}
+		// A kecamatan's regional incident grows into its regency's when
+		// the regency's threshold is reached: still one incident.
+		if strings.HasPrefix(g, "regency:") {
+			for key, in := range m.open {
+				if strings.HasPrefix(key, "district:"+v.RegencyCode+".") {
+					m.grow(ctx, now, key, g, in, recent)
+					return
+				}
+			}
+		}
+		m.openRegional(ctx, now, g, recent)
+		return
 	}
 	in := m.openVillage(ctx, now, v.Code, jagadesa.IncidentDown, jagadesa.SeverityCritical, started, "Desa putus: tidak ada laporan dari probe",
 		map[string]string{"reason": s.Reason, "last_seen": s.LastSeen.UTC().Format(time.RFC3339)}, holdIf(burst, now.Add(m.cfg.GroupHold)))
 	_ = in
+}
+
+func (m *Manager) threshold(group string) int {
+	switch {
+	case strings.HasPrefix(group, "district:"):
+		return m.cfg.DistrictThreshold
+	case strings.HasPrefix(group, "isp:"):
+		return m.cfg.ISPThreshold
+	}
+	return m.cfg.RegionalThreshold
+}
+
+// grow turns a kecamatan's regional incident into its regency's and
+// attaches the villages of the burst.
+func (m *Manager) grow(ctx context.Context, now time.Time, fromKey, toKey string, in *jagadesa.Incident, burst []down) {
+	delete(m.open, fromKey)
+	in.Evidence["group"] = toKey
+	m.open[toKey] = in
+	for _, d := range burst {
+		if !slices.Contains(in.Villages, d.village) {
+			in.Villages = append(in.Villages, d.village)
+		}
+		m.mergeVillageIncident(ctx, now, in, d.village)
+	}
+	sort.Strings(in.Villages)
+	if v, ok := m.reg.Village(in.Village); ok {
+		in.Title = fmt.Sprintf("Gangguan wilayah: desa putus di %s", v.Regency)
+	}
+	if err := m.store.UpdateIncident(ctx, in, AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "grown", Detail: fromKey + " → " + toKey}); err != nil {
+		m.log.Error("growing regional incident", "id", in.ID, "err", err)
+	}
 }
 
 func holdIf(hold bool, until time.Time) time.Time {
@@ -299,9 +352,9 @@ func holdIf(hold bool, until time.Time) time.Time {
 	return time.Time{}
 }
 
-// groups are the regional keys a village belongs to.
+// groups are the regional keys a village belongs to, smallest area first.
 func (m *Manager) groups(v jagadesa.Village) []string {
-	g := []string{"regency:" + v.RegencyCode}
+	g := []string{"district:" + v.DistrictCode, "regency:" + v.RegencyCode}
 	if p, ok := m.programme[v.Code]; ok && p.ISP != "" {
 		g = append(g, "isp:"+strings.ToLower(p.ISP))
 	}
@@ -333,11 +386,11 @@ func (m *Manager) openVillage(ctx context.Context, now time.Time, code string, k
 		return nil
 	}
 	m.open[key] = in
+	until := now // sent at the end of this tick, unless merged meanwhile
 	if len(hold) > 0 && !hold[0].IsZero() {
-		m.held = append(m.held, heldNote{until: hold[0], incident: key})
-		return in
+		until = hold[0]
 	}
-	m.notify(ctx, now, in, "opened", false)
+	m.held = append(m.held, heldNote{until: until, incident: key})
 	return in
 }
 
@@ -402,12 +455,14 @@ func (m *Manager) openRegional(ctx context.Context, now time.Time, group string,
 		}
 	}
 	sort.Strings(codes)
-	what := "kabupaten/kota"
-	label := strings.TrimPrefix(group, "regency:")
-	if strings.HasPrefix(group, "isp:") {
-		what, label = "ISP", strings.TrimPrefix(group, "isp:")
-	} else if v, ok := m.reg.Village(codes[0]); ok {
-		label = v.Regency
+	what, label := "ISP", strings.TrimPrefix(group, "isp:")
+	if v, ok := m.reg.Village(codes[0]); ok {
+		switch {
+		case strings.HasPrefix(group, "district:"):
+			what, label = "kecamatan", v.District+", "+v.Regency
+		case strings.HasPrefix(group, "regency:"):
+			what, label = "kabupaten/kota", v.Regency
+		}
 	}
 	in := m.newIncident(now, jagadesa.IncidentRegional, jagadesa.SeverityCritical, codes, started,
 		fmt.Sprintf("Gangguan wilayah: %d desa putus di %s %s", len(codes), what, label), map[string]string{"group": group})
@@ -425,22 +480,28 @@ func (m *Manager) openRegional(ctx context.Context, now time.Time, group string,
 	}
 	m.open[group] = in
 	for _, c := range codes {
-		key := villageKey(c, jagadesa.IncidentDown)
-		vi := m.open[key]
-		if vi == nil {
-			continue
-		}
-		vi.MergedInto = in.ID
-		vi.State = jagadesa.StateResolved
-		t := now
-		vi.ResolvedAt = &t
-		if err := m.store.UpdateIncident(ctx, vi, AuditEntry{IncidentID: vi.ID, At: now, By: "system", Action: "merged", Detail: "digabung ke " + in.ID}); err != nil {
-			m.log.Error("merging village incident", "id", vi.ID, "err", err)
-		}
-		delete(m.open, key)
-		m.held = slices.DeleteFunc(m.held, func(h heldNote) bool { return h.incident == key })
+		m.mergeVillageIncident(ctx, now, in, c)
 	}
 	m.notify(ctx, now, in, "opened", false)
+}
+
+// mergeVillageIncident folds a village's own down incident into a regional
+// one: closed as merged, its held notification dropped.
+func (m *Manager) mergeVillageIncident(ctx context.Context, now time.Time, into *jagadesa.Incident, code string) {
+	key := villageKey(code, jagadesa.IncidentDown)
+	vi := m.open[key]
+	if vi == nil {
+		return
+	}
+	vi.MergedInto = into.ID
+	vi.State = jagadesa.StateResolved
+	t := now
+	vi.ResolvedAt = &t
+	if err := m.store.UpdateIncident(ctx, vi, AuditEntry{IncidentID: vi.ID, At: now, By: "system", Action: "merged", Detail: "digabung ke " + into.ID}); err != nil {
+		m.log.Error("merging village incident", "id", vi.ID, "err", err)
+	}
+	delete(m.open, key)
+	m.held = slices.DeleteFunc(m.held, func(h heldNote) bool { return h.incident == key })
 }
 
 func (m *Manager) attach(ctx context.Context, now time.Time, in *jagadesa.Incident, code string) {
@@ -462,6 +523,9 @@ func (m *Manager) releaseHeld(ctx context.Context, now time.Time) {
 			kept = append(kept, h)
 			continue
 		}
+		// Sent within the tick that opened it, unless a regional incident
+		// absorbed it first: villages cut in the same second make one
+		// regional notification and no village ones.
 		if in := m.open[h.incident]; in != nil {
 			m.notify(ctx, now, in, "opened", false)
 		}

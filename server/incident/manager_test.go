@@ -526,3 +526,35 @@ func TestStartupGrace(t *testing.T) {
 		t.Fatal("no page after the grace")
 	}
 }
+
+// Villages cut in the same second (a kecamatan losing power) make exactly
+// one notification: the regional one.
+func TestSimultaneousCutIsOneNotification(t *testing.T) {
+	f := newFleet(t, newMemStore(), "")
+	var codes []string
+	for _, v := range f.reg.Villages() {
+		if v.DistrictCode == "33.19.03" {
+			codes = append(codes, v.Code)
+		}
+	}
+	if len(codes) < 6 {
+		t.Fatalf("%d villages in 33.19.03", len(codes))
+	}
+	codes = codes[:6]
+	for _, c := range codes {
+		f.set(c, jagadesa.StatusUp)
+	}
+	f.step(2 * time.Second)
+	for _, c := range codes {
+		f.set(c, jagadesa.StatusDown)
+	}
+	f.step(time.Second)
+	f.run(3 * time.Minute)
+	got := f.rec.take()
+	if len(got) != 1 || got[0].n.Incident.Kind != jagadesa.IncidentRegional || len(got[0].n.Villages) < 3 || got[0].team != "CSIRT Kabupaten Kudus" {
+		t.Fatalf("sent %d: %+v", len(got), got)
+	}
+	if open := f.open(); len(open) != 1 || len(open[0].Villages) != 6 {
+		t.Fatalf("open %+v", open)
+	}
+}

@@ -14,31 +14,41 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/jagadesa/jagadesa"
 	"github.com/jagadesa/jagadesa/cmd/internal/envflag"
 	"github.com/jagadesa/jagadesa/dashboards"
 	"github.com/jagadesa/jagadesa/geo"
 	"github.com/jagadesa/jagadesa/server"
+	"github.com/jagadesa/jagadesa/server/incident"
 	"github.com/jagadesa/jagadesa/server/influx"
+	"github.com/jagadesa/jagadesa/server/notify"
+	"github.com/jagadesa/jagadesa/server/route"
 	"github.com/jagadesa/jagadesa/server/sqlite"
 	"github.com/jagadesa/jagadesa/server/status"
 )
 
 // serveConfig is the server's whole configuration.
 type serveConfig struct {
-	Listen       string
-	InfluxURL    string
-	InfluxToken  string
-	InfluxOrg    string
-	InfluxBucket string
-	DataDir      string
-	AdminToken   string
-	WebhookURL   string
-	Programme    string // CSV path; empty: the synthetic demo list
-	Grace        time.Duration
-	LogLevel     string
-	Provinces    string // comma-separated province ids, e.g. jateng,jambi
-	BasemapURL   string
+	Listen        string
+	InfluxURL     string
+	InfluxToken   string
+	InfluxOrg     string
+	InfluxBucket  string
+	DataDir       string
+	AdminToken    string
+	WebhookURL    string
+	Programme     string // CSV path; empty: the synthetic demo list
+	Grace         time.Duration
+	StartupGrace  time.Duration
+	LogLevel      string
+	Provinces     string // comma-separated province ids, e.g. jateng,jambi
+	BasemapURL    string
+	CSIRT         string // CSIRT directory YAML; empty: the demo directory
+	DashboardURL  string // public base URL, for links in notifications
+	Notify        notify.Settings
+	WebhookSecret string
 }
 
 func (c *serveConfig) validate() error {
@@ -57,6 +67,15 @@ func (c *serveConfig) validate() error {
 	}
 	if c.BasemapURL != "" && !strings.HasPrefix(c.BasemapURL, "https://") && !strings.HasPrefix(c.BasemapURL, "http://") {
 		errs = append(errs, errors.New("--basemap-url must be an http(s) URL template with {z}/{x}/{y}"))
+	}
+	c.Notify.DashboardURL = c.DashboardURL
+	if err := c.Notify.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("notifications: %w", err))
+	}
+	if c.WebhookURL != "" {
+		if err := (notify.Webhook{URL: c.WebhookURL, Secret: c.WebhookSecret}).Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("--webhook-url: %w", err))
+		}
 	}
 	if len(c.AdminToken) < 16 {
 		errs = append(errs, errors.New("an admin token of at least 16 characters is required (JAGADESA_ADMIN_TOKEN or --admin-token)"))
@@ -81,6 +100,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.DurationVar(&c.Grace, "grace", env.Duration("JAGADESA_GRACE", 15*time.Second), "silence beyond a village's interval before it is down (env JAGADESA_GRACE)")
 	fs.StringVar(&c.Provinces, "provinces", env.String("JAGADESA_PROVINCES", "jateng"), "provinces to watch, comma-separated: jateng, jambi (env JAGADESA_PROVINCES)")
 	fs.StringVar(&c.BasemapURL, "basemap-url", getenv("JAGADESA_BASEMAP_URL"), "optional online raster base map under the regency polygons, an https://…/{z}/{x}/{y}.png template; empty keeps the map offline (env JAGADESA_BASEMAP_URL)")
+	fs.DurationVar(&c.StartupGrace, "incident-startup-grace", env.Duration("JAGADESA_INCIDENT_STARTUP_GRACE", 2*time.Minute), "after a start, how long silence is not yet taken as an outage, while probes flush their spools (env JAGADESA_INCIDENT_STARTUP_GRACE)")
+	fs.StringVar(&c.CSIRT, "csirt", getenv("JAGADESA_CSIRT"), "CSIRT directory (YAML: teams, their regencies and channels, silences, maintenance); empty: the demo directory, 21 SYNTHETIC regency teams (env JAGADESA_CSIRT)")
+	fs.StringVar(&c.DashboardURL, "dashboard-url", getenv("JAGADESA_DASHBOARD_URL"), "the dashboard's public URL, for links in notifications (env JAGADESA_DASHBOARD_URL)")
+	// Notification secrets come from the environment only: flags show in ps.
+	c.WebhookSecret = getenv("JAGADESA_WEBHOOK_SECRET")
+	c.Notify.Telegram = notify.TelegramBot{Token: getenv("JAGADESA_TELEGRAM_TOKEN"), APIBase: getenv("JAGADESA_TELEGRAM_API")}
+	c.Notify.SMTP = notify.SMTPServer{Host: getenv("JAGADESA_SMTP_HOST"), Username: getenv("JAGADESA_SMTP_USER"),
+		Password: getenv("JAGADESA_SMTP_PASSWORD"), From: getenv("JAGADESA_SMTP_FROM"), TLS: getenv("JAGADESA_SMTP_TLS")}
+	if p := getenv("JAGADESA_SMTP_PORT"); p != "" {
+		fmt.Sscanf(p, "%d", &c.Notify.SMTP.Port)
+	}
 	fs.StringVar(&c.LogLevel, "log-level", env.String("JAGADESA_LOG_LEVEL", "info"), "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -116,10 +146,55 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	engine := status.New(status.Config{Grace: c.Grace})
 	restoreStatus(ctx, store, engine, log)
 
+	dir, err := loadDirectory(c.CSIRT, log)
+	if err != nil {
+		return err
+	}
+	metrics := prometheus.NewRegistry()
+	disp := notify.New(c.Notify, log, notify.WithVersion(Version))
+	metrics.MustRegister(disp.Collectors()...)
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := disp.Close(dctx); err != nil {
+			log.Warn("notifications still queued at shutdown", "err", err)
+		}
+	}()
+	snd := &teamSender{d: disp}
+	if c.WebhookURL != "" {
+		snd.everyone = notify.Channels{Webhooks: []notify.Webhook{{URL: c.WebhookURL, Secret: c.WebhookSecret}}}
+	}
+	for _, t := range dir.Teams {
+		if err := c.Notify.Check(t.Channels); err != nil {
+			log.Warn("team has channels this server cannot reach", "team", t.Name, "err", err)
+		}
+	}
+	mgr := incident.New(incident.Config{DashboardURL: c.DashboardURL, StartupGrace: c.StartupGrace}, log, db, dir, reg, prog, snd)
+	if err := mgr.Restore(ctx); err != nil {
+		return fmt.Errorf("restore incidents: %w", err)
+	}
+	go runDetector(ctx, log, mgr, engine, db, prog)
+	if c.Notify.Telegram.Token != "" {
+		var chats []string
+		for _, t := range dir.Teams {
+			for _, ch := range t.Channels.Telegram {
+				chats = append(chats, ch.ChatID)
+			}
+		}
+		tu := &notify.TelegramUpdates{Bot: c.Notify.Telegram, Logger: log, AllowedChats: chats,
+			Ack: func(ctx context.Context, id, by string) error { _, err := mgr.Acknowledge(ctx, id, by); return err }}
+		go func() {
+			if err := tu.Run(ctx); err != nil && ctx.Err() == nil {
+				log.Error("telegram updates stopped", "err", err)
+			}
+		}()
+	}
+
 	handler := server.NewServer(server.Deps{
 		Logger: log, Registry: reg, Programme: prog, Probes: db, Points: store,
 		Status: engine, AdminToken: c.AdminToken, History: store,
 		Web: dashboards.Web(), BasemapURL: c.BasemapURL,
+		Incidents: mgr, IncidentStore: db, Reporter: db, Metrics: metrics,
 	})
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
@@ -193,4 +268,28 @@ func restoreStatus(ctx context.Context, store *influx.Store, engine *status.Engi
 		engine.Restore(l.Village, l.Probe, l.LastSeen, l.RTTMs, l.LossPct, l.HasPing)
 	}
 	log.Info("restored live status", "villages", len(latest))
+}
+
+// teamSender sends each notification to its team's channels and, when
+// --webhook-url is set, to that URL too.
+type teamSender struct {
+	d        *notify.Dispatcher
+	everyone notify.Channels
+}
+
+func (s *teamSender) Send(team *route.Team, n jagadesa.Notification) {
+	if !team.Channels.Empty() {
+		s.d.Send(team.Channels, n)
+	}
+	if !s.everyone.Empty() {
+		s.d.Send(s.everyone, n)
+	}
+}
+
+func loadDirectory(path string, log *slog.Logger) (*route.Directory, error) {
+	if path == "" {
+		log.Warn("no --csirt directory given: using the demo directory (21 SYNTHETIC regency CSIRTs, no channels)")
+		return route.Demo()
+	}
+	return route.Load(path)
 }
