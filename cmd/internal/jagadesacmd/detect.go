@@ -28,8 +28,8 @@ func runDetector(ctx context.Context, log *slog.Logger, mgr *incident.Manager, e
 			return
 		case now := <-t.C:
 			// The monitored set changes only at enrollment: refresh it
-			// every minute, not every tick.
-			if codes == nil || now.Sub(codesAt) > time.Minute {
+			// every few seconds, not every tick.
+			if codes == nil || now.Sub(codesAt) >= 5*time.Second {
 				c, err := monitored(ctx, db, prog)
 				if err != nil {
 					log.Error("detector: listing monitored villages", "err", err)

@@ -129,7 +129,7 @@ func TestDashboardInChromium(t *testing.T) {
 	srvDone := make(chan error, 1)
 	go func() {
 		srvDone <- jagadesacmd.Run(ctx, []string{"serve", "--listen", addr, "--influx-url", ifx.URL,
-			"--influx-bucket", bucket, "--data-dir", t.TempDir(), "--provinces", "jateng,jambi"}, getenv, &srvLog, &srvLog)
+			"--influx-bucket", bucket, "--data-dir", t.TempDir(), "--provinces", "jateng,jambi", "--incident-startup-grace", "1s"}, getenv, &srvLog, &srvLog)
 	}()
 	defer func() {
 		cancel()
@@ -187,7 +187,7 @@ func TestDashboardInChromium(t *testing.T) {
 		consoleMu.Unlock()
 	}))
 	defer cancelBrowser()
-	bctx, cancelTimeout := context.WithTimeout(bctx, 3*time.Minute)
+	bctx, cancelTimeout := context.WithTimeout(bctx, 4*time.Minute)
 	defer cancelTimeout()
 
 	shot := func(name string) {
@@ -217,9 +217,11 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	poll := func(what, js string, within time.Duration) {
 		t.Helper()
+		began := time.Now()
 		if _, err := chromedp.Run(bctx, chromedp.Poll[any](js, chromedp.WithPollingTimeout(within))); err != nil {
 			fail("waiting for "+what+" ("+js+")", err)
 		}
+		t.Logf("%s: %v", what, time.Since(began).Round(10*time.Millisecond))
 	}
 
 	// 1. An anonymous visit lands on the sign-in form; signing in brings the map.
@@ -310,7 +312,33 @@ func TestDashboardInChromium(t *testing.T) {
 	poll("the regency page", `document.body.dataset.page === "regency" && (document.querySelector('[data-testid="regency-title"]') || {}).textContent === "Kabupaten Purworejo"`, 15*time.Second)
 	shot("07-regency")
 
-	// 6. Jambi loads too: its villages render when the map is moved there.
+	// 6. The incident queue: a Jambi village (Kemantan, drawn at its
+	// kecamatan's point) reports once with a 2 s interval, then goes silent.
+	kemantan := "15.09.02.2018"
+	token := enroll(t, base, kemantan)
+	now := time.Now()
+	report := fmt.Sprintf(`{"v":1,"village":%q,"samples":[{"seq":1,"t":%d,"kind":"heartbeat","heartbeat":{"boot_id":"b","uptime_s":100,"interval_s":2}}]}`, kemantan, now.UnixMilli())
+	if code, body := post(base+"/api/v1/reports", token, report); code != 200 {
+		t.Fatalf("report: %d %s", code, body)
+	}
+	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/insiden")); err != nil {
+		fail("open the incident queue", err)
+	}
+	poll("Kemantan's incident in the queue", `document.body.dataset.page === "incidents" && document.body.innerText.includes("Kemantan") && !!document.querySelector('button[data-testid="ack"]')`, 60*time.Second)
+	shot("09-incidents")
+	// Fleet villages may have incidents too (short link cuts): act on Kemantan's row.
+	const row = `[...document.querySelectorAll("section.incidents tbody tr")].find(r => r.innerText.includes("Kemantan"))`
+	eval(row + `.querySelector('button[data-testid="ack"]').click(), true`)
+	poll("the incident acknowledged", row+`.querySelector('[data-testid="incident-state"]').textContent === "Ditangani"`, 10*time.Second)
+	eval(row + `.querySelector("a[data-link]").click(), true`)
+	poll("the incident page", `document.body.dataset.page === "incident" && document.querySelector('[data-testid="incident-title"]').textContent.includes("Kemantan")`, 10*time.Second)
+	if err := chromedp.Do(bctx, chromedp.SendKeys("#note-text", "Operator desa dihubungi lewat telepon"), chromedp.Click("#note-submit")); err != nil {
+		fail("add a note", err)
+	}
+	poll("the note and its audit entry", `document.body.innerText.includes("Operator desa dihubungi lewat telepon") && document.body.innerText.includes("acknowledged")`, 10*time.Second)
+	shot("10-incident")
+
+	// 7. Jambi loads too: its villages render when the map is moved there.
 	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/")); err != nil {
 		fail("back to the map", err)
 	}
@@ -321,6 +349,29 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Fatalf("credit line after switching to Jambi: %q", credit)
 	}
 	shot("08-jambi")
+}
+
+func enroll(t *testing.T, base, village string) string {
+	t.Helper()
+	code, body := post(base+"/api/v1/probes", admin, fmt.Sprintf(`{"village":%q}`, village))
+	var r struct{ Token string }
+	if code != 201 || json.Unmarshal(body, &r) != nil || r.Token == "" {
+		t.Fatalf("enroll %s: %d %s", village, code, body)
+	}
+	return r.Token
+}
+
+func post(url, token, body string) (int, []byte) {
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, []byte(err.Error())
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
 }
 
 func tail(s string) string {

@@ -80,7 +80,7 @@ function setView(page, v) {
 
 function header() {
   const nav = document.getElementById("nav");
-  nav.replaceChildren(h("a", { href: "/", "data-link": true }, t("map")));
+  nav.replaceChildren(h("a", { href: "/", "data-link": true }, t("map")), h("a", { href: "/insiden", "data-link": true, id: "nav-incidents" }, t("incidents")));
   document.getElementById("lang-switch").textContent = currentLang() === "id" ? "EN" : "ID";
   document.getElementById("lang-switch").title = currentLang() === "id" ? "English" : "Bahasa Indonesia";
   document.getElementById("logout").textContent = t("logout");
@@ -107,6 +107,8 @@ async function route() {
     let m;
     if ((m = p.match(/^\/desa\/(\d{2}\.\d{2}\.\d{2}\.\d{4})$/))) return await villageView(m[1]);
     if ((m = p.match(/^\/kabupaten\/(\d{2}\.\d{2})$/))) return await regencyView(m[1]);
+    if (p === "/insiden") return await incidentsView();
+    if ((m = p.match(/^\/insiden\/([A-Za-z0-9_-]{1,64})$/))) return await incidentView(m[1]);
     return await mapView();
   } catch (err) {
     if (err instanceof Unauthorized) {
@@ -519,6 +521,113 @@ async function regencyView(code) {
         h("tbody", {}, districts.map((d) => h("tr", {}, h("td", {}, d.code), h("td", {}, d.name), covCells(d).map((c) => h("td", {}, c)))))),
     );
   }
+  render();
+}
+
+// -------------------------------------------------------------- incidents
+
+const SEVERITY_COLOURS = { critical: "#d7301f", warning: "#e0a100", info: "#1f78b4" };
+
+function sevBadge(sev) {
+  return h("span", { class: "badge", style: `background:${SEVERITY_COLOURS[sev] || "#888"}` }, t("severity_" + sev));
+}
+
+function stateBadge(st) {
+  const c = { open: "#d7301f", acknowledged: "#e0a100", resolved: "#2e9e44" }[st] || "#888";
+  return h("span", { class: "badge", "data-testid": "incident-state", style: `background:${c}` }, t("state_" + st));
+}
+
+async function act(id, action, body) {
+  return api(`/api/v1/incidents/${id}/${action}`, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: body ? JSON.stringify(body) : undefined,
+  });
+}
+
+// incidentsView is the CSIRT's queue: newest first, filtered by state,
+// with acknowledge and resolve at hand.
+async function incidentsView() {
+  // "active" (the default) is what still needs people: open and acknowledged.
+  let state = sessionStorage.getItem("jagadesa.incstate") ?? "active";
+  let data = { incidents: [] };
+  const root = h("section", { class: "page incidents" });
+  const load = async () => {
+    data = await api("/api/v1/incidents?limit=500" + (state && state !== "active" ? "&status=" + state : ""));
+    if (state === "active") data.incidents = data.incidents.filter((i) => i.status !== "resolved");
+    render();
+  };
+  function render() {
+    const sel = h("select", { id: "inc-state", onchange: (e) => { state = e.target.value; sessionStorage.setItem("jagadesa.incstate", state); load(); } },
+      [["active", t("state_active")], ["", t("all")], ["open", t("state_open")], ["acknowledged", t("state_acknowledged")], ["resolved", t("state_resolved")]]
+        .map(([v, l]) => h("option", { value: v, selected: v === state }, l)));
+    fill(root,
+      h("h1", {}, t("incident_queue")),
+      h("div", { class: "controls" }, h("label", { for: "inc-state" }, t("status"), sel),
+        h("a", { href: "/api/v1/reports/incidents?format=csv", download: true }, t("report_csv"))),
+      table([t("opened"), t("kind"), t("severity"), t("villages"), t("csirt"), t("status"), t("actions")],
+        data.incidents.map((i) => [
+          when(i.opened_at),
+          h("a", { href: `/insiden/${i.id}`, "data-link": true }, t("kind_" + i.kind)),
+          [sevBadge(i.severity), i.priority ? h("span", { class: "tag" }, t("priority")) : null, i.escalated ? h("span", { class: "tag" }, t("escalated")) : null],
+          `${i.title.split(" — ").pop()}${i.villages.length > 1 ? ` (${i.villages.length})` : ""}`,
+          i.csirt,
+          [stateBadge(i.status), i.merged_into ? h("div", { class: "muted" }, `${t("merged_into")} ${i.merged_into}`) : null],
+          [
+            i.status === "open" ? h("button", { type: "button", "data-testid": "ack", onclick: async () => { await act(i.id, "ack"); load(); } }, t("ack")) : null,
+            i.status !== "resolved" ? h("button", { type: "button", onclick: async () => { await act(i.id, "resolve"); load(); } }, t("resolve")) : null,
+          ],
+        ])),
+    );
+  }
+  setView("incidents", { relabel: render, destroy: () => clearInterval(timer) });
+  view().replaceChildren(root);
+  const timer = setInterval(() => load().catch(console.error), 15000);
+  await load();
+}
+
+async function incidentView(id) {
+  let data = await api(`/api/v1/incidents/${id}`);
+  const root = h("section", { class: "page incident" });
+  const reload = async () => { data = await api(`/api/v1/incidents/${id}`); render(); };
+  function render() {
+    const i = data.incident;
+    const note = h("textarea", { id: "note-text", rows: 3, maxlength: 4000 });
+    const stage = h("select", { id: "stage", onchange: async (e) => { await act(id, "stage", { stage: e.target.value }); reload(); } },
+      ["identification", "containment", "recovery"].map((s) => h("option", { value: s, selected: s === i.stage }, t("stage_" + s))));
+    fill(root,
+      h("a", { href: "/insiden", "data-link": true }, "← " + t("incident_queue")),
+      h("h1", {}, h("span", { "data-testid": "incident-title" }, i.title), " ", stateBadge(i.status)),
+      h("dl", { class: "facts" },
+        h("dt", {}, t("kind")), h("dd", {}, t("kind_" + i.kind)),
+        h("dt", {}, t("severity")), h("dd", {}, sevBadge(i.severity), i.priority ? h("span", { class: "tag" }, t("priority")) : null),
+        h("dt", {}, t("csirt")), h("dd", {}, i.csirt, i.escalated ? h("span", { class: "tag" }, t("escalated")) : null),
+        h("dt", {}, t("started")), h("dd", {}, when(i.started_at)),
+        h("dt", {}, t("opened")), h("dd", {}, when(i.opened_at)),
+        h("dt", {}, t("end")), h("dd", {}, i.ended_at ? when(i.ended_at) : t("ongoing")),
+        h("dt", {}, t("stage")), h("dd", {}, i.status === "resolved" ? t("stage_" + i.stage) : stage),
+        h("dt", {}, t("assignee")), h("dd", {}, i.assignee || "–"),
+        i.muted ? [h("dt", {}, t("muted")), h("dd", {}, i.muted)] : null,
+      ),
+      h("div", { class: "controls" },
+        i.status === "open" ? h("button", { type: "button", "data-testid": "ack", onclick: async () => { await act(id, "ack"); reload(); } }, t("ack")) : null,
+        i.status !== "resolved" ? h("button", { type: "button", "data-testid": "resolve", onclick: async () => { await act(id, "resolve"); reload(); } }, t("resolve")) : null),
+      h("h2", {}, t("villages")),
+      h("ul", {}, data.villages.map((v) => h("li", {}, h("a", { href: `/desa/${v.code}`, "data-link": true }, v.name), ` — Kec. ${v.district}, ${v.regency}`))),
+      h("h2", {}, t("evidence")),
+      table([t("kind"), t("message")], Object.entries(i.evidence || {}).map(([k, v]) => [k, v])),
+      h("h2", {}, t("notes")),
+      table([t("time"), t("by"), t("message")], data.notes.map((n) => [when(n.at), n.by, n.text])),
+      h("form", { class: "note", onsubmit: async (e) => {
+        e.preventDefault();
+        if (!note.value.trim()) return;
+        await act(id, "notes", { text: note.value });
+        reload();
+      } }, note, h("button", { type: "submit", id: "note-submit" }, t("add_note"))),
+      h("h2", {}, t("audit")),
+      table([t("time"), t("by"), t("actions"), t("message")], data.audit.map((a) => [when(a.at), a.by, a.action, a.detail || ""])),
+    );
+  }
+  setView("incident", { relabel: render });
+  view().replaceChildren(root);
   render();
 }
 
