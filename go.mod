@@ -14,7 +14,7 @@ require (
 	modernc.org/sqlite v1.40.1
 )
 
-require github.com/klauspost/compress v1.20.3 // indirect
+require github.com/klauspost/compress v1.20.3
 
 require (
 	github.com/apapsch/go-jsonmerge/v2 v2.0.0 // indirect

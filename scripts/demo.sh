@@ -70,7 +70,12 @@ cat <<MSG
   Try:
     curl -s -H 'Authorization: Bearer $TOKEN' '$URL/api/v1/villages?status=down'
     curl -s -H 'Authorization: Bearer $TOKEN' $URL/api/v1/villages/33.06.08.2007
+    curl -s -H 'Authorization: Bearer $TOKEN' '$URL/api/v1/incidents?status=open'
     curl -s $URL/metrics | grep jagadesa_villages
+
+  The incident queue is at $URL/insiden; the simulated regional power cut
+  (one kecamatan, five minutes in) becomes one regional incident, routed to
+  its regency's CSIRT (demo directory: 21 SYNTHETIC regency teams).
 
   Ctrl-C stops everything.
 
@@ -85,5 +90,6 @@ while sleep 15; do
   reporting=$(grep -o '"last_seen":"' <<<"$body" | wc -l)
   total=$(grep -o '"count":[0-9]*' <<<"$body" | head -n1 | cut -d: -f2)
   statuses=$(grep -o '"by_status":{[^}]*}' <<<"$body" | cut -d: -f2- | tr -d '"{}')
-  log "$((SECONDS - start))s: $reporting of $total villages reporting ($statuses)"
+  incidents=$(curl -fs -H "Authorization: Bearer $TOKEN" "$URL/api/v1/incidents?status=open" | grep -o '"count":[0-9]*' | head -n1 | cut -d: -f2)
+  log "$((SECONDS - start))s: $reporting of $total villages reporting ($statuses); ${incidents:-0} open incidents"
 done

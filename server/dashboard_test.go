@@ -195,6 +195,16 @@ func TestVillagesGeoJSON(t *testing.T) {
 	if len(jambi.Features) != 1585 || approx != 17 {
 		t.Fatalf("jambi: %d villages, %d approximate; want 1585 and 17", len(jambi.Features), approx)
 	}
+	// The villages without a point of their own, listed: all 17 in Tebo.
+	approxList := d.villagesGeoJSON("?flag=approximate")
+	for _, f := range approxList.Features {
+		if f.Properties["regency"] != "Kabupaten Tebo" || f.Properties["approximate"] != true {
+			t.Fatalf("flag=approximate returned %v", f.Properties)
+		}
+	}
+	if len(approxList.Features) != 17 {
+		t.Fatalf("flag=approximate: %d villages, want 17", len(approxList.Features))
+	}
 	if n := len(d.villagesGeoJSON("?province=33&programme=yes").Features); n != 599 {
 		t.Fatalf("programme=yes: %d", n)
 	}

@@ -131,7 +131,7 @@ type mapFilter struct {
 	status    jagadesa.Status
 	programme string // "", "yes", "no"
 	cohort    int
-	flag      string // "", "3t", "miskin", "digital"
+	flag      string // "", "3t", "miskin", "digital", "approximate"
 	monitored bool   // scope=monitored
 }
 
@@ -161,6 +161,8 @@ func (f mapFilter) match(v *geo.MapVillage) bool {
 		return v.Programme != nil && v.Programme.ExtremePoor
 	case "digital":
 		return v.Programme != nil && v.Programme.DigitalVillage
+	case "approximate":
+		return v.Approximate
 	}
 	return true
 }
@@ -209,10 +211,10 @@ func (s *Server) parseMapFilter(c *gin.Context, defaultScope string) (mapFilter,
 		f.cohort = y
 	}
 	switch v := c.Query("flag"); v {
-	case "", "3t", "miskin", "digital":
+	case "", "3t", "miskin", "digital", "approximate":
 		f.flag = v
 	default:
-		p["flag"] = "must be 3t, miskin or digital"
+		p["flag"] = "must be 3t, miskin, digital or approximate"
 	}
 	switch v := c.DefaultQuery("scope", defaultScope); v {
 	case "all":

@@ -337,9 +337,7 @@ func (m *Manager) grow(ctx context.Context, now time.Time, fromKey, toKey string
 		m.mergeVillageIncident(ctx, now, in, d.village)
 	}
 	sort.Strings(in.Villages)
-	if v, ok := m.reg.Village(in.Village); ok {
-		in.Title = fmt.Sprintf("Gangguan wilayah: desa putus di %s", v.Regency)
-	}
+	in.Title = m.regionalTitle(toKey, in.Villages)
 	if err := m.store.UpdateIncident(ctx, in, AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "grown", Detail: fromKey + " → " + toKey}); err != nil {
 		m.log.Error("growing regional incident", "id", in.ID, "err", err)
 	}
@@ -455,17 +453,8 @@ func (m *Manager) openRegional(ctx context.Context, now time.Time, group string,
 		}
 	}
 	sort.Strings(codes)
-	what, label := "ISP", strings.TrimPrefix(group, "isp:")
-	if v, ok := m.reg.Village(codes[0]); ok {
-		switch {
-		case strings.HasPrefix(group, "district:"):
-			what, label = "kecamatan", v.District+", "+v.Regency
-		case strings.HasPrefix(group, "regency:"):
-			what, label = "kabupaten/kota", v.Regency
-		}
-	}
-	in := m.newIncident(now, jagadesa.IncidentRegional, jagadesa.SeverityCritical, codes, started,
-		fmt.Sprintf("Gangguan wilayah: %d desa putus di %s %s", len(codes), what, label), map[string]string{"group": group})
+	in := m.newIncident(now, jagadesa.IncidentRegional, jagadesa.SeverityCritical, codes, started, "", map[string]string{"group": group})
+	in.Title = m.regionalTitle(group, in.Villages)
 	if strings.HasPrefix(group, "isp:") {
 		// An ISP spans regencies: the province's team owns it.
 		if first, ok := m.reg.Village(codes[0]); ok {
@@ -504,12 +493,27 @@ func (m *Manager) mergeVillageIncident(ctx context.Context, now time.Time, into 
 	m.held = slices.DeleteFunc(m.held, func(h heldNote) bool { return h.incident == key })
 }
 
+// regionalTitle names a regional incident by its area and size.
+func (m *Manager) regionalTitle(group string, villages []string) string {
+	what, label := "ISP", strings.TrimPrefix(group, "isp:")
+	if v, ok := m.reg.Village(villages[0]); ok {
+		switch {
+		case strings.HasPrefix(group, "district:"):
+			what, label = "kecamatan", v.District+", "+v.Regency
+		case strings.HasPrefix(group, "regency:"):
+			what, label = "kabupaten/kota", v.Regency
+		}
+	}
+	return fmt.Sprintf("Gangguan wilayah: %d desa putus di %s %s", len(villages), what, label)
+}
+
 func (m *Manager) attach(ctx context.Context, now time.Time, in *jagadesa.Incident, code string) {
 	if slices.Contains(in.Villages, code) {
 		return
 	}
 	in.Villages = append(in.Villages, code)
 	sort.Strings(in.Villages)
+	in.Title = m.regionalTitle(in.Evidence["group"], in.Villages)
 	if err := m.store.UpdateIncident(ctx, in, AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "village_added", Detail: code}); err != nil {
 		m.log.Error("attaching village to regional incident", "id", in.ID, "village", code, "err", err)
 	}

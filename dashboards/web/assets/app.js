@@ -305,7 +305,7 @@ async function mapView() {
       h("h2", {}, t("filters")),
       select("f-status", t("status"), state.status, [["", t("all")], ...statusKeys.map((s) => [s, statusName(s)])], (e) => { state.status = e.target.value; reload(); }),
       select("f-cohort", t("cohort"), state.cohort, [["", t("all")], ["2022", "2022"], ["2023", "2023"], ["2024", "2024"]], (e) => { state.cohort = e.target.value; reload(); }),
-      select("f-flag", t("flag"), state.flag, [["", t("all")], ["3t", t("flag_3t")], ["miskin", t("flag_miskin")], ["digital", t("flag_digital")]], (e) => { state.flag = e.target.value; reload(); }),
+      select("f-flag", t("flag"), state.flag, [["", t("all")], ["3t", t("flag_3t")], ["miskin", t("flag_miskin")], ["digital", t("flag_digital")], ["approximate", t("flag_approximate")]], (e) => { state.flag = e.target.value; reload(); }),
       h("label", { class: "check" }, h("input", { type: "checkbox", id: "f-programme", checked: state.programme, onchange: (e) => { state.programme = e.target.checked; reload(); } }), t("programme_only")),
       h("label", { class: "check" }, h("input", { type: "checkbox", id: "f-choropleth", checked: state.choropleth, onchange: (e) => { state.choropleth = e.target.checked; applyChoropleth(); renderPanel(); } }), t("choropleth")),
       h("h2", {}, t("legend")),
