@@ -47,4 +47,10 @@ go vet ./...
 export JAGADESA_ARTIFACTS=${JAGADESA_ARTIFACTS:-$PWD/artifacts}
 mkdir -p "$JAGADESA_ARTIFACTS"
 log "go test (artifacts in $JAGADESA_ARTIFACTS)"
-go test -count=1 -timeout 20m "$@" ./...
+# The accuracy lab measures latency to a tenth of a millisecond against a
+# userspace responder, so it runs alone, after the rest: next to the
+# browser tests and the simulated fleet, scheduling delays on two cores
+# showed up in its numbers (a 0.6 ms bias instead of 0.3 ms).
+go test -count=1 -timeout 20m "$@" $(go list ./... | grep -v /cmd/internal/netlab)
+log "go test (accuracy lab, alone)"
+go test -count=1 -timeout 10m "$@" ./cmd/internal/netlab

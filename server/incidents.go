@@ -128,12 +128,8 @@ func (s *Server) handleIncidents(c *gin.Context) {
 
 // handleIncident shows one incident with its notes and audit trail.
 func (s *Server) handleIncident(c *gin.Context) {
-	if !s.incidentsReady(c) {
-		return
-	}
-	id := c.Param("id")
-	if !validIncidentID(id) {
-		_ = c.Error(invalid(jagadesa.Problems{"id": "not an incident id"}, "bad incident id"))
+	id, ok := s.incidentID(c)
+	if !ok {
 		return
 	}
 	ctx := c.Request.Context()
@@ -164,6 +160,20 @@ func (s *Server) handleIncident(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"incident": in, "villages": places, "notes": notes, "audit": audit})
 }
 
+// incidentID reads the incident id of the path; false means the error is
+// already recorded.
+func (s *Server) incidentID(c *gin.Context) (string, bool) {
+	if !s.incidentsReady(c) {
+		return "", false
+	}
+	id := c.Param("id")
+	if !validIncidentID(id) {
+		_ = c.Error(invalid(jagadesa.Problems{"id": "not an incident id"}, "bad incident id"))
+		return "", false
+	}
+	return id, true
+}
+
 func validIncidentID(id string) bool {
 	if len(id) == 0 || len(id) > 64 {
 		return false
@@ -186,12 +196,8 @@ type actionBody struct {
 // handleIncidentAction serves ack, resolve, notes, assign and stage.
 func (s *Server) handleIncidentAction(action string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if !s.incidentsReady(c) {
-			return
-		}
-		id := c.Param("id")
-		if !validIncidentID(id) {
-			_ = c.Error(invalid(jagadesa.Problems{"id": "not an incident id"}, "bad incident id"))
+		id, ok := s.incidentID(c)
+		if !ok {
 			return
 		}
 		var body actionBody

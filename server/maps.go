@@ -244,17 +244,27 @@ func clip(s string, n int) string {
 	return s
 }
 
-// handleVillagesGeoJSON serves every village the filter keeps (by default
-// the whole registry, programme villages marked) as RFC 7946 GeoJSON.
-func (s *Server) handleVillagesGeoJSON(c *gin.Context) {
+// mapRequest reads the map filter of a request and the live snapshot it
+// applies to; false means the error is already recorded.
+func (s *Server) mapRequest(c *gin.Context) (mapFilter, *mapSnapshot, bool) {
 	f, err := s.parseMapFilter(c, "all")
 	if err != nil {
 		_ = c.Error(err)
-		return
+		return f, nil, false
 	}
 	sn, err := s.snapshot(c.Request.Context())
 	if err != nil {
 		_ = c.Error(err)
+		return f, nil, false
+	}
+	return f, sn, true
+}
+
+// handleVillagesGeoJSON serves every village the filter keeps (by default
+// the whole registry, programme villages marked) as RFC 7946 GeoJSON.
+func (s *Server) handleVillagesGeoJSON(c *gin.Context) {
+	f, sn, ok := s.mapRequest(c)
+	if !ok {
 		return
 	}
 	vs := sn.selected(f)
@@ -264,14 +274,8 @@ func (s *Server) handleVillagesGeoJSON(c *gin.Context) {
 // handleRegenciesGeoJSON serves regency polygons with the coverage of the
 // villages the filter keeps, for the choropleth.
 func (s *Server) handleRegenciesGeoJSON(c *gin.Context) {
-	f, err := s.parseMapFilter(c, "all")
-	if err != nil {
-		_ = c.Error(err)
-		return
-	}
-	sn, err := s.snapshot(c.Request.Context())
-	if err != nil {
-		_ = c.Error(err)
+	f, sn, ok := s.mapRequest(c)
+	if !ok {
 		return
 	}
 	regs := s.Registry.Regencies()
@@ -303,14 +307,8 @@ func (s *Server) handleTile(c *gin.Context) {
 		_ = c.Error(invalid(jagadesa.Problems{"path": fmt.Sprintf("tile %d/%d/%d does not exist (z ≤ %d, x and y < 2^z)", z, x, y, maxTileZoom)}, "bad tile address"))
 		return
 	}
-	f, err := s.parseMapFilter(c, "all")
-	if err != nil {
-		_ = c.Error(err)
-		return
-	}
-	sn, err := s.snapshot(c.Request.Context())
-	if err != nil {
-		_ = c.Error(err)
+	f, sn, ok := s.mapRequest(c)
+	if !ok {
 		return
 	}
 	cov := sn.regencyCoverage(f)
@@ -401,14 +399,8 @@ type regencyView struct {
 
 // handleRegencies lists every regency with its coverage.
 func (s *Server) handleRegencies(c *gin.Context) {
-	f, err := s.parseMapFilter(c, "all")
-	if err != nil {
-		_ = c.Error(err)
-		return
-	}
-	sn, err := s.snapshot(c.Request.Context())
-	if err != nil {
-		_ = c.Error(err)
+	f, sn, ok := s.mapRequest(c)
+	if !ok {
 		return
 	}
 	cov := sn.regencyCoverage(f)
