@@ -1,7 +1,7 @@
 package notify
 
 import (
-	"bytes"
+	"github.com/jagadesa/jagadesa/internal/syncbuf"
 	"log/slog"
 	"sync"
 	"testing"
@@ -74,23 +74,8 @@ func (c *fakeClock) Add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// syncBuffer is a log sink safe for the dispatcher's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is the shared concurrent-safe test log sink.
+type syncBuffer = syncbuf.Buffer
 
 func testLogger(t *testing.T) (*slog.Logger, *syncBuffer) {
 	t.Helper()

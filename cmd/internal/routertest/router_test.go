@@ -1,11 +1,11 @@
 package routertest
 
 import (
-	"bytes"
 	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/jagadesa/jagadesa/internal/syncbuf"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -332,23 +332,8 @@ func (c *collector) summary() string {
 	return s
 }
 
-// syncBuffer is a bytes.Buffer the process writes while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is the shared concurrent-safe test log sink.
+type syncBuffer = syncbuf.Buffer
 
 // TestSystemdUnit checks probe/systemd/jagadesa-probe.service: the settings
 // the Debian install relies on, and systemd-analyze verify where systemd is

@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/jagadesa/jagadesa/internal/syncbuf"
 	"io"
 	"net"
 	"net/http"
@@ -32,23 +33,8 @@ func TestMain(m *testing.M) { os.Exit(influxtest.RunMain(m)) }
 
 const admin = "webtest-admin-token-0123456789"
 
-// syncBuffer collects a program's output for failure messages.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is the shared concurrent-safe test log sink.
+type syncBuffer = syncbuf.Buffer
 
 func getenv(k string) string {
 	if k == "JAGADESA_ADMIN_TOKEN" {
