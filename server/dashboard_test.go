@@ -6,18 +6,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
-	"time"
 
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/encoding/mvt"
@@ -28,8 +25,6 @@ import (
 	"github.com/jagadesa/jagadesa/geo"
 	"github.com/jagadesa/jagadesa/server"
 	"github.com/jagadesa/jagadesa/server/influx"
-	"github.com/jagadesa/jagadesa/server/influx/influxtest"
-	"github.com/jagadesa/jagadesa/server/sqlite"
 )
 
 // dash is a server watching both provinces, with the dashboard's files and
@@ -47,39 +42,11 @@ var testWeb = fstest.MapFS{
 
 func setupDash(t *testing.T) *dash {
 	t.Helper()
-	ifx := influxtest.Get(t)
-	bucket := ifx.NewDatabase(t)
-	store, err := influx.New(influx.Config{URL: ifx.URL, Bucket: bucket, Timeout: 3 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
-	db, err := sqlite.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
 	reg, err := geo.Load("jateng", "jambi")
 	if err != nil {
 		t.Fatal(err)
 	}
-	list, err := geo.ReadProgramme(bytes.NewReader(geo.DemoProgrammeCSV()), reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := map[string]jagadesa.Programme{}
-	for _, p := range list {
-		prog[p.Code] = p
-	}
-	h := server.NewServer(server.Deps{
-		Logger: slog.New(slog.DiscardHandler), Registry: reg, Programme: prog,
-		Probes: db, Points: store, History: store, AdminToken: adminToken, Web: testWeb,
-	})
-	ts := httptest.NewServer(h)
-	t.Cleanup(ts.Close)
-	e := &env{t: t, url: ts.URL, store: store, bucket: bucket}
-	e.probeA, e.tokA = e.enroll(villageA)
-	_, e.tokB = e.enroll(villageB)
+	e := newEnv(t, reg, func(d *server.Deps) { d.History, d.Web = d.Points.(*influx.Store), testWeb })
 	return &dash{env: e, reg: reg}
 }
 

@@ -45,6 +45,18 @@ type env struct {
 
 func setup(t *testing.T) *env {
 	t.Helper()
+	reg, err := geo.Jateng()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newEnv(t, reg, func(d *server.Deps) { d.RetryAfter = 7 * time.Second })
+}
+
+// newEnv starts the server over a fresh database in the shared influxd,
+// with the demo programme, and enrolls probes for villages A and B; tweak
+// adjusts its dependencies first.
+func newEnv(t *testing.T, reg *geo.Registry, tweak func(*server.Deps)) *env {
+	t.Helper()
 	ifx := influxtest.Get(t)
 	bucket := ifx.NewDatabase(t)
 	store, err := influx.New(influx.Config{URL: ifx.URL, Bucket: bucket, Timeout: 3 * time.Second})
@@ -57,19 +69,22 @@ func setup(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	reg, err := geo.Jateng()
+	list, err := geo.ReadProgramme(bytes.NewReader(geo.DemoProgrammeCSV()), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	prog := map[string]jagadesa.Programme{}
-	for _, p := range geo.DemoProgramme(reg) {
+	for _, p := range list {
 		prog[p.Code] = p
 	}
-	h := server.NewServer(server.Deps{
+	deps := server.Deps{
 		Logger: slog.New(slog.DiscardHandler), Registry: reg, Programme: prog,
-		Probes: db, Points: store, AdminToken: adminToken, RetryAfter: 7 * time.Second,
-	})
-	ts := httptest.NewServer(h)
+		Probes: db, Points: store, AdminToken: adminToken,
+	}
+	if tweak != nil {
+		tweak(&deps)
+	}
+	ts := httptest.NewServer(server.NewServer(deps))
 	t.Cleanup(ts.Close)
 	e := &env{t: t, url: ts.URL, store: store, bucket: bucket}
 	e.probeA, e.tokA = e.enroll(villageA)
