@@ -446,6 +446,29 @@ func TestBaselineAnomaly(t *testing.T) {
 	}
 }
 
+// Jitter has a normal too: a link whose RTT holds but whose jitter jumps
+// is degraded for voice and video.
+func TestBaselineJitterAnomaly(t *testing.T) {
+	f := newFleet(t, newMemStore(), "")
+	c := geo.KemuningCode
+	f.set(c, jagadesa.StatusUp)
+	f.step(2 * time.Second)
+	for i := 0; i < 30; i++ {
+		f.snaps[c].JitterMs = ms(1 + float64(i%2)/2)
+		f.snaps[c].LastSeen = f.now
+		f.step(time.Minute)
+	}
+	for i := 0; i < 3; i++ {
+		f.snaps[c].JitterMs = ms(25)
+		f.snaps[c].LastSeen = f.now
+		f.step(time.Minute)
+	}
+	got := f.rec.take()
+	if len(got) != 1 || got[0].n.Incident.Kind != jagadesa.IncidentDegraded || !strings.Contains(got[0].n.Incident.Title, "jitter") {
+		t.Fatalf("sent %+v", got)
+	}
+}
+
 func TestSLABreach(t *testing.T) {
 	f := newFleet(t, newMemStore(), "")
 	c := geo.KrandeganCode

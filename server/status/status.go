@@ -63,6 +63,9 @@ type Target struct {
 	Time    time.Time `json:"time"`
 	RTTMs   float64   `json:"rtt_ms"` // median of the round; 0 when nothing came back
 	LossPct float64   `json:"loss_pct"`
+	// JitterMs is the round's RFC 3550 jitter; 0 when fewer than two
+	// replies came back.
+	JitterMs float64 `json:"jitter_ms"`
 }
 
 // View is a village's live state as the API shows it.
@@ -72,6 +75,7 @@ type View struct {
 	LastSeen *time.Time      `json:"last_seen"`
 	RTTMs    *float64        `json:"rtt_ms"`
 	LossPct  *float64        `json:"loss_pct"`
+	JitterMs *float64        `json:"jitter_ms"` // mean over the targets that answered
 	Reason   string          `json:"reason,omitempty"`
 	Targets  []Target        `json:"targets,omitempty"`
 
@@ -141,9 +145,9 @@ func (e *Engine) Observe(r *jagadesa.Report) {
 			if !t.After(tg.Time) {
 				continue
 			}
-			tg.Time, tg.LossPct, tg.RTTMs = t, s.ICMP.LossPct(), 0
+			tg.Time, tg.LossPct, tg.RTTMs, tg.JitterMs = t, s.ICMP.LossPct(), 0, 0
 			if s.ICMP.Received > 0 {
-				tg.RTTMs = s.ICMP.MedianMs()
+				tg.RTTMs, tg.JitterMs = s.ICMP.MedianMs(), s.ICMP.JitterMs
 			}
 		case jagadesa.KindThroughput:
 			x := s.Throughput
@@ -203,7 +207,7 @@ func (e *Engine) view(v *village, now time.Time) View {
 	// A target's round counts while it is fresh: three intervals covers a
 	// late upload without keeping a dead target's last word forever.
 	fresh := now.Add(-3*v.interval - e.cfg.Grace)
-	var loss, rtt float64
+	var loss, rtt, jitter float64
 	var nLoss, nRTT int
 	allLost := true
 	for _, t := range v.targets {
@@ -216,6 +220,7 @@ func (e *Engine) view(v *village, now time.Time) View {
 		if t.LossPct < 100 {
 			allLost = false
 			rtt += t.RTTMs
+			jitter += t.JitterMs
 			nRTT++
 		}
 	}
@@ -236,8 +241,8 @@ func (e *Engine) view(v *village, now time.Time) View {
 		out.LossPct = &l
 	}
 	if nRTT > 0 {
-		r := rtt / float64(nRTT)
-		out.RTTMs = &r
+		r, j := rtt/float64(nRTT), jitter/float64(nRTT)
+		out.RTTMs, out.JitterMs = &r, &j
 	}
 	switch {
 	case now.Sub(v.lastSeen) > v.interval+e.cfg.Grace:

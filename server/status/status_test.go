@@ -212,3 +212,29 @@ func TestContractShare(t *testing.T) {
 		})
 	}
 }
+
+// Jitter is the mean of the answering targets' RFC 3550 jitter; a target
+// that lost everything has none to give.
+func TestJitter(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+	c := &clock{t0.Add(5 * time.Second)}
+	e := New(Config{Now: c.now})
+	r := report(t0, map[string]int{"a": 0, "b": 0, "c": 10}, 20)
+	for i := range r.Samples {
+		if x := r.Samples[i].ICMP; x != nil {
+			switch r.Samples[i].Target {
+			case "a":
+				x.JitterMs = 2
+			case "b":
+				x.JitterMs = 4
+			case "c":
+				x.JitterMs = 0
+			}
+		}
+	}
+	e.Observe(r)
+	v := e.Get("33.06.08.2005")
+	if v.JitterMs == nil || *v.JitterMs != 3 {
+		t.Fatalf("jitter %v, want 3", v.JitterMs)
+	}
+}
