@@ -39,6 +39,10 @@ type Config struct {
 
 	SpeedtestBudget int64  // bytes per calendar month for throughput tests; 0: none
 	WANInterface    string // for cross-traffic counters; empty: the default route's
+
+	// NoSecurity turns the security collectors off (security.go); they
+	// read under Root and keep their state in the spool directory.
+	NoSecurity bool
 }
 
 // Defaults a village probe starts with when not told otherwise.
@@ -102,7 +106,8 @@ type Probe struct {
 	start  time.Time
 	clean  bool // the previous run ended cleanly
 
-	outages *OutageTracker // the probe's own timeline (outage.go)
+	outages  *OutageTracker     // the probe's own timeline (outage.go)
+	security *SecurityCollector // nil when turned off
 
 	mu sync.Mutex // serialises spool appends
 }
@@ -126,6 +131,10 @@ func New(cfg Config, log *slog.Logger, client *http.Client) (*Probe, error) {
 	if err := writeFileSync(marker, []byte(strconv.FormatInt(p.start.UnixMilli(), 10))); err != nil {
 		sp.Close()
 		return nil, fmt.Errorf("mark run: %w", err)
+	}
+	if !cfg.NoSecurity {
+		self, _ := os.Executable()
+		p.security = &SecurityCollector{Root: cfg.Root, StateFile: filepath.Join(cfg.Spool, "security.json"), ProbeBinary: self}
 	}
 	p.sender = &Sender{Server: cfg.Server, Token: cfg.Token, Village: cfg.Village, Queue: sp, Client: client, Logger: log, Version: cfg.Version}
 	return p, nil
@@ -228,6 +237,15 @@ func (p *Probe) round(ctx context.Context) {
 			samples[i] = s
 		}
 		p.append(EncodeSample(s))
+	}
+	if p.security != nil {
+		evs, err := p.security.Collect()
+		if err != nil {
+			p.log.Warn("security collectors", "err", err)
+		}
+		for _, e := range evs {
+			p.append(EncodeEvent(e))
+		}
 	}
 	p.append(EncodeSample(p.heartbeat()))
 	if err := p.spool.Sync(); err != nil {

@@ -186,7 +186,7 @@ func TestProbeToServerOnLoopback(t *testing.T) {
 		t.Fatalf("icmp points in InfluxDB: %v %v", recs, err)
 	}
 	recs, err = store.Query(context.Background(), fmt.Sprintf(`from(bucket: %s) |> range(start: -1h)
-  |> filter(fn: (r) => r._measurement == "event" and r._field == "message") |> last()`, influx.FluxString(bucket)))
+  |> filter(fn: (r) => r._measurement == "event" and r._field == "message" and r.kind == "probe_start") |> last()`, influx.FluxString(bucket)))
 	if err != nil || len(recs) != 1 || recs[0]["kind"] != "probe_start" || recs[0]["probe"] != enr.Probe || recs[0]["regency"] != "33.06" {
 		t.Fatalf("probe_start event: %v %v", recs, err)
 	}

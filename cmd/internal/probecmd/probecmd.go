@@ -118,6 +118,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (pr
 	fs.DurationVar(&cfg.Interval, "interval", env.Duration("JAGADESA_INTERVAL", time.Minute), "time between measurement rounds (env JAGADESA_INTERVAL)")
 	fs.Var(&l.targets, "target", "ICMP target, repeatable (env JAGADESA_TARGETS, comma-separated)")
 	fs.StringVar(&cfg.Root, "root", env.String("JAGADESA_ROOT", "/"), "file-system root the host collectors read (env JAGADESA_ROOT)")
+	fs.BoolVar(&cfg.NoSecurity, "no-security", false, "turn off the security collectors (config and credential hashes, listening sockets, gateway MAC, logins)")
 	fs.IntVar(&cfg.Count, "count", env.Int("JAGADESA_COUNT", 10), "ICMP packets per round (env JAGADESA_COUNT)")
 	fs.DurationVar(&cfg.PingInterval, "ping-interval", env.Duration("JAGADESA_PING_INTERVAL", time.Second), "time between packets of a round (env JAGADESA_PING_INTERVAL)")
 	fs.BoolVar(&cfg.Privileged, "privileged", env.Bool("JAGADESA_PRIVILEGED", canRawICMP()), "raw ICMP sockets (root or cap_net_raw; the default when the process has either); false uses unprivileged UDP ping (env JAGADESA_PRIVILEGED)")
