@@ -22,6 +22,14 @@ type Incidents interface {
 	Assign(ctx context.Context, id, by, assignee string) (*jagadesa.Incident, error)
 	SetStage(ctx context.Context, id, by, stage string) (*jagadesa.Incident, error)
 	OutageReported(ctx context.Context, village, cause string, start, end time.Time)
+	SecurityEvent(ctx context.Context, village string, e jagadesa.Event)
+	Compromised() map[string]bool
+}
+
+// compromised reports whether a village has an open critical security
+// incident: it then shows as compromised, whatever its link does.
+func (s *Server) compromised(code string) bool {
+	return s.Incidents != nil && s.Incidents.Compromised()[code]
 }
 
 // IncidentReporter builds the per-CSIRT monthly report, as rows for JSON

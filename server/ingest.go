@@ -102,6 +102,10 @@ func (s *Server) handleReports(c *gin.Context) {
 				s.Incidents.OutageReported(c.Request.Context(), r.Village, o.Cause, time.UnixMilli(o.StartMs), time.UnixMilli(o.EndMs))
 			}
 		}
+		// The probe's security collectors speak in events.
+		for _, e := range r.Events {
+			s.Incidents.SecurityEvent(c.Request.Context(), r.Village, e)
+		}
 	}
 
 	res := ingestResult{Accepted: len(r.Samples) + len(r.Events), Points: n}

@@ -70,6 +70,10 @@ func (s *Server) snapshot(ctx context.Context) (*mapSnapshot, error) {
 	for _, p := range probes {
 		withProbe[p.Village] = true
 	}
+	var compromised map[string]bool
+	if s.Incidents != nil {
+		compromised = s.Incidents.Compromised()
+	}
 	all := s.Registry.Villages()
 	sn := &mapSnapshot{at: now, villages: make([]geo.MapVillage, len(all)), coverage: map[string]map[string]*geo.Coverage{}}
 	for i, v := range all {
@@ -90,6 +94,9 @@ func (s *Server) snapshot(ctx context.Context) (*mapSnapshot, error) {
 		}
 		live := s.Status.Get(v.Code)
 		mv.Status, mv.LastSeen, mv.RTTMs, mv.LossPct = live.Status, live.LastSeen, live.RTTMs, live.LossPct
+		if compromised[v.Code] {
+			mv.Status = jagadesa.StatusCompromised
+		}
 	}
 	s.snaps.snap = sn
 	return sn, nil

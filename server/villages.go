@@ -30,6 +30,9 @@ type villageView struct {
 
 func (s *Server) villageView(v jagadesa.Village) villageView {
 	out := villageView{Village: v, View: s.Status.Get(v.Code)}
+	if s.compromised(v.Code) {
+		out.Status, out.Reason = jagadesa.StatusCompromised, "open security incident"
+	}
 	if idm, ok := s.Registry.IDM(v.Code); ok {
 		out.IDM = &idm
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -836,4 +837,131 @@ func (m *Manager) OutageReported(ctx context.Context, village, cause string, sta
 			m.open[openKey(in)] = in
 		}
 	}
+}
+
+// Security event kinds the probe's collectors send, by how seriously they
+// are taken: a takeover (critical) makes the village compromised at once; a
+// warning opens a security incident too, unless it is the ordinary noise of
+// a router coming back from an outage.
+var securityKinds = map[string]bool{
+	"config_changed": true, "gateway_mac_changed": true, "login_new_source": true,
+	"login_bruteforce": true, "port_opened": true,
+}
+
+// afterOutage is how long after a village's outage ends new listening
+// sockets are taken for services starting up, not an intruder.
+const afterOutage = 10 * time.Minute
+
+// SecurityEvent takes one event from a village's probe and, when it is a
+// sign of attack, opens a security incident for the village (or adds the
+// evidence to the one open). A configuration change is raised even when it
+// happened while the village was offline: that is when one would be made
+// unseen.
+func (m *Manager) SecurityEvent(ctx context.Context, village string, e jagadesa.Event) {
+	if !securityKinds[e.Kind] || e.Severity == "info" {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	if e.Kind == "port_opened" && m.recentlyBack(ctx, village, now) {
+		m.log.Info("new listening socket after an outage, not raised", "village", village, "socket", e.Attrs["socket"])
+		return
+	}
+	ev := map[string]string{"event": e.Kind, "message": e.Message}
+	for k, v := range e.Attrs {
+		ev[k] = v
+	}
+	at := time.UnixMilli(e.TimeMs).UTC()
+	ev["at"] = at.Format(time.RFC3339)
+	sev := jagadesa.SeverityWarning
+	if e.Severity == "critical" {
+		sev = jagadesa.SeverityCritical
+	}
+	key := villageKey(village, jagadesa.IncidentSecurity)
+	if in := m.open[key]; in != nil {
+		// One incident per village under attack: new evidence joins it, and
+		// a critical sign raises it.
+		n := 1
+		for k := range in.Evidence {
+			if strings.HasPrefix(k, "event") {
+				n++
+			}
+		}
+		suffix := "#" + strconv.Itoa(n)
+		for k, v := range ev {
+			in.Evidence[k+suffix] = v
+		}
+		raised := sev == jagadesa.SeverityCritical && in.Severity != jagadesa.SeverityCritical
+		if raised {
+			in.Severity = sev
+		}
+		if err := m.store.UpdateIncident(ctx, in, AuditEntry{IncidentID: in.ID, At: now, By: "probe", Action: "evidence", Detail: e.Kind + ": " + e.Message}); err != nil {
+			m.log.Error("adding security evidence", "id", in.ID, "err", err)
+		}
+		if raised {
+			m.notify(ctx, now, in, "escalated", false)
+		}
+		return
+	}
+	in := m.openVillage(ctx, now, village, jagadesa.IncidentSecurity, sev, at, "Insiden keamanan: "+securityTitle(e.Kind), ev)
+	if in != nil {
+		m.releaseHeld(ctx, now) // security incidents are not held for regional grouping
+	}
+}
+
+func securityTitle(kind string) string {
+	switch kind {
+	case "config_changed":
+		return "konfigurasi atau kredensial router berubah"
+	case "gateway_mac_changed":
+		return "MAC gateway berubah (kemungkinan ARP spoofing)"
+	case "login_new_source":
+		return "login dari alamat yang belum pernah terlihat"
+	case "login_bruteforce":
+		return "percobaan login beruntun"
+	case "port_opened":
+		return "port baru terbuka di router"
+	}
+	return kind
+}
+
+// recentlyBack reports whether the village's last outage ended within
+// afterOutage of now.
+func (m *Manager) recentlyBack(ctx context.Context, village string, now time.Time) bool {
+	for _, k := range []jagadesa.IncidentKind{jagadesa.IncidentDown, jagadesa.IncidentPowerCut, jagadesa.IncidentProbeFault} {
+		if m.open[villageKey(village, k)] != nil {
+			return true
+		}
+	}
+	recent, err := m.store.Incidents(ctx, Filter{Village: village, Since: now.Add(-24 * time.Hour), Limit: 20})
+	if err != nil {
+		return false
+	}
+	for _, in := range recent {
+		switch in.Kind {
+		case jagadesa.IncidentDown, jagadesa.IncidentPowerCut, jagadesa.IncidentProbeFault, jagadesa.IncidentRegional:
+			if in.ResolvedAt != nil && now.Sub(*in.ResolvedAt) < afterOutage {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Compromised returns the villages with an open critical security
+// incident: the map and the API show them as compromised until a person
+// resolves it.
+func (m *Manager) Compromised() map[string]bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]bool{}
+	for _, in := range m.open {
+		if in.Kind == jagadesa.IncidentSecurity && in.Severity == jagadesa.SeverityCritical {
+			for _, v := range in.Villages {
+				out[v] = true
+			}
+		}
+	}
+	return out
 }

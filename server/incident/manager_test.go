@@ -581,3 +581,66 @@ func TestSimultaneousCutIsOneNotification(t *testing.T) {
 		t.Fatalf("open %+v", open)
 	}
 }
+
+// A changed root password on a router is a security incident, routed like
+// any other, that makes the village compromised until a person resolves
+// it; more evidence joins it; new sockets right after an outage are the
+// router's own services starting, not an alarm.
+func TestSecurityEvents(t *testing.T) {
+	f := newFleet(t, newMemStore(), "")
+	incident.Clock = func() time.Time { return f.now }
+	defer func() { incident.Clock = time.Now }()
+	c := geo.KrandeganCode
+	f.set(c, jagadesa.StatusUp)
+	f.step(2 * time.Second)
+	ctx := context.Background()
+	f.m.SecurityEvent(ctx, c, jagadesa.Event{TimeMs: f.now.UnixMilli(), Kind: "security_baseline", Severity: "info"})
+	f.m.SecurityEvent(ctx, c, jagadesa.Event{TimeMs: f.now.UnixMilli(), Kind: "port_closed", Severity: "info"})
+	if len(f.rec.take()) != 0 || len(f.m.Compromised()) != 0 {
+		t.Fatal("information raised an incident")
+	}
+	f.m.SecurityEvent(ctx, c, jagadesa.Event{TimeMs: f.now.UnixMilli(), Kind: "login_bruteforce", Severity: "warning", Message: "5 failed dropbear logins", Attrs: map[string]string{"source": "203.0.113.9"}})
+	got := f.rec.take()
+	if len(got) != 1 || got[0].n.Incident.Kind != jagadesa.IncidentSecurity || got[0].n.Incident.Severity != jagadesa.SeverityWarning ||
+		got[0].team != "CSIRT Kabupaten Purworejo" || got[0].n.Incident.Evidence["source"] != "203.0.113.9" {
+		t.Fatalf("sent %+v", got)
+	}
+	if len(f.m.Compromised()) != 0 {
+		t.Fatal("a brute-force attempt alone marked the village compromised")
+	}
+	f.m.SecurityEvent(ctx, c, jagadesa.Event{TimeMs: f.now.UnixMilli(), Kind: "config_changed", Severity: "critical", Message: "etc/shadow modified", Attrs: map[string]string{"path": "etc/shadow"}})
+	got = f.rec.take()
+	if len(got) != 1 || got[0].n.Event != "escalated" || got[0].n.Incident.Severity != jagadesa.SeverityCritical || got[0].n.Incident.Evidence["path#2"] != "etc/shadow" {
+		t.Fatalf("sent %+v", got)
+	}
+	if !f.m.Compromised()[c] {
+		t.Fatal("village not compromised")
+	}
+	// The link recovering does not clear it; a person does.
+	f.run(10 * time.Minute)
+	if !f.m.Compromised()[c] {
+		t.Fatal("compromise cleared itself")
+	}
+	id := f.open()[0].ID
+	if _, err := f.m.Resolve(ctx, id, "analis", "password diganti"); err != nil || len(f.m.Compromised()) != 0 {
+		t.Fatalf("resolve: %v", err)
+	}
+
+	// After an outage, new sockets are not raised; a config change is.
+	k := geo.KemuningCode
+	f.set(k, jagadesa.StatusUp)
+	f.step(time.Second)
+	f.set(k, jagadesa.StatusDown)
+	f.step(time.Second)
+	f.set(k, jagadesa.StatusUp)
+	f.step(time.Second)
+	f.rec.take()
+	f.m.SecurityEvent(ctx, k, jagadesa.Event{TimeMs: f.now.UnixMilli(), Kind: "port_opened", Severity: "warning", Attrs: map[string]string{"socket": "tcp/0.0.0.0:53"}})
+	if got := f.rec.take(); len(got) != 0 {
+		t.Fatalf("port after an outage raised: %+v", got)
+	}
+	f.m.SecurityEvent(ctx, k, jagadesa.Event{TimeMs: f.now.UnixMilli(), Kind: "config_changed", Severity: "warning", Attrs: map[string]string{"path": "etc/config/firewall"}})
+	if got := f.rec.take(); len(got) != 1 || got[0].n.Incident.Kind != jagadesa.IncidentSecurity {
+		t.Fatalf("config change after an outage: %+v", got)
+	}
+}

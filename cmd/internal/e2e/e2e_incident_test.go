@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -276,5 +278,101 @@ func TestIncidentsEndToEnd(t *testing.T) {
 	}
 	if len(rec.bad) != 0 {
 		t.Fatalf("webhook deliveries rejected: %v", rec.bad)
+	}
+}
+
+// TestCompromisedVillageEndToEnd: the real probe program watching a fixture
+// tree (--root) sees the root password change; the server turns the event
+// into a security incident routed to the village's CSIRT, and the village
+// shows as compromised on the API and the map until a person resolves it.
+func TestCompromisedVillageEndToEnd(t *testing.T) {
+	requireRoot(t, "the probe pings over a raw socket")
+	ifx := influxtest.Get(t)
+	bucket := ifx.NewDatabase(t)
+	rec := &receiver{}
+	hook := httptest.NewServer(rec)
+	defer hook.Close()
+	root := t.TempDir()
+	write := func(rel, content string) {
+		p := filepath.Join(root, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("etc/shadow", "root:$1$abc$def:19000:0:99999:7:::\n")
+	write("etc/config/network", "config interface 'wan'\n")
+	write("proc/net/tcp", "  sl  local_address rem_address   st tx_queue\n   0: 00000000:0016 00000000:0000 0A 00000000:00000000\n")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr := freeAddr(t)
+	base := "http://" + addr
+	var srvLog syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- jagadesacmd.Run(ctx, []string{"serve", "--listen", addr, "--influx-url", ifx.URL, "--influx-bucket", bucket,
+			"--data-dir", t.TempDir(), "--incident-startup-grace", "1s", "--webhook-url", hook.URL}, incidentEnv, &srvLog, &srvLog)
+	}()
+	for i := 0; ; i++ {
+		if code, _ := call(t, "GET", base+"/healthz", "", ""); code == 200 {
+			break
+		}
+		if i > 100 {
+			t.Fatalf("server not healthy:\n%s", srvLog.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	village := geo.KrandeganCode // Purworejo: a regency CSIRT in the demo directory
+	_, token := enroll(t, base, village)
+	args := append(probeArgs(base, village, t.TempDir(), "127.0.0.1"), "--root", root)
+	p := startProbe(ctx, args, token)
+	defer p.stop(t)
+	status := func() string {
+		_, b := call(t, "GET", base+"/api/v1/villages/"+village, admin, "")
+		var v struct{ Status string }
+		json.Unmarshal(b, &v)
+		return v.Status
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for status() != "up" {
+		if time.Now().After(deadline) {
+			t.Fatalf("village never up: %s\n%s", status(), p.log.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(1500 * time.Millisecond) // the baseline round is stored
+	write("etc/shadow", "root:$1$xyz$intruder:19000:0:99999:7:::\n")
+	got := rec.wait(t, "the security incident", 15*time.Second, func(g []received) bool {
+		for _, x := range g {
+			if x.n.Incident.Kind == jagadesa.IncidentSecurity {
+				return true
+			}
+		}
+		return false
+	})
+	var sec jagadesa.Notification
+	for _, x := range got {
+		if x.n.Incident.Kind == jagadesa.IncidentSecurity {
+			sec = x.n
+		}
+	}
+	if sec.Incident.CSIRT != "CSIRT Kabupaten Purworejo" || sec.Incident.Severity != jagadesa.SeverityCritical || sec.Incident.Evidence["path"] != "etc/shadow" {
+		t.Fatalf("security notification %+v", sec.Incident)
+	}
+	if s := status(); s != "compromised" {
+		t.Fatalf("village status %q, want compromised", s)
+	}
+	code, b := call(t, "GET", base+"/api/v1/map/villages.geojson?status=compromised", admin, "")
+	if code != 200 || !strings.Contains(string(b), village) {
+		t.Fatalf("map of compromised villages: %d %.300s", code, b)
+	}
+	if code, b := call(t, "POST", base+"/api/v1/incidents/"+sec.Incident.ID+"/resolve", admin, `{"comment":"password diganti, kunci diganti"}`); code != 200 {
+		t.Fatalf("resolve: %d %s", code, b)
+	}
+	if s := status(); s != "up" {
+		t.Fatalf("after resolution the village is %q", s)
 	}
 }
