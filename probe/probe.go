@@ -43,6 +43,9 @@ type Config struct {
 	// NoSecurity turns the security collectors off (security.go); they
 	// read under Root and keep their state in the spool directory.
 	NoSecurity bool
+	// DNSAllow lists the upstream resolvers (addresses or CIDR prefixes)
+	// the router may use; empty: any, but a change is reported.
+	DNSAllow []string
 }
 
 // Defaults a village probe starts with when not told otherwise.
@@ -134,7 +137,7 @@ func New(cfg Config, log *slog.Logger, client *http.Client) (*Probe, error) {
 	}
 	if !cfg.NoSecurity {
 		self, _ := os.Executable()
-		p.security = &SecurityCollector{Root: cfg.Root, StateFile: filepath.Join(cfg.Spool, "security.json"), ProbeBinary: self}
+		p.security = &SecurityCollector{Root: cfg.Root, StateFile: filepath.Join(cfg.Spool, "security.json"), ProbeBinary: self, DNSAllow: cfg.DNSAllow}
 	}
 	p.sender = &Sender{Server: cfg.Server, Token: cfg.Token, Village: cfg.Village, Queue: sp, Client: client, Logger: log, Version: cfg.Version}
 	return p, nil

@@ -44,7 +44,10 @@ type SecurityCollector struct {
 	Root        string // file-system root (default /)
 	StateFile   string // e.g. <spool>/security.json
 	ProbeBinary string // the probe's own executable, hashed too ("" to skip)
-	Now         func() time.Time
+	// DNSAllow lists the resolvers (addresses or CIDR prefixes) the
+	// router may use upstream; empty: any, but a change is reported.
+	DNSAllow []string
+	Now      func() time.Time
 
 	state    securityState
 	loaded   bool
@@ -56,6 +59,7 @@ type securityState struct {
 	Ports      []string          `json:"ports"`
 	GatewayMAC string            `json:"gateway_mac"`
 	Sources    []string          `json:"login_sources"` // addresses that have logged in
+	DNS        []string          `json:"dns_upstreams"`
 	LogOffsets map[string]int64  `json:"log_offsets"`
 }
 
@@ -128,6 +132,7 @@ func (c *SecurityCollector) Collect() ([]jagadesa.Event, error) {
 	add(c.ports(now, first))
 	add(c.gateway(now, first))
 	add(c.logins(now, first))
+	add(c.dns(now, first))
 	if first {
 		events = append(events, jagadesa.Event{TimeMs: now.UnixMilli(), Kind: "security_baseline", Severity: "info",
 			Message: fmt.Sprintf("security baseline learnt: %d files, %d listening sockets", len(c.state.Files), len(c.state.Ports))})
@@ -500,4 +505,69 @@ func (c *SecurityCollector) login(now time.Time, first bool, service, addr strin
 // how /proc/net prints addresses.
 func nativeWord(dst, src []byte) {
 	binary.NativeEndian.PutUint32(dst, binary.BigEndian.Uint32(src))
+}
+
+// resolvFiles hold the router's upstream resolvers: OpenWrt writes the ones
+// DHCP or PPP gave it to resolv.conf.auto (resolv.conf points at its own
+// dnsmasq); elsewhere resolv.conf itself.
+var resolvFiles = []string{"tmp/resolv.conf.d/resolv.conf.auto", "tmp/resolv.conf.auto", "etc/resolv.conf"}
+
+func (c *SecurityCollector) upstreams() []string {
+	seen := map[string]bool{}
+	for _, rel := range resolvFiles {
+		b, err := os.ReadFile(c.path(rel))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 2 && f[0] == "nameserver" && net.ParseIP(f[1]) != nil && !net.ParseIP(f[1]).IsLoopback() {
+				seen[f[1]] = true
+			}
+		}
+		if len(seen) > 0 {
+			break // the first file that names upstreams is the router's
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for a := range seen {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (c *SecurityCollector) allowedDNS(addr string) bool {
+	ip := net.ParseIP(addr)
+	for _, a := range c.DNSAllow {
+		if _, n, err := net.ParseCIDR(a); err == nil && n.Contains(ip) {
+			return true
+		}
+		if ip.Equal(net.ParseIP(a)) {
+			return true
+		}
+	}
+	return false
+}
+
+// dns reports a resolver outside the allow-list (critical: a hijacked
+// router sends the village's lookups to its owner), or, without a list, a
+// change of upstream resolvers (a warning: an ISP may change them too).
+func (c *SecurityCollector) dns(now time.Time, first bool) ([]jagadesa.Event, error) {
+	cur := c.upstreams()
+	var events []jagadesa.Event
+	if len(c.DNSAllow) > 0 {
+		for _, a := range cur {
+			if !c.allowedDNS(a) && (first || !slices.Contains(c.state.DNS, a)) {
+				events = append(events, jagadesa.Event{TimeMs: now.UnixMilli(), Kind: "dns_upstream_unexpected", Severity: "critical",
+					Message: "router resolves through " + a + ", not an allowed resolver", Attrs: map[string]string{"resolver": a}})
+			}
+		}
+	} else if !first && c.state.DNS != nil && !slices.Equal(cur, c.state.DNS) {
+		events = append(events, jagadesa.Event{TimeMs: now.UnixMilli(), Kind: "dns_upstream_changed", Severity: "warning",
+			Message: fmt.Sprintf("upstream resolvers changed from %s to %s", strings.Join(c.state.DNS, ","), strings.Join(cur, ",")),
+			Attrs:   map[string]string{"old": strings.Join(c.state.DNS, ","), "new": strings.Join(cur, ",")}})
+	}
+	c.state.DNS = cur
+	return events, nil
 }

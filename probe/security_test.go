@@ -3,6 +3,7 @@ package probe
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -222,5 +223,33 @@ func TestSecurityCollectorQuietOnNormalDay(t *testing.T) {
 	}
 	if alarms != 0 {
 		t.Fatalf("%d alarms on a normal day", alarms)
+	}
+}
+
+func TestSecurityDNSUpstreams(t *testing.T) {
+	f := newFixture(t)
+	f.write("tmp/resolv.conf.d/resolv.conf.auto", "# Interface wan\nnameserver 203.0.113.53\nnameserver 203.0.113.54\n")
+	f.write("etc/resolv.conf", "nameserver 127.0.0.1\n")
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	allow := &SecurityCollector{Root: f.root, StateFile: filepath.Join(t.TempDir(), "a.json"), DNSAllow: []string{"203.0.113.0/24", "192.0.2.1"}, Now: func() time.Time { return now }}
+	free := &SecurityCollector{Root: f.root, StateFile: filepath.Join(t.TempDir(), "b.json"), Now: func() time.Time { return now }}
+	for _, c := range []*SecurityCollector{allow, free} {
+		if evs, err := c.Collect(); err != nil || strings.Join(kinds(evs), ",") != "security_baseline/info" {
+			t.Fatalf("baseline: %v %v", kinds(evs), err)
+		}
+		if !slices.Equal(c.state.DNS, []string{"203.0.113.53", "203.0.113.54"}) {
+			t.Fatalf("upstreams %v (loopback and the dnsmasq stub are not upstreams)", c.state.DNS)
+		}
+	}
+	// The router now resolves through an address outside the list.
+	f.write("tmp/resolv.conf.d/resolv.conf.auto", "nameserver 198.51.100.66\n")
+	if evs, _ := allow.Collect(); strings.Join(kinds(evs), ",") != "dns_upstream_unexpected/critical" || evs[0].Attrs["resolver"] != "198.51.100.66" {
+		t.Fatalf("with an allow-list: %v", kinds(evs))
+	}
+	if evs, _ := allow.Collect(); len(evs) != 0 {
+		t.Fatalf("reported twice: %v", kinds(evs))
+	}
+	if evs, _ := free.Collect(); strings.Join(kinds(evs), ",") != "dns_upstream_changed/warning" {
+		t.Fatalf("without one: %v", kinds(evs))
 	}
 }

@@ -845,7 +845,7 @@ func (m *Manager) OutageReported(ctx context.Context, village, cause string, sta
 // a router coming back from an outage.
 var securityKinds = map[string]bool{
 	"config_changed": true, "gateway_mac_changed": true, "login_new_source": true,
-	"login_bruteforce": true, "port_opened": true,
+	"login_bruteforce": true, "port_opened": true, "dns_upstream_unexpected": true, "dns_upstream_changed": true,
 }
 
 // afterOutage is how long after a village's outage ends new listening
@@ -922,6 +922,10 @@ func securityTitle(kind string) string {
 		return "percobaan login beruntun"
 	case "port_opened":
 		return "port baru terbuka di router"
+	case "dns_upstream_unexpected":
+		return "router memakai resolver DNS yang tidak diizinkan (kemungkinan DNS hijack)"
+	case "dns_upstream_changed":
+		return "resolver DNS router berubah"
 	}
 	return kind
 }

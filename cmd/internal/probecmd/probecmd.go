@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -118,6 +119,25 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (pr
 	fs.DurationVar(&cfg.Interval, "interval", env.Duration("JAGADESA_INTERVAL", time.Minute), "time between measurement rounds (env JAGADESA_INTERVAL)")
 	fs.Var(&l.targets, "target", "ICMP target, repeatable (env JAGADESA_TARGETS, comma-separated)")
 	fs.StringVar(&cfg.Root, "root", env.String("JAGADESA_ROOT", "/"), "file-system root the host collectors read (env JAGADESA_ROOT)")
+	addDNSAllow := func(v string) error {
+		for _, a := range strings.Split(v, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				if net.ParseIP(a) == nil {
+					if _, _, err := net.ParseCIDR(a); err != nil {
+						return fmt.Errorf("%q is neither an address nor a CIDR prefix", a)
+					}
+				}
+				cfg.DNSAllow = append(cfg.DNSAllow, a)
+			}
+		}
+		return nil
+	}
+	if v := getenv("JAGADESA_DNS_ALLOW"); v != "" {
+		if err := addDNSAllow(v); err != nil {
+			return cfg, options{}, flagLists{}, fmt.Errorf("JAGADESA_DNS_ALLOW: %w", err)
+		}
+	}
+	fs.Func("dns-allow", "an upstream resolver the router may use (address or CIDR; repeatable or comma-separated); others raise a critical event (env JAGADESA_DNS_ALLOW)", addDNSAllow)
 	fs.BoolVar(&cfg.NoSecurity, "no-security", false, "turn off the security collectors (config and credential hashes, listening sockets, gateway MAC, logins)")
 	fs.IntVar(&cfg.Count, "count", env.Int("JAGADESA_COUNT", 10), "ICMP packets per round (env JAGADESA_COUNT)")
 	fs.DurationVar(&cfg.PingInterval, "ping-interval", env.Duration("JAGADESA_PING_INTERVAL", time.Second), "time between packets of a round (env JAGADESA_PING_INTERVAL)")

@@ -52,3 +52,17 @@ func TestProbeVersion(t *testing.T) {
 		t.Fatalf("version output %q", out.String())
 	}
 }
+
+func TestDNSAllowFlag(t *testing.T) {
+	cfg, _, _, err := parseFlags([]string{"--dns-allow", "203.0.113.0/24, 192.0.2.1", "--dns-allow", "2001:db8::53"},
+		func(k string) string { return map[string]string{"JAGADESA_DNS_ALLOW": "198.51.100.1"}[k] }, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cfg.DNSAllow, " ") != "198.51.100.1 203.0.113.0/24 192.0.2.1 2001:db8::53" {
+		t.Fatalf("DNSAllow %q", cfg.DNSAllow)
+	}
+	if _, _, _, err := parseFlags([]string{"--dns-allow", "resolver.example"}, func(string) string { return "" }, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "neither an address nor a CIDR") {
+		t.Fatalf("bad resolver: %v", err)
+	}
+}
