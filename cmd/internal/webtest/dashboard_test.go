@@ -141,6 +141,16 @@ func TestDashboardInChromium(t *testing.T) {
 	// The whole programme fleet, reporting every 10 s through the real
 	// sender and spool, so the map shows the demo's picture.
 	simDone := make(chan error, 1)
+	// The fleet writes its spools under a TempDir: it must have stopped
+	// before the test's cleanup removes them.
+	defer func() {
+		cancel()
+		select {
+		case <-simDone:
+		case <-time.After(15 * time.Second):
+			t.Error("simulated fleet did not stop")
+		}
+	}()
 	go func() {
 		simDone <- jagadesacmd.Run(ctx, []string{"sim", "--server", base, "--villages", "599", "--interval", "10s",
 			"--dir", t.TempDir()}, getenv, &simLog, &simLog)
