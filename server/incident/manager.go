@@ -119,6 +119,8 @@ type Manager struct {
 	downs map[string][]down
 	// notifications held while a burst might turn regional
 	held []heldNote
+	// attackers: per source address, the villages it hit and when
+	attackers map[string]map[string]time.Time
 }
 
 type villageState struct {
@@ -164,8 +166,8 @@ func (m *Manager) Restore(ctx context.Context) error {
 }
 
 func openKey(in *jagadesa.Incident) string {
-	if in.Kind == jagadesa.IncidentRegional {
-		return in.Evidence["group"]
+	if g := in.Evidence["group"]; g != "" {
+		return g // regional incidents and attacker campaigns
 	}
 	return in.Village + "|" + string(in.Kind)
 }
@@ -496,6 +498,9 @@ func (m *Manager) mergeVillageIncident(ctx context.Context, now time.Time, into 
 
 // regionalTitle names a regional incident by its area and size.
 func (m *Manager) regionalTitle(group string, villages []string) string {
+	if src, ok := strings.CutPrefix(group, "source:"); ok {
+		return fmt.Sprintf("Serangan dari %s ke %d desa", src, len(villages))
+	}
 	what, label := "ISP", strings.TrimPrefix(group, "isp:")
 	if v, ok := m.reg.Village(villages[0]); ok {
 		switch {
@@ -908,6 +913,62 @@ func (m *Manager) SecurityEvent(ctx context.Context, village string, e jagadesa.
 	if in != nil {
 		m.releaseHeld(ctx, now) // security incidents are not held for regional grouping
 	}
+	m.correlateAttacker(ctx, now, village, e)
+}
+
+// Attacker correlation: one address trying several villages' routers is
+// a campaign against the province, which its CSIRT should see as one
+// incident (a private, provincial version of CrowdSec's crowd signal).
+const (
+	attackerVillages = 3
+	attackerWindow   = time.Hour
+)
+
+func (m *Manager) correlateAttacker(ctx context.Context, now time.Time, village string, e jagadesa.Event) {
+	src := e.Attrs["source"]
+	if src == "" {
+		return
+	}
+	if m.attackers == nil {
+		m.attackers = map[string]map[string]time.Time{}
+	}
+	hit := m.attackers[src]
+	if hit == nil {
+		hit = map[string]time.Time{}
+		m.attackers[src] = hit
+	}
+	hit[village] = now
+	for v, t := range hit {
+		if now.Sub(t) > attackerWindow {
+			delete(hit, v)
+		}
+	}
+	key := "source:" + src
+	if in := m.open[key]; in != nil {
+		m.attach(ctx, now, in, village)
+		return
+	}
+	if len(hit) < attackerVillages {
+		return
+	}
+	codes := make([]string, 0, len(hit))
+	for v := range hit {
+		codes = append(codes, v)
+	}
+	sort.Strings(codes)
+	in := m.newIncident(now, jagadesa.IncidentSecurity, jagadesa.SeverityCritical, codes, now, "", map[string]string{"group": key, "source": src})
+	in.Title = m.regionalTitle(key, in.Villages)
+	if first, ok := m.reg.Village(codes[0]); ok {
+		if _, prov, err := m.dir.Route(first); err == nil {
+			in.CSIRT = prov.Name // a campaign across the province is the province's
+		}
+	}
+	if err := m.store.CreateIncident(ctx, in, AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "opened", Detail: "attacker " + src}); err != nil {
+		m.log.Error("attacker incident not stored", "source", src, "err", err)
+		return
+	}
+	m.open[key] = in
+	m.notify(ctx, now, in, "opened", false)
 }
 
 func securityTitle(kind string) string {
@@ -961,7 +1022,8 @@ func (m *Manager) Compromised() map[string]bool {
 	defer m.mu.Unlock()
 	out := map[string]bool{}
 	for _, in := range m.open {
-		if in.Kind == jagadesa.IncidentSecurity && in.Severity == jagadesa.SeverityCritical {
+		// A campaign's incident (group set) says who attacked, not who fell.
+		if in.Kind == jagadesa.IncidentSecurity && in.Severity == jagadesa.SeverityCritical && in.Evidence["group"] == "" {
 			for _, v := range in.Villages {
 				out[v] = true
 			}

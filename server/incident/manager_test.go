@@ -644,3 +644,61 @@ func TestSecurityEvents(t *testing.T) {
 		t.Fatalf("config change after an outage: %+v", got)
 	}
 }
+
+// One address trying the routers of several villages is one province-level
+// incident for the provincial CSIRT, besides each village's own.
+func TestAttackerAcrossVillages(t *testing.T) {
+	f := newFleet(t, newMemStore(), "")
+	incident.Clock = func() time.Time { return f.now }
+	defer func() { incident.Clock = time.Now }()
+	ctx := context.Background()
+	villages := []string{geo.KrandeganCode, geo.KemuningCode, "33.19.03.2001", "33.19.03.2002"}
+	for _, v := range villages {
+		f.set(v, jagadesa.StatusUp)
+	}
+	f.step(2 * time.Second)
+	hit := func(v string) {
+		f.m.SecurityEvent(ctx, v, jagadesa.Event{TimeMs: f.now.UnixMilli(), Kind: "login_bruteforce", Severity: "warning", Attrs: map[string]string{"source": "203.0.113.9", "service": "dropbear"}})
+		f.step(5 * time.Minute)
+	}
+	hit(villages[0])
+	hit(villages[1])
+	if got := f.rec.take(); len(got) != 2 {
+		t.Fatalf("two villages: %d notifications", len(got))
+	}
+	hit(villages[2])
+	got := f.rec.take()
+	var campaign *jagadesa.Notification
+	for i := range got {
+		if got[i].n.Incident.Evidence["group"] == "source:203.0.113.9" {
+			campaign = &got[i].n
+			if got[i].team != "JatengProv-CSIRT" {
+				t.Fatalf("campaign sent to %s", got[i].team)
+			}
+		}
+	}
+	if len(got) != 2 || campaign == nil || len(campaign.Villages) != 3 || !strings.Contains(campaign.Incident.Title, "203.0.113.9") {
+		t.Fatalf("third village: %+v", got)
+	}
+	hit(villages[3])
+	got = f.rec.take()
+	if len(got) != 1 || got[0].n.Incident.Evidence["group"] != "" { // only the village's own
+		t.Fatalf("fourth village: %+v", got)
+	}
+	for _, in := range f.open() {
+		if in.Evidence["group"] == "source:203.0.113.9" && len(in.Villages) != 4 {
+			t.Fatalf("campaign villages %v", in.Villages)
+		}
+	}
+	if len(f.m.Compromised()) != 0 {
+		t.Fatalf("attacked villages marked compromised: %v", f.m.Compromised())
+	}
+	// After a restart the campaign is the same incident.
+	m2 := incident.New(incident.Config{StartupGrace: time.Second}, slog.New(slog.DiscardHandler), f.store, f.dir, f.reg, f.prog, f.rec)
+	if err := m2.Restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(m2.Open()); n != len(f.open()) {
+		t.Fatalf("restored %d open incidents, had %d", n, len(f.open()))
+	}
+}
