@@ -446,7 +446,9 @@ func TestSpeedtestUploadStopsAtTenSeconds(t *testing.T) {
 	if err := json.Unmarshal(b, &a); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("%d %s", resp.StatusCode, b)
 	}
-	if !a.Truncated || a.Bytes < 100_000 || a.Bytes%1000 != 0 || a.DurationMs < 9000 || a.DurationMs > 10_000 {
+	// The cut is at the 10 s deadline; the timer may fire a little late
+	// on a loaded machine (10,000.3 ms was seen in CI), never early.
+	if !a.Truncated || a.Bytes < 100_000 || a.Bytes%1000 != 0 || a.DurationMs < 9000 || a.DurationMs > 10_500 {
 		t.Fatalf("answer %s, want truncated after about 10 s of 100 KB/s", b)
 	}
 	if el < server.SpeedtestMaxDuration || el > server.SpeedtestMaxDuration+3*time.Second {
