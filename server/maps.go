@@ -27,10 +27,6 @@ import (
 // on the scale of a probe round (60 s), so 2 s of reuse hides nothing.
 const snapshotTTL = 2 * time.Second
 
-// maxTileZoom is the deepest tile served: at z22 a tile is under 10 m wide,
-// far past where a village point needs more detail.
-const maxTileZoom = 22
-
 // tiles returns the vector-tile index, built on first use: a server that
 // never draws a map does not pay for it.
 func (s *Server) tiles() *geo.TileIndex {
@@ -310,8 +306,8 @@ func (s *Server) handleTile(c *gin.Context) {
 		_ = c.Error(invalid(jagadesa.Problems{"path": "must be /api/v1/tiles/{z}/{x}/{y}.mvt with whole numbers"}, "bad tile address"))
 		return
 	}
-	if z > maxTileZoom || x >= 1<<z || y >= 1<<z {
-		_ = c.Error(invalid(jagadesa.Problems{"path": fmt.Sprintf("tile %d/%d/%d does not exist (z ≤ %d, x and y < 2^z)", z, x, y, maxTileZoom)}, "bad tile address"))
+	if z > geo.MaxZoom || x >= 1<<z || y >= 1<<z {
+		_ = c.Error(invalid(jagadesa.Problems{"path": fmt.Sprintf("tile %d/%d/%d does not exist (z ≤ %d, x and y < 2^z)", z, x, y, geo.MaxZoom)}, "bad tile address"))
 		return
 	}
 	f, sn, ok := s.mapRequest(c)
