@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -305,34 +306,87 @@ func BenchmarkJatengLoad(b *testing.B) {
 
 // TestCoordAdjustmentsApplied proves the embedded villages already carry the
 // interior points upstream computed for villages whose centroid lay outside
-// them, which is why the loader applies no adjustment.
+// them, which is why the loader applies no adjustment. Both provinces'
+// files are like that: 200 points in Jawa Tengah, 50 in Jambi.
 func TestCoordAdjustmentsApplied(t *testing.T) {
-	reg := mustJateng(t)
-	f, err := os.Open("testdata/jateng-villages-coord-adjusted.csv")
+	for _, tc := range []struct {
+		file string
+		load func() (*Registry, error)
+		rows int
+	}{
+		{"testdata/jateng-villages-coord-adjusted.csv", Jateng, 200},
+		{"testdata/jambi-villages-coord-adjusted.csv", Jambi, 50},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			reg, err := tc.load()
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.Open(tc.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			rows, err := csv.NewReader(f).ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(rows[0], ","); got != "code,name,source_centroid_lat,source_centroid_lon,interior_point_lat,interior_point_lon" {
+				t.Fatalf("unexpected header %q", got)
+			}
+			if len(rows)-1 != tc.rows {
+				t.Errorf("%d adjustments, want %d", len(rows)-1, tc.rows)
+			}
+			for _, r := range rows[1:] {
+				v, ok := reg.Village(r[0])
+				if !ok {
+					t.Errorf("%s: not in the registry", r[0])
+					continue
+				}
+				lat, _ := strconv.ParseFloat(r[4], 64)
+				lon, _ := strconv.ParseFloat(r[5], 64)
+				if v.Lat != lat || v.Lon != lon || v.Approximate {
+					t.Errorf("%s %s: (%v, %v), want the interior point (%v, %v)", v.Code, v.Name, v.Lat, v.Lon, lat, lon)
+				}
+			}
+		})
+	}
+}
+
+// Jambi's 17 villages without a point load only at a fallback point given
+// for them; the fallback file must not cover villages that have a point or
+// leave any out.
+func TestFallbackPoints(t *testing.T) {
+	jambi := catalogue[1]
+	if jambi.info.ID != "jambi" {
+		t.Fatalf("catalogue[1] is %s", jambi.info.ID)
+	}
+	lines := strings.SplitAfter(string(jambi.missing), "\n")
+	withPoint := "15.01.01.2001,Pulau Tengah,desa,15.01.01,Gunung Raya,-2.0,101.4\n"
+	for _, tc := range []struct {
+		name    string
+		missing []byte
+		want    string
+	}{
+		{"no fallback file", nil, "no fallback point"},
+		{"one fallback left out", []byte(strings.Join(append(lines[:1:1], lines[2:]...), "")), "no fallback point"},
+		{"fallback for a village with a point", append(slices.Clone(jambi.missing), withPoint...), "18 fallback points given, 17 used"},
+		{"fallback outside Indonesia", []byte(lines[0] + strings.Replace(lines[1], "-1.", "-21.", 1)), "outside"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pd := jambi
+			pd.missing = tc.missing
+			_, err := loadProvince(pd)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+	reg, err := loadProvince(jambi)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := strings.Join(rows[0], ","); got != "code,name,source_centroid_lat,source_centroid_lon,interior_point_lat,interior_point_lon" {
-		t.Fatalf("unexpected header %q", got)
-	}
-	if len(rows)-1 != 200 {
-		t.Errorf("%d adjustments, want 200", len(rows)-1)
-	}
-	for _, r := range rows[1:] {
-		v, ok := reg.Village(r[0])
-		if !ok {
-			t.Errorf("%s: not in the registry", r[0])
-			continue
-		}
-		lat, _ := strconv.ParseFloat(r[4], 64)
-		lon, _ := strconv.ParseFloat(r[5], 64)
-		if v.Lat != lat || v.Lon != lon {
-			t.Errorf("%s %s: (%v, %v), want the interior point (%v, %v)", v.Code, v.Name, v.Lat, v.Lon, lat, lon)
-		}
+	if n := len(reg.Approximate()); n != 17 || reg.Provinces()[0].Approximate != 17 {
+		t.Fatalf("%d approximate villages", n)
 	}
 }
