@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
-	"fmt"
 	"io"
 	"math"
 	"strings"
@@ -396,7 +395,6 @@ func TestTiles(t *testing.T) {
 			}
 		}
 	}
-	// A filter drops villages.
 	b, _ := ti.Tile(12, 0, 0, all, covOf) // open sea near 180°W: empty but valid
 	if l := decodeTile(t, b); len(l["villages"].Features) != 0 || len(l["regencies"].Features) != 0 {
 		t.Fatal("empty tile is not empty")
@@ -483,104 +481,6 @@ func TestSyntheticNational(t *testing.T) {
 	}
 	if n := len(reg.Regencies()); n < 450 || n > 600 {
 		t.Fatalf("%d regencies", n)
-	}
-}
-
-var (
-	benchOnce  = map[string]*geo.Registry{}
-	benchTiles = map[string]*geo.TileIndex{}
-)
-
-func benchRegistry(b *testing.B, name string) (*geo.Registry, []geo.MapVillage, *geo.TileIndex) {
-	reg := benchOnce[name]
-	if reg == nil {
-		var err error
-		switch name {
-		case "national":
-			reg = geo.SyntheticNational(geo.NationalVillages, 1)
-		default:
-			reg, err = geo.Load(name)
-		}
-		if err != nil {
-			b.Fatal(err)
-		}
-		benchOnce[name] = reg
-		benchTiles[name] = geo.NewTileIndex(reg)
-	}
-	vs := mapVillages(reg)
-	return reg, vs, benchTiles[name]
-}
-
-// BenchmarkVillagesGeoJSON is villages.geojson's server time for all of
-// Jawa Tengah: the target is ≤ 50 ms.
-func BenchmarkVillagesGeoJSON(b *testing.B) {
-	for _, name := range []string{"jateng", "jambi"} {
-		b.Run(name, func(b *testing.B) {
-			_, vs, _ := benchRegistry(b, name)
-			var buf bytes.Buffer
-			b.ReportAllocs()
-			for b.Loop() {
-				buf.Reset()
-				if err := geo.WriteVillagesGeoJSON(&buf, vs); err != nil {
-					b.Fatal(err)
-				}
-			}
-			var z bytes.Buffer
-			zw, _ := gzip.NewWriterLevel(&z, gzip.BestSpeed)
-			zw.Write(buf.Bytes())
-			zw.Close()
-			b.ReportMetric(float64(buf.Len())/1024, "KiB")
-			b.ReportMetric(float64(z.Len())/1024, "KiB-gzip")
-		})
-	}
-}
-
-func BenchmarkRegenciesGeoJSON(b *testing.B) {
-	reg, vs, _ := benchRegistry(b, "jateng")
-	cov := geo.Aggregate(vs, func(v *geo.MapVillage) string { return v.RegencyCode })
-	var buf bytes.Buffer
-	b.ReportAllocs()
-	for b.Loop() {
-		buf.Reset()
-		if err := geo.WriteRegenciesGeoJSON(&buf, reg.Regencies(), cov); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(buf.Len())/1024, "KiB")
-}
-
-func BenchmarkAggregate(b *testing.B) {
-	_, vs, _ := benchRegistry(b, "jateng")
-	b.ReportAllocs()
-	for b.Loop() {
-		geo.Aggregate(vs, func(v *geo.MapVillage) string { return v.RegencyCode })
-	}
-}
-
-// BenchmarkTileNational serves tiles from a SYNTHETIC registry of all
-// 83,763 villages of Indonesia: the target is ≤ 15 ms a tile. The densest
-// tiles are over Java; "worst" is the tile with the most villages at z5.
-func BenchmarkTileNational(b *testing.B) {
-	_, vs, ti := benchRegistry(b, "national")
-	cov := geo.Aggregate(vs, func(v *geo.MapVillage) string { return v.RegencyCode })
-	all := func(i int) (geo.MapVillage, bool) { return vs[i], true }
-	covOf := func(code string) *geo.Coverage { return cov[code] }
-	central := orb.Point{110.4, -7.3} // central Java, the densest part
-	for _, z := range []maptile.Zoom{5, 8, 10, 12, 14} {
-		tile := maptile.At(central, z)
-		b.Run(fmt.Sprintf("z%d", z), func(b *testing.B) {
-			var out []byte
-			b.ReportAllocs()
-			for b.Loop() {
-				var err error
-				if out, err = ti.Tile(uint32(tile.Z), tile.X, tile.Y, all, covOf); err != nil {
-					b.Fatal(err)
-				}
-			}
-			l := decodeTile(b, out)
-			b.ReportMetric(float64(len(out))/1024, "KiB-gzip")
-			b.ReportMetric(float64(len(l["villages"].Features)), "villages")
-		})
 	}
 }
 
