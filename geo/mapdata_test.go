@@ -68,6 +68,15 @@ func TestJambiAndProvinces(t *testing.T) {
 	if b := ps[0].BBox; b[0] < 108 || b[0] > 109 || b[2] < 111 || b[2] > 112 || b[1] < -8.5 || b[3] > -5 {
 		t.Fatalf("Jawa Tengah bbox %v", b)
 	}
+	for code, want := range map[string]string{geo.KrandeganCode: "JatengProv-CSIRT", "15.09.02.2018": "JambiProv-CSIRT",
+		"15.09": "JambiProv-CSIRT", "33": "JatengProv-CSIRT", "34.01": "", "3": "", "330": "", "": ""} {
+		if p, ok := both.ProvinceOf(code); p.CSIRT != want || ok != (want != "") {
+			t.Fatalf("ProvinceOf(%q) = %q, %v; want %q", code, p.CSIRT, ok, want)
+		}
+	}
+	if p, ok := jambi.ProvinceOf(geo.KrandeganCode); ok {
+		t.Fatalf("Jambi's registry places Krandegan in %s", p.Name)
+	}
 	if !strings.Contains(ps[1].Attribution, "cahyadsn/wilayah_boundaries") {
 		t.Fatalf("credit line %q", ps[1].Attribution)
 	}

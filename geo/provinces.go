@@ -305,6 +305,21 @@ func readIDM(r io.Reader, reg *Registry) (map[string]IDM, error) {
 // Registries built with LoadRegistry from files carry none.
 func (reg *Registry) Provinces() []ProvinceInfo { return slices.Clone(reg.provinces) }
 
+// ProvinceOf returns the province, among those the registry covers, of a
+// village, kecamatan or regency code: the province code is the first two
+// digits of every code below it.
+func (reg *Registry) ProvinceOf(code string) (ProvinceInfo, bool) {
+	if len(code) < 2 || len(code) > 2 && code[2] != '.' {
+		return ProvinceInfo{}, false
+	}
+	for _, p := range reg.provinces {
+		if p.Code == code[:2] {
+			return p, true
+		}
+	}
+	return ProvinceInfo{}, false
+}
+
 // IDM returns a desa's IDM 2024 entry.
 func (reg *Registry) IDM(code string) (IDM, bool) {
 	x, ok := reg.idm[code]

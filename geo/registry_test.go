@@ -294,6 +294,37 @@ func TestEmbeddedAttributionVerbatim(t *testing.T) {
 	}
 }
 
+// Jambi's ATTRIBUTION.md, written for this repository, carries the same
+// upstream license texts as Jawa Tengah's, verbatim, and the credit line the
+// maps show.
+func TestJambiAttribution(t *testing.T) {
+	licenses := func(doc string) string {
+		i := strings.Index(doc, "## cahyadsn/wilayah: LICENSE")
+		if i < 0 {
+			t.Fatal("no cahyadsn/wilayah license section")
+		}
+		return doc[i:]
+	}
+	jambi, ok := AttributionOf("jambi")
+	if !ok || licenses(jambi) != licenses(Attribution()) {
+		t.Fatal("Jambi's license texts differ from Jawa Tengah's")
+	}
+	for _, want := range []string{"MIT License", "Copyright (c) 2017-2025 Cahya DSN", "Copyright (c) 2024 Cahya DSN"} {
+		if !strings.Contains(jambi, want) {
+			t.Errorf("Jambi's ATTRIBUTION.md lacks %q", want)
+		}
+	}
+	if !strings.Contains(strings.ReplaceAll(jambi, "\n", " "), creditLine) {
+		t.Errorf("Jambi's ATTRIBUTION.md lacks the credit line %q", creditLine)
+	}
+	if src, ok := SourcesOf("jambi"); !ok || src == Sources() || !strings.Contains(src, "15") {
+		t.Error("Jambi's SOURCES.md is missing or Jawa Tengah's")
+	}
+	if _, ok := AttributionOf("bali"); ok {
+		t.Error("attribution for a province this build does not carry")
+	}
+}
+
 func BenchmarkJatengLoad(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(jatengVillagesCSV) + len(jatengRegenciesGeoJSON)))
