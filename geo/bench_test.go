@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -39,7 +40,7 @@ func benchRegistry(b *testing.B, name string) (*geo.Registry, *geo.TileIndex) {
 		reg = geo.SyntheticNational(geo.NationalVillages, 1)
 	default:
 		var err error
-		if reg, err = geo.Load(name); err != nil {
+		if reg, err = geo.Load(strings.Split(name, ",")...); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -151,8 +152,10 @@ func nationalTiles(reg *geo.Registry, z maptile.Zoom) ([]maptile.Tile, map[mapti
 	return tiles, n
 }
 
-func benchTile(b *testing.B, tile maptile.Tile) {
-	reg, ti := benchRegistry(b, "national")
+func benchTile(b *testing.B, tile maptile.Tile) { benchTileOf(b, "national", tile) }
+
+func benchTileOf(b *testing.B, name string, tile maptile.Tile) {
+	reg, ti := benchRegistry(b, name)
 	vs := liveVillages(reg)
 	cov := geo.Aggregate(vs, func(v *geo.MapVillage) string { return v.RegencyCode })
 	all := func(i int) (geo.MapVillage, bool) { return vs[i], true }
@@ -203,5 +206,16 @@ func BenchmarkTile_National_Worst(b *testing.B) {
 	for z := maptile.Zoom(0); z <= 8; z++ {
 		tiles, n := nationalTiles(reg, z)
 		b.Run(fmt.Sprintf("z%d_%dvillages", z, n[tiles[0]]), func(b *testing.B) { benchTile(b, tiles[0]) })
+	}
+}
+
+// BenchmarkTile_Jateng serves real tiles: Jawa Tengah and Jambi together,
+// the tile over Krandegan at each zoom. Real regency outlines have far
+// more points than the synthetic rectangles, so mid-zoom tiles are larger.
+func BenchmarkTile_Jateng(b *testing.B) {
+	reg, _ := benchRegistry(b, "jateng,jambi")
+	k, _ := reg.Village(geo.KrandeganCode)
+	for _, z := range []maptile.Zoom{5, 6, 7, 8, 10, 12} {
+		b.Run(fmt.Sprintf("z%d", z), func(b *testing.B) { benchTileOf(b, "jateng,jambi", maptile.At(orb.Point{k.Lon, k.Lat}, z)) })
 	}
 }
