@@ -118,13 +118,18 @@ func medianOf(xs []float64) *float64 {
 // programme villages of each cohort year aggregated alongside.
 func Aggregate(vs []MapVillage, key func(*MapVillage) string) map[string]*Coverage {
 	out := map[string]*Coverage{}
+	// Callers pass villages in code order and group by a code prefix, so
+	// the group rarely changes from one village to the next.
+	var lastKey string
+	var c *Coverage
 	for i := range vs {
 		v := &vs[i]
-		k := key(v)
-		c := out[k]
-		if c == nil {
-			c = &Coverage{}
-			out[k] = c
+		if k := key(v); c == nil || k != lastKey {
+			if c = out[k]; c == nil {
+				c = &Coverage{}
+				out[k] = c
+			}
+			lastKey = k
 		}
 		c.add(v)
 		if v.Programme != nil && v.Programme.Year != 0 {

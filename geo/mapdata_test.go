@@ -186,6 +186,13 @@ func TestAggregate(t *testing.T) {
 	if len(c.Cohorts) != 2 || c.Cohorts["2023"].Programme != 2 || c.Cohorts["2023"].Down != 1 || c.Cohorts["2024"].Monitored != 1 || *c.Cohorts["2024"].CoveragePct != 50 {
 		t.Fatalf("cohorts %+v %+v", c.Cohorts["2023"], c.Cohorts["2024"])
 	}
+	// Groups that come and go in the input are still summed whole.
+	byParity := geo.Aggregate(vs, func(v *geo.MapVillage) string {
+		return map[bool]string{true: "ace", false: "bdf"}[strings.Contains("ace", v.Code)]
+	})
+	if a, b := byParity["ace"], byParity["bdf"]; len(byParity) != 2 || a.Villages != 3 || b.Villages != 3 || a.Up != 1 || b.Down != 1 || *a.MedianRTTMs != 15 || *b.MedianRTTMs != 30 {
+		t.Fatalf("interleaved groups %+v %+v", a, b)
+	}
 	empty := geo.Aggregate(vs[5:], func(*geo.MapVillage) string { return "x" })["x"]
 	if empty.CoveragePct != nil || empty.UpPct != nil || empty.MedianRTTMs != nil {
 		t.Fatalf("empty coverage %+v", empty)
