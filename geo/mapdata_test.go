@@ -226,9 +226,14 @@ func TestVillagesGeoJSONRoundTrip(t *testing.T) {
 	if len(fc.Features) != len(vs) {
 		t.Fatalf("%d features for %d villages", len(fc.Features), len(vs))
 	}
+	props := strings.Fields(`code name kind district_code district regency_code regency province approximate status
+		monitored programme cohort isp contract_mbps remote_3t extreme_poor desa_digital idm_status idm_score rtt_ms loss_pct last_seen`)
 	for i, f := range fc.Features {
 		v := vs[i]
 		p := f.Properties
+		if !sameKeys(p, props) {
+			t.Fatalf("%s: properties %v, want exactly %v", v.Code, p, props)
+		}
 		pt := f.Geometry.(orb.Point)
 		if f.ID != v.Code || math.Abs(pt.Lon()-v.Lon) > 5e-7 || math.Abs(pt.Lat()-v.Lat) > 5e-7 {
 			t.Fatalf("%d: id %v at %v, want %s at %v,%v", i, f.ID, pt, v.Code, v.Lon, v.Lat)
@@ -282,10 +287,18 @@ func TestRegenciesGeoJSON(t *testing.T) {
 	if len(fc.Features) != 46 {
 		t.Fatalf("%d features", len(fc.Features))
 	}
+	props := strings.Fields(`code name province villages programme monitored up degraded down unknown compromised
+		coverage_pct up_pct median_rtt_ms median_loss_pct cohort_2022 cohort_2023 cohort_2024`)
 	for i, f := range fc.Features {
 		r := reg.Regencies()[i]
 		c := cov[r.Code]
 		p := f.Properties
+		if !sameKeys(p, props) {
+			t.Fatalf("%s: properties %v, want exactly %v", r.Code, p, props)
+		}
+		if p["province"] != r.Code[:2] || p["median_rtt_ms"] != math.Round(*c.MedianRTTMs*100)/100 || p["up_pct"] != math.Round(*c.UpPct*100)/100 {
+			t.Fatalf("%s: %v", r.Code, p)
+		}
 		if f.ID != r.Code || p["name"] != r.Name || p.MustFloat64("villages") != float64(c.Villages) || p.MustFloat64("down") != float64(c.Down) {
 			t.Fatalf("%s: %v", r.Code, p)
 		}
@@ -308,6 +321,18 @@ func TestRegenciesGeoJSON(t *testing.T) {
 			}
 		}
 	}
+}
+
+func sameKeys(p geojson.Properties, keys []string) bool {
+	if len(p) != len(keys) {
+		return false
+	}
+	for _, k := range keys {
+		if _, ok := p[k]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func polygons(g orb.Geometry) []orb.Polygon {
