@@ -44,10 +44,14 @@ const (
 // (same numbers, written again with the same timestamps: idempotent) from a
 // gap (numbers missing).
 type Report struct {
-	Version int      `json:"v"`
-	Probe   string   `json:"probe"`
-	Village string   `json:"village"`
-	SentAt  int64    `json:"sent_ms"` // probe clock when the batch was sent, Unix ms
+	Version int    `json:"v"`
+	Probe   string `json:"probe"`
+	Village string `json:"village"`
+	SentAt  int64  `json:"sent_ms"` // probe clock when the batch was sent, Unix ms
+	// Stream names the probe's sequence of record numbers: a random id made
+	// with its spool. A probe whose spool was wiped starts a new stream, so
+	// its numbers starting again at 1 are not taken for a replay.
+	Stream  string   `json:"stream,omitempty"`
 	Samples []Sample `json:"samples,omitempty"`
 	Events  []Event  `json:"events,omitempty"`
 }
@@ -204,6 +208,9 @@ func (r *Report) Validate(now time.Time) Problems {
 	}
 	if !ValidVillageCode(r.Village) {
 		p.add("village", "must be a Kemendagri village code like 33.06.08.2005")
+	}
+	if len(r.Stream) > 64 || !printable(r.Stream) {
+		p.add("stream", "at most 64 printable characters")
 	}
 	n := len(r.Samples) + len(r.Events)
 	if n == 0 {
@@ -449,3 +456,23 @@ func printable(s string) bool {
 }
 
 func itoa(i int) string { return fmt.Sprint(i) }
+
+// SeqRange returns the lowest and highest record numbers in the report
+// (0, 0 when it has none).
+func (r *Report) SeqRange() (lo, hi uint64) {
+	first := true
+	see := func(q uint64) {
+		if first || q < lo {
+			lo = q
+		}
+		hi = max(hi, q)
+		first = false
+	}
+	for i := range r.Samples {
+		see(r.Samples[i].Seq)
+	}
+	for i := range r.Events {
+		see(r.Events[i].Seq)
+	}
+	return lo, hi
+}

@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,6 +47,12 @@ type Config struct {
 	// DNSAllow lists the upstream resolvers (addresses or CIDR prefixes)
 	// the router may use; empty: any, but a change is reported.
 	DNSAllow []string
+	// KeyFile holds the probe's Ed25519 private key, made on first start
+	// (default <spool>/probe.key). Every batch is signed with it.
+	KeyFile string
+	// ThreatFeedInterval is how often the probe asks the server for its
+	// threat feed (0: never; the matching needs the security collectors).
+	ThreatFeedInterval time.Duration
 }
 
 // Defaults a village probe starts with when not told otherwise.
@@ -84,6 +91,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("--http-url %q must start with http:// or https://", u))
 		}
 	}
+	if c.ThreatFeedInterval != 0 && c.ThreatFeedInterval < time.Minute {
+		errs = append(errs, fmt.Errorf("--threat-feed-interval %s must be 0 (never) or at least 1m", c.ThreatFeedInterval))
+	}
 	if c.SpeedtestBudget < 0 {
 		errs = append(errs, errors.New("--speedtest-budget must be >= 0"))
 	}
@@ -111,6 +121,8 @@ type Probe struct {
 
 	outages  *OutageTracker     // the probe's own timeline (outage.go)
 	security *SecurityCollector // nil when turned off
+	threats  *ThreatWatcher     // nil when turned off (threatfeed.go)
+	client   *http.Client
 
 	mu sync.Mutex // serialises spool appends
 }
@@ -126,7 +138,7 @@ func New(cfg Config, log *slog.Logger, client *http.Client) (*Probe, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open spool %s: %w", cfg.Spool, err)
 	}
-	p := &Probe{cfg: cfg, log: log, spool: sp, wake: make(chan struct{}, 1), start: time.Now()}
+	p := &Probe{cfg: cfg, log: log, spool: sp, wake: make(chan struct{}, 1), start: time.Now(), client: client}
 	marker := filepath.Join(cfg.Spool, runningMarker)
 	_, statErr := os.Stat(marker)
 	p.clean = errors.Is(statErr, os.ErrNotExist)
@@ -138,8 +150,35 @@ func New(cfg Config, log *slog.Logger, client *http.Client) (*Probe, error) {
 	if !cfg.NoSecurity {
 		self, _ := os.Executable()
 		p.security = &SecurityCollector{Root: cfg.Root, StateFile: filepath.Join(cfg.Spool, "security.json"), ProbeBinary: self, DNSAllow: cfg.DNSAllow}
+		if cfg.ThreatFeedInterval > 0 {
+			p.threats = &ThreatWatcher{Root: cfg.Root, StateFile: filepath.Join(cfg.Spool, "threatwatch.json")}
+			// The last feed fetched is matched from the first round, link up
+			// or not.
+			if err := p.threats.LoadFeed(filepath.Join(cfg.Spool, threatFeedFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				log.Warn("saved threat feed unusable; waiting for a fresh one", "err", err)
+			}
+		}
 	}
-	p.sender = &Sender{Server: cfg.Server, Token: cfg.Token, Village: cfg.Village, Queue: sp, Client: client, Logger: log, Version: cfg.Version}
+	keyFile := cfg.KeyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(cfg.Spool, "probe.key")
+	}
+	key, created, err := LoadOrCreateKey(keyFile)
+	if err != nil {
+		sp.Close()
+		return nil, err
+	}
+	if created {
+		log.Info("made the probe's signing key", "file", keyFile, "key", jagadesa.KeyID(key.Public().(ed25519.PublicKey)))
+	}
+	streamFile := filepath.Join(cfg.Spool, "stream")
+	stream, err := LoadOrCreateStream(streamFile)
+	if err != nil {
+		sp.Close()
+		return nil, err
+	}
+	p.sender = &Sender{Server: cfg.Server, Token: cfg.Token, Village: cfg.Village, Queue: sp, Client: client, Logger: log, Version: cfg.Version,
+		Key: key, Stream: stream, StreamFile: streamFile}
 	return p, nil
 }
 
@@ -156,6 +195,9 @@ func (p *Probe) Run(ctx context.Context) error {
 		p.uploadLoop(ctx)
 	}()
 	wg.Go(func() { p.throughputLoop(ctx) }) // scheduled speed tests (throughput.go)
+	if p.threats != nil {
+		wg.Go(func() { p.threatFeedLoop(ctx) })
+	}
 	t := time.NewTicker(p.cfg.Interval)
 	defer t.Stop()
 	for {
@@ -250,6 +292,14 @@ func (p *Probe) round(ctx context.Context) {
 			p.append(EncodeEvent(e))
 		}
 	}
+	if p.threats != nil {
+		for _, e := range p.threats.Collect() {
+			p.append(EncodeEvent(e))
+		}
+		if err := p.threats.Err(); err != nil {
+			p.log.Warn("threat feed matching", "err", err)
+		}
+	}
 	p.append(EncodeSample(p.heartbeat()))
 	if err := p.spool.Sync(); err != nil {
 		p.log.Error("spool sync failed", "err", err)
@@ -304,6 +354,38 @@ func (p *Probe) uploadLoop(ctx context.Context) {
 			}
 		} else if ctx.Err() != nil {
 			return
+		}
+	}
+}
+
+// threatFeedFile is the last threat feed fetched, in the spool directory.
+const threatFeedFile = "threatfeed.json"
+
+// threatFeedLoop fetches the server's threat feed at start and then every
+// ThreatFeedInterval; an unchanged feed costs one 304.
+func (p *Probe) threatFeedLoop(ctx context.Context) {
+	wait := time.Duration(0)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = p.cfg.ThreatFeedInterval
+		feed, _, err := FetchThreatFeed(ctx, p.client, p.cfg.Server, p.cfg.Token, p.threats.ETag())
+		switch {
+		case err != nil:
+			p.log.Warn("threat feed not fetched", "err", err)
+			wait = min(wait, 5*time.Minute) // the link may be down: try sooner
+		case feed != nil:
+			if err := p.threats.SetFeed(feed); err != nil {
+				p.log.Warn("threat feed refused", "err", err)
+				continue
+			}
+			if err := p.threats.SaveFeed(filepath.Join(p.cfg.Spool, threatFeedFile)); err != nil {
+				p.log.Warn("threat feed not saved", "err", err)
+			}
+			p.log.Info("threat feed updated", "version", feed.Version, "entries", feed.Len())
 		}
 	}
 }

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
+	mrand "math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -51,6 +53,16 @@ type Sender struct {
 	Logger  *slog.Logger
 	Version string
 
+	// Key signs every batch (nil: batches go unsigned, for servers that
+	// still accept them). Its public half is registered with the server,
+	// once per run, before the first batch.
+	Key ed25519.PrivateKey
+	// Stream names the run of record numbers (see jagadesa.Report.Stream);
+	// StreamFile is where a new stream's id is recorded when the numbers
+	// went back ("" keeps it in memory only).
+	Stream     string
+	StreamFile string
+
 	// MaxBatch caps the records per report (default 500).
 	MaxBatch int
 	// BackfillGap is the pause between batches while a backlog drains, so a
@@ -66,7 +78,8 @@ type Sender struct {
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
 
-	failures int
+	failures      int
+	keyRegistered bool
 }
 
 // Sentinel results of a send.
@@ -158,7 +171,7 @@ func (s *Sender) backoff(err error) time.Duration {
 	if ceil > s.MaxBackoff || ceil <= 0 {
 		ceil = s.MaxBackoff
 	}
-	wait := s.MinBackoff/2 + rand.N(ceil) // full jitter, never a hot loop
+	wait := s.MinBackoff/2 + mrand.N(ceil) // full jitter, never a hot loop
 	var re *retryError
 	if errors.As(err, &re) && re.after > wait {
 		wait = min(re.after, 24*time.Hour)
@@ -179,8 +192,13 @@ func (s *Sender) SendOnce(ctx context.Context) (int, error) {
 	if len(recs) == 0 {
 		return 0, nil
 	}
+	if s.Key != nil && !s.keyRegistered {
+		if err := s.registerKey(ctx); err != nil {
+			return 0, err
+		}
+	}
 	now := s.Now()
-	rep := jagadesa.Report{Version: jagadesa.WireVersion, Village: s.Village, SentAt: now.UnixMilli()}
+	rep := jagadesa.Report{Version: jagadesa.WireVersion, Village: s.Village, SentAt: now.UnixMilli(), Stream: s.Stream}
 	// The server refuses records older than jagadesa.MaxPast; sending them
 	// would get the whole batch rejected, so they are dropped here, counted.
 	oldest := now.Add(-jagadesa.MaxPast + time.Hour).UnixMilli()
@@ -210,6 +228,29 @@ func (s *Sender) SendOnce(ctx context.Context) (int, error) {
 	last := recs[len(recs)-1].ID
 	if len(rep.Samples)+len(rep.Events) > 0 {
 		err = s.post(ctx, &rep)
+		var dup *replayError
+		if errors.As(err, &dup) {
+			first := recs[0].ID
+			switch {
+			case dup.maxSeq >= first && dup.maxSeq <= last:
+				// The server has this batch up to maxSeq already: an answer
+				// was lost. Drop what it has; the rest goes next time.
+				if err := s.Queue.Ack(dup.maxSeq); err != nil {
+					return 0, fmt.Errorf("ack spool: %w", err)
+				}
+				s.Logger.Info("server already had part of the batch", "up_to", dup.maxSeq, "village", s.Village)
+				return int(min(dup.maxSeq-first+1, uint64(len(recs)))), nil
+			default:
+				// The server holds numbers beyond any this spool gave out:
+				// the spool was reset and its numbers went back. Start a new
+				// stream so they count as new, and send again.
+				if err := s.newStream(); err != nil {
+					return 0, err
+				}
+				rep.Stream = s.Stream
+				err = s.post(ctx, &rep)
+			}
+		}
 	}
 	if errors.Is(err, ErrRejected) {
 		s.Logger.Error("server rejected a batch; dropping it", "err", err, "records", len(recs), "first_seq", recs[0].ID, "last_seq", last)
@@ -225,11 +266,13 @@ func (s *Sender) SendOnce(ctx context.Context) (int, error) {
 }
 
 func (s *Sender) post(ctx context.Context, rep *jagadesa.Report) error {
-	var body bytes.Buffer
-	zw := gzip.NewWriter(&body)
-	if err := json.NewEncoder(zw).Encode(rep); err != nil {
+	raw, err := json.Marshal(rep)
+	if err != nil {
 		return err
 	}
+	var body bytes.Buffer
+	zw := gzip.NewWriter(&body)
+	zw.Write(raw)
 	if err := zw.Close(); err != nil {
 		return err
 	}
@@ -241,6 +284,9 @@ func (s *Sender) post(ctx context.Context, rep *jagadesa.Report) error {
 	req.Header.Set("Content-Encoding", "gzip")
 	req.Header.Set("Authorization", "Bearer "+s.Token)
 	req.Header.Set("User-Agent", "jagadesa-probe/"+s.Version)
+	if s.Key != nil {
+		req.Header.Set(jagadesa.SignatureHeader, jagadesa.SignReport(s.Key, raw))
+	}
 	resp, err := s.Client.Do(req)
 	if err != nil {
 		return &retryError{msg: err.Error()}
@@ -250,6 +296,17 @@ func (s *Sender) post(ctx context.Context, rep *jagadesa.Report) error {
 	switch {
 	case resp.StatusCode/100 == 2:
 		return nil
+	case resp.StatusCode == http.StatusConflict && resp.Header.Get(maxSeqHeader) != "":
+		n, err := strconv.ParseUint(resp.Header.Get(maxSeqHeader), 10, 64)
+		if err != nil {
+			return &retryError{status: resp.StatusCode, msg: "bad " + maxSeqHeader + " header"}
+		}
+		return &replayError{maxSeq: n}
+	case resp.StatusCode == http.StatusUnauthorized && s.Key != nil:
+		// Perhaps the key was reset on the server: register it again before
+		// the next try.
+		s.keyRegistered = false
+		return &retryError{status: resp.StatusCode, after: retryAfter(resp.Header.Get("Retry-After"), s.Now()), msg: string(bytes.TrimSpace(msg))}
 	case resp.StatusCode == http.StatusBadRequest, resp.StatusCode == http.StatusRequestEntityTooLarge:
 		return fmt.Errorf("%w: %d %s", ErrRejected, resp.StatusCode, bytes.TrimSpace(msg))
 	default:
@@ -270,4 +327,60 @@ func retryAfter(h string, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
+}
+
+// maxSeqHeader is server.MaxSeqHeader (the probe does not import the
+// server).
+const maxSeqHeader = "X-JagaDesa-Max-Seq"
+
+// replayError is the server's 409: it already holds records up to maxSeq
+// of this stream.
+type replayError struct{ maxSeq uint64 }
+
+func (e *replayError) Error() string {
+	return fmt.Sprintf("server already holds records up to %d", e.maxSeq)
+}
+
+func (s *Sender) newStream() error {
+	old := s.Stream
+	if s.StreamFile != "" {
+		id, err := NewStream(s.StreamFile)
+		if err != nil {
+			return err
+		}
+		s.Stream = id
+	} else {
+		var b [8]byte
+		rand.Read(b[:])
+		s.Stream = fmt.Sprintf("s-%x", b)
+	}
+	s.Logger.Warn("record numbers went back (spool reset?); starting a new stream", "old", old, "new", s.Stream, "village", s.Village)
+	return nil
+}
+
+// registerKey tells the server the probe's public key. The server binds
+// the first key a probe registers; registering it again is harmless.
+func (s *Sender) registerKey(ctx context.Context) error {
+	b, _ := json.Marshal(map[string]string{"public_key": jagadesa.FormatPublicKey(s.Key.Public().(ed25519.PublicKey))})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(s.Server, "/")+"/api/v1/probes/key", bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+s.Token)
+	req.Header.Set("User-Agent", "jagadesa-probe/"+s.Version)
+	resp, err := s.Client.Do(req)
+	if err != nil {
+		return &retryError{msg: "register key: " + err.Error()}
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	if resp.StatusCode/100 != 2 {
+		// 409: the server holds another key for this probe (the router was
+		// re-flashed?): an admin must reset it. Keep the data meanwhile.
+		return &retryError{status: resp.StatusCode, after: retryAfter(resp.Header.Get("Retry-After"), s.Now()), msg: "register key: " + string(bytes.TrimSpace(msg))}
+	}
+	s.keyRegistered = true
+	s.Logger.Info("probe key registered with the server", "key", jagadesa.KeyID(s.Key.Public().(ed25519.PublicKey)))
+	return nil
 }

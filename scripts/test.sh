@@ -15,7 +15,8 @@ command -v go >/dev/null || { log "Go is required (https://go.dev/dl/)"; exit 1;
 # (router builds), iproute2 (network namespaces), fping and iperf3 (ground
 # truth for the probe's measurements), chromium (the dashboard's browser
 # tests), gdal-bin (ogrinfo, an independent reader of our GeoJSON and
-# vector tiles) and prometheus-alertmanager (a real receiver for alerts).
+# vector tiles), prometheus-alertmanager (a real receiver for alerts) and
+# openssl (verifies a stored signed batch knowing nothing of JagaDesa).
 need=()
 command -v curl >/dev/null || need+=(curl)
 command -v qemu-mipsel-static >/dev/null || need+=(qemu-user-static)
@@ -25,6 +26,7 @@ command -v iperf3 >/dev/null || need+=(iperf3)
 command -v chromium >/dev/null || need+=(chromium)
 command -v ogrinfo >/dev/null || need+=(gdal-bin)
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
+command -v openssl >/dev/null || need+=(openssl) # checks stored evidence as an ISP would
 if ((${#need[@]})); then
   log "installing ${need[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +16,7 @@ import (
 	gojson "github.com/goccy/go-json"
 
 	"github.com/jagadesa/jagadesa"
+	"github.com/jagadesa/jagadesa/server/evidence"
 )
 
 // Body limits for POST /api/v1/reports. A full report (10,000 records with
@@ -59,6 +61,11 @@ func (s *Server) handleReports(c *gin.Context) {
 		return
 	}
 
+	if err := s.checkSignature(c, p, buf.Bytes()); err != nil {
+		fail(err)
+		return
+	}
+
 	// goccy/go-json decodes reports at about twice encoding/json's speed;
 	// on the ingest path that CPU is InfluxDB's, so it matters.
 	var r jagadesa.Report
@@ -87,10 +94,47 @@ func (s *Server) handleReports(c *gin.Context) {
 		return
 	}
 
+	// One batch of a probe at a time from here: the replay check, the
+	// write and the advance of the probe's mark go together.
+	mu, _ := s.ingestLocks.LoadOrStore(p.ID, new(sync.Mutex))
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+	lo, hi := r.SeqRange()
+	if s.Keys != nil {
+		if mark := s.Keys.StreamSeq(p.ID, r.Stream); lo <= mark {
+			// Already accepted (a retry whose answer was lost, or a replay):
+			// nothing is written again. The header tells the probe how far
+			// the server has its records, so it can drop those and go on.
+			c.Header(MaxSeqHeader, strconv.FormatUint(mark, 10))
+			fail(jagadesa.Errorf(jagadesa.EConflict, "replayed batch: records up to %d of this probe's stream were already accepted, and this batch starts at %d", mark, lo))
+			return
+		}
+	}
+
 	n, err := s.Points.WriteReport(c.Request.Context(), &r, v.RegencyCode)
 	if err != nil {
 		fail(err)
 		return
+	}
+	if sig := c.GetHeader(jagadesa.SignatureHeader); sig != "" && s.Evidence != nil {
+		key, _ := s.Keys.ProbeKey(p.ID)
+		rec := evidence.Record{Received: s.Now().UTC(), Probe: p.ID, Village: r.Village, Stream: r.Stream,
+			FirstSeq: lo, LastSeq: hi, KeyID: jagadesa.KeyID(key.PublicKey), Signature: sig, Body: buf.Bytes()}
+		if err := s.Evidence.Append(&rec); err != nil {
+			// The points are written, but without their evidence the batch
+			// is not accepted: the probe sends it again (writes are
+			// idempotent) until the archive works.
+			s.Logger.Error("evidence archive failed", "probe", p.ID, "err", err)
+			fail(jagadesa.Errorf(jagadesa.EUnavailable, "the server could not archive the batch; retry later"))
+			return
+		}
+	}
+	if s.Keys != nil {
+		if err := s.Keys.AdvanceStream(c.Request.Context(), p.ID, r.Stream, hi); err != nil {
+			s.Logger.Error("replay mark not stored", "probe", p.ID, "err", err)
+			fail(jagadesa.Errorf(jagadesa.EUnavailable, "the server could not record the batch; retry later"))
+			return
+		}
 	}
 	s.metrics.points.Add(float64(n))
 	s.Status.Observe(&r)
@@ -108,13 +152,7 @@ func (s *Server) handleReports(c *gin.Context) {
 		}
 	}
 
-	res := ingestResult{Accepted: len(r.Samples) + len(r.Events), Points: n}
-	for i := range r.Samples {
-		res.MaxSeq = max(res.MaxSeq, r.Samples[i].Seq)
-	}
-	for i := range r.Events {
-		res.MaxSeq = max(res.MaxSeq, r.Events[i].Seq)
-	}
+	res := ingestResult{Accepted: len(r.Samples) + len(r.Events), Points: n, MaxSeq: hi}
 	c.JSON(http.StatusOK, res)
 }
 
@@ -189,4 +227,34 @@ func jsonErr(err error) string {
 		return "field " + gte.Field + " has the wrong type at byte " + itoa(gte.Offset)
 	}
 	return err.Error()
+}
+
+// MaxSeqHeader, on a 409 answer to a replayed batch, is the highest record
+// number of the probe's stream the server already holds.
+const MaxSeqHeader = "X-JagaDesa-Max-Seq"
+
+// checkSignature enforces signed batches: a probe with a registered key
+// must sign every batch with it; one without may post unsigned batches only
+// while the server allows them (AllowUnsigned, for migration).
+func (s *Server) checkSignature(c *gin.Context, p jagadesa.Probe, body []byte) error {
+	sig := c.GetHeader(jagadesa.SignatureHeader)
+	var key jagadesa.ProbeKey
+	var hasKey bool
+	if s.Keys != nil {
+		key, hasKey = s.Keys.ProbeKey(p.ID)
+	}
+	switch {
+	case sig != "" && !hasKey:
+		return jagadesa.Errorf(jagadesa.EUnauthorized, "probe %s has no registered key; it registers one with POST /api/v1/probes/key before sending signed batches", p.ID)
+	case sig != "":
+		if err := jagadesa.VerifyReport(key.PublicKey, body, sig); err != nil {
+			return jagadesa.Errorf(jagadesa.EUnauthorized, "batch refused: %v (key %s)", err, jagadesa.KeyID(key.PublicKey))
+		}
+		return nil
+	case hasKey:
+		return jagadesa.Errorf(jagadesa.EUnauthorized, "batch is not signed, but probe %s has key %s registered: every batch must carry %s", p.ID, jagadesa.KeyID(key.PublicKey), jagadesa.SignatureHeader)
+	case !s.AllowUnsigned:
+		return jagadesa.Errorf(jagadesa.EUnauthorized, "batch is not signed: this server accepts only signed batches (update the probe; see docs/evidence.md)")
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
 	"net/http"
 
@@ -12,6 +13,10 @@ import (
 // enrollRequest is the body of POST /api/v1/probes.
 type enrollRequest struct {
 	Village string `json:"village"`
+	// PublicKey, optional, binds the probe's Ed25519 key at enrollment
+	// (printed by `jagadesa-probe keygen`); without it the probe's first
+	// POST /api/v1/probes/key binds it.
+	PublicKey string `json:"public_key,omitempty"`
 }
 
 // enrollResponse carries the probe's token, shown this once only.
@@ -19,6 +24,7 @@ type enrollResponse struct {
 	Probe   string `json:"probe"`
 	Village string `json:"village"`
 	Token   string `json:"token"`
+	KeyID   string `json:"key_id,omitempty"`
 }
 
 // decode reads a small JSON body strictly: bounded, no unknown fields, one
@@ -53,13 +59,32 @@ func (s *Server) handleEnrollProbe(c *gin.Context) {
 		_ = c.Error(invalid(jagadesa.Problems{"village": "not in the village registry"}, "unknown village %s", req.Village))
 		return
 	}
+	var pub ed25519.PublicKey
+	if req.PublicKey != "" {
+		if s.Keys == nil {
+			_ = c.Error(jagadesa.Errorf(jagadesa.EUnavailable, "this server keeps no probe keys"))
+			return
+		}
+		if pub, err = jagadesa.ParsePublicKey(req.PublicKey); err != nil {
+			_ = c.Error(invalid(jagadesa.Problems{"public_key": err.Error()}, "bad public key"))
+			return
+		}
+	}
 	p, tok, err := s.Probes.CreateProbe(c.Request.Context(), req.Village)
 	if err != nil {
 		_ = c.Error(err)
 		return
 	}
-	s.Logger.Info("probe enrolled", "probe", p.ID, "village", p.Village)
-	c.JSON(http.StatusCreated, enrollResponse{Probe: p.ID, Village: p.Village, Token: tok})
+	res := enrollResponse{Probe: p.ID, Village: p.Village, Token: tok}
+	if pub != nil {
+		if _, err := s.Keys.SetProbeKey(c.Request.Context(), p.ID, pub, "admin"); err != nil {
+			_ = c.Error(err)
+			return
+		}
+		res.KeyID = jagadesa.KeyID(pub)
+	}
+	s.Logger.Info("probe enrolled", "probe", p.ID, "village", p.Village, "key", res.KeyID)
+	c.JSON(http.StatusCreated, res)
 }
 
 func (s *Server) handleListProbes(c *gin.Context) {
@@ -69,4 +94,87 @@ func (s *Server) handleListProbes(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"count": len(ps), "probes": ps})
+}
+
+// keyRequest is the body of POST /api/v1/probes/key.
+type keyRequest struct {
+	PublicKey string `json:"public_key"`
+}
+
+// keyView shows a probe's key, with the PEM form OpenSSL reads.
+type keyView struct {
+	jagadesa.ProbeKey
+	Village   string `json:"village,omitempty"`
+	PublicKey string `json:"public_key"`
+	KeyID     string `json:"key_id"`
+	PEM       string `json:"pem"`
+}
+
+func newKeyView(k jagadesa.ProbeKey) keyView {
+	return keyView{ProbeKey: k, PublicKey: jagadesa.FormatPublicKey(k.PublicKey), KeyID: jagadesa.KeyID(k.PublicKey), PEM: jagadesa.PublicKeyPEM(k.PublicKey)}
+}
+
+// handleRegisterKey binds a probe's public key on first use: the probe,
+// authenticated by its token, registers the key it made when it was set
+// up. The same key again is fine; another key is refused until an admin
+// resets the probe's key.
+func (s *Server) handleRegisterKey(c *gin.Context) {
+	p := c.MustGet(ctxProbe).(jagadesa.Probe)
+	if s.Keys == nil {
+		_ = c.Error(jagadesa.Errorf(jagadesa.EUnavailable, "this server keeps no probe keys"))
+		return
+	}
+	req, err := decode[keyRequest](c, 4<<10)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	pub, err := jagadesa.ParsePublicKey(req.PublicKey)
+	if err != nil {
+		_ = c.Error(invalid(jagadesa.Problems{"public_key": err.Error()}, "bad public key"))
+		return
+	}
+	_, had := s.Keys.ProbeKey(p.ID)
+	k, err := s.Keys.SetProbeKey(c.Request.Context(), p.ID, pub, "probe")
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	st := http.StatusOK
+	if !had {
+		st = http.StatusCreated
+		s.Logger.Info("probe key registered", "probe", p.ID, "village", p.Village, "key", jagadesa.KeyID(pub))
+	}
+	v := newKeyView(k)
+	v.Village = p.Village
+	c.JSON(st, v)
+}
+
+// handleProbeKey shows a probe's registered key.
+func (s *Server) handleProbeKey(c *gin.Context) {
+	if s.Keys == nil {
+		_ = c.Error(jagadesa.Errorf(jagadesa.EUnavailable, "this server keeps no probe keys"))
+		return
+	}
+	k, ok := s.Keys.ProbeKey(c.Param("id"))
+	if !ok {
+		_ = c.Error(notFound("probe %q has no registered key", c.Param("id")))
+		return
+	}
+	c.JSON(http.StatusOK, newKeyView(k))
+}
+
+// handleResetKey forgets a probe's key (a router replaced or re-flashed),
+// so that the probe may register a new one.
+func (s *Server) handleResetKey(c *gin.Context) {
+	if s.Keys == nil {
+		_ = c.Error(jagadesa.Errorf(jagadesa.EUnavailable, "this server keeps no probe keys"))
+		return
+	}
+	if err := s.Keys.ResetProbeKey(c.Request.Context(), c.Param("id")); err != nil {
+		_ = c.Error(err)
+		return
+	}
+	s.Logger.Warn("probe key reset", "probe", c.Param("id"), "by", s.actor(c))
+	c.Status(http.StatusNoContent)
 }

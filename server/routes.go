@@ -26,6 +26,8 @@ func (s *Server) routes(r *gin.Engine) {
 	// Probes: bearer token bound to one village.
 	probe := api.Group("", s.requireProbe)
 	probe.POST("/reports", s.handleReports)
+	probe.POST("/probes/key", s.handleRegisterKey)
+	probe.GET("/threatfeed", s.handleThreatFeed)
 	// Speed tests: GET downloads, POST uploads; both share one set of slots.
 	probe.Match([]string{"GET", "POST"}, "/speedtest", newSpeedtest(s).handle)
 
@@ -49,11 +51,15 @@ func (s *Server) routes(r *gin.Engine) {
 		staff.POST("/incidents/:id/"+a, s.handleIncidentAction(a))
 	}
 	staff.GET("/reports/incidents", s.handleIncidentReport)
+	// Security incidents as a STIX 2.1 bundle, for other CSIRT tools.
+	staff.GET("/reports/security.stix", s.handleSecurityExport)
 
 	// Administration.
 	admin := api.Group("", s.requireAdmin)
 	admin.POST("/probes", s.handleEnrollProbe)
 	admin.GET("/probes", s.handleListProbes)
+	admin.GET("/probes/:id/key", s.handleProbeKey)
+	admin.DELETE("/probes/:id/key", s.handleResetKey)
 
 	r.NoRoute(func(c *gin.Context) {
 		_ = c.Error(notFound("no such endpoint: %s %s", c.Request.Method, c.Request.URL.Path))

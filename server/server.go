@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/ed25519"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -17,8 +18,10 @@ import (
 
 	"github.com/jagadesa/jagadesa"
 	"github.com/jagadesa/jagadesa/geo"
+	"github.com/jagadesa/jagadesa/server/evidence"
 	"github.com/jagadesa/jagadesa/server/incident"
 	"github.com/jagadesa/jagadesa/server/status"
+	"github.com/jagadesa/jagadesa/server/threatfeed"
 )
 
 // ProbeStore keeps enrolled probes and their token hashes.
@@ -26,6 +29,17 @@ type ProbeStore interface {
 	CreateProbe(ctx context.Context, village string) (jagadesa.Probe, string, error)
 	ProbeByToken(token string) (jagadesa.Probe, bool)
 	Probes(ctx context.Context) ([]jagadesa.Probe, error)
+}
+
+// ProbeKeys keeps the probes' Ed25519 public keys and, per stream of
+// record numbers, the highest number accepted: what signed, replay-proof
+// batches need (server/sqlite implements it).
+type ProbeKeys interface {
+	ProbeKey(probe string) (jagadesa.ProbeKey, bool)
+	SetProbeKey(ctx context.Context, probe string, pub ed25519.PublicKey, by string) (jagadesa.ProbeKey, error)
+	ResetProbeKey(ctx context.Context, probe string) error
+	StreamSeq(probe, stream string) uint64
+	AdvanceStream(ctx context.Context, probe, stream string, seq uint64) error
 }
 
 // PointStore durably stores the measurements of a report.
@@ -49,7 +63,17 @@ type Deps struct {
 	Programme map[string]jagadesa.Programme // village code → programme entry
 	Probes    ProbeStore
 	Points    PointStore
-	History   HistoryStore // nil: village pages show live status only
+	// Keys holds the probes' public keys and replay marks (nil: taken from
+	// Probes when it has them). Every batch from a probe with a key must be
+	// signed by it; AllowUnsigned admits batches from probes that have none
+	// yet, for the migration of probes older than signing.
+	Keys          ProbeKeys
+	AllowUnsigned bool
+	// Evidence keeps every accepted batch with its signature (nil: none).
+	Evidence *evidence.Archive
+	// ThreatFeed is the operator's feed the probes fetch (nil: none).
+	ThreatFeed *threatfeed.Source
+	History    HistoryStore // nil: village pages show live status only
 	// Incidents and IncidentStore serve the incident API; nil: 503.
 	Incidents     Incidents
 	IncidentStore incident.Store
@@ -76,6 +100,9 @@ type Server struct {
 	tileOnce sync.Once
 	tileIdx  *geo.TileIndex
 	web      *webAssets
+	// ingestLocks serialise each probe's batches: the replay check and the
+	// advance of its mark must not interleave.
+	ingestLocks sync.Map // probe id → *sync.Mutex
 }
 
 // NewServer returns the whole API as an http.Handler.
@@ -91,6 +118,9 @@ func NewServer(d Deps) http.Handler {
 	}
 	if d.RetryAfter <= 0 {
 		d.RetryAfter = 30 * time.Second
+	}
+	if d.Keys == nil {
+		d.Keys, _ = d.Probes.(ProbeKeys)
 	}
 	if d.Programme == nil {
 		d.Programme = map[string]jagadesa.Programme{}

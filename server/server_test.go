@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,6 +43,8 @@ type env struct {
 	tokA   string
 	probeA string
 	tokB   string
+	// keys sign each probe's batches, as its real key would (see doBytes).
+	keys map[string]ed25519.PrivateKey
 }
 
 func setup(t *testing.T) *env {
@@ -86,22 +90,29 @@ func newEnv(t *testing.T, reg *geo.Registry, tweak func(*server.Deps)) *env {
 	}
 	ts := httptest.NewServer(server.NewServer(deps))
 	t.Cleanup(ts.Close)
-	e := &env{t: t, url: ts.URL, store: store, bucket: bucket}
+	e := &env{t: t, url: ts.URL, store: store, bucket: bucket, keys: map[string]ed25519.PrivateKey{}}
 	e.probeA, e.tokA = e.enroll(villageA)
 	_, e.tokB = e.enroll(villageB)
 	return e
 }
 
+// enroll enrolls a probe for village with a fresh key pair bound at
+// enrollment; doBytes signs its batches.
 func (e *env) enroll(village string) (id, token string) {
 	e.t.Helper()
-	code, body := e.do("POST", "/api/v1/probes", adminToken, nil, fmt.Sprintf(`{"village":%q}`, village))
+	pub, key, _ := ed25519.GenerateKey(nil)
+	code, body := e.do("POST", "/api/v1/probes", adminToken, nil, fmt.Sprintf(`{"village":%q,"public_key":%q}`, village, jagadesa.FormatPublicKey(pub)))
 	if code != http.StatusCreated {
 		e.t.Fatalf("enroll %s: %d %s", village, code, body)
 	}
-	var r struct{ Probe, Token string }
-	if err := json.Unmarshal(body, &r); err != nil || r.Token == "" || r.Probe == "" {
+	var r struct {
+		Probe, Token string
+		KeyID        string `json:"key_id"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil || r.Token == "" || r.Probe == "" || r.KeyID != jagadesa.KeyID(pub) {
 		e.t.Fatalf("enroll answer %s (%v)", body, err)
 	}
+	e.keys[r.Token] = key
 	return r.Probe, r.Token
 }
 
@@ -119,8 +130,22 @@ func (e *env) doBytes(method, path, token string, hdr map[string]string, body []
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	if key := e.keys[token]; key != nil && method == "POST" && path == "/api/v1/reports" {
+		// Sign as the probe does: the body before gzip.
+		plain := body
+		if hdr["Content-Encoding"] == "gzip" {
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			if err == nil {
+				plain, err = io.ReadAll(zr)
+			}
+			if err != nil {
+				plain = body // not gzip after all: the server says so
+			}
+		}
+		req.Header.Set(jagadesa.SignatureHeader, jagadesa.SignReport(key, plain))
+	}
 	for k, v := range hdr {
-		req.Header.Set(k, v)
+		req.Header.Set(k, v) // may replace the signature, to test that
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -131,17 +156,22 @@ func (e *env) doBytes(method, path, token string, hdr map[string]string, body []
 	return resp.StatusCode, b
 }
 
+// seqs hands out record numbers: each report a test builds carries new
+// ones, as a probe's would (the server refuses numbers it already has).
+var seqs atomic.Uint64
+
 // report builds a valid report for village with n ping rounds a minute
 // apart, ending a minute ago.
 func report(village string, n int) *jagadesa.Report {
 	r := &jagadesa.Report{Version: jagadesa.WireVersion, Village: village}
+	base := seqs.Add(uint64(2*n)) - uint64(2*n)
 	end := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
 	for i := 0; i < n; i++ {
 		t := end.Add(-time.Duration(n-1-i) * time.Minute).UnixMilli()
-		r.Samples = append(r.Samples, jagadesa.Sample{Seq: uint64(2*i + 1), TimeMs: t, Kind: jagadesa.KindICMP, Target: "jatengprov.go.id",
+		r.Samples = append(r.Samples, jagadesa.Sample{Seq: base + uint64(2*i+1), TimeMs: t, Kind: jagadesa.KindICMP, Target: "jatengprov.go.id",
 			ICMP: &jagadesa.ICMP{Sent: 10, Received: 9, MinMs: 20, AvgMs: 22, MaxMs: 30, StddevMs: 3, JitterMs: 1,
 				RTTsMs: []float64{20, 21, 22, 20, 21, 22, 20, 22, 30}}})
-		r.Samples = append(r.Samples, jagadesa.Sample{Seq: uint64(2*i + 2), TimeMs: t, Kind: jagadesa.KindHeartbeat,
+		r.Samples = append(r.Samples, jagadesa.Sample{Seq: base + uint64(2*i+2), TimeMs: t, Kind: jagadesa.KindHeartbeat,
 			Heartbeat: &jagadesa.Heartbeat{BootID: "boot-1", UptimeS: 3600, IntervalS: 60, ProbeVersion: "test"}})
 	}
 	return r
@@ -211,12 +241,30 @@ func TestIngestIsQueryableWithFlux(t *testing.T) {
 	}
 }
 
+// A batch sent again — a retry whose answer was lost, or a replay by
+// someone who captured it — is refused with 409 and the highest record
+// number the server holds, and nothing is written twice.
 func TestRetriedBatchIsNotDoubleCounted(t *testing.T) {
 	e := setup(t)
 	body := mustJSON(t, report(villageA, 20))
-	for i := 0; i < 3; i++ {
-		if code, b := e.do("POST", "/api/v1/reports", e.tokA, nil, body); code != http.StatusOK {
-			t.Fatalf("attempt %d: %d %s", i, code, b)
+	if code, b := e.do("POST", "/api/v1/reports", e.tokA, nil, body); code != http.StatusOK {
+		t.Fatalf("first post: %d %s", code, b)
+	}
+	for i := 1; i < 3; i++ {
+		req, _ := http.NewRequest("POST", e.url+"/api/v1/reports", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+e.tokA)
+		req.Header.Set(jagadesa.SignatureHeader, jagadesa.SignReport(e.keys[e.tokA], []byte(body)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var r jagadesa.Report
+		json.Unmarshal([]byte(body), &r)
+		_, hi := r.SeqRange()
+		if resp.StatusCode != http.StatusConflict || resp.Header.Get(server.MaxSeqHeader) != fmt.Sprint(hi) || !strings.Contains(string(b), "replayed batch") {
+			t.Fatalf("attempt %d: %d %s=%q %s; want 409 naming max seq %d", i, resp.StatusCode, server.MaxSeqHeader, resp.Header.Get(server.MaxSeqHeader), b, hi)
 		}
 	}
 	if n := e.count("icmp", "sent", villageA); n != 20 {
@@ -251,6 +299,7 @@ func TestUnavailableInfluxAnswers503ThenRecovers(t *testing.T) {
 	}
 	req, _ := http.NewRequest("POST", e.url+"/api/v1/reports", strings.NewReader(mustJSON(t, second)))
 	req.Header.Set("Authorization", "Bearer "+e.tokA)
+	req.Header.Set(jagadesa.SignatureHeader, jagadesa.SignReport(e.keys[e.tokA], []byte(mustJSON(t, second))))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

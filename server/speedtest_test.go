@@ -486,8 +486,8 @@ func TestThroughputProbeToServer(t *testing.T) {
 
 	// Through the wire format into InfluxDB and the live status.
 	r := &jagadesa.Report{Version: jagadesa.WireVersion, Village: villageA}
-	for i, s := range samples {
-		s.Seq = uint64(i + 1)
+	for _, s := range samples {
+		s.Seq = seqs.Add(1)
 		r.Samples = append(r.Samples, s)
 	}
 	if code, b := e.do("POST", "/api/v1/reports", e.tokA, nil, mustJSON(t, r)); code != 200 {
@@ -549,7 +549,6 @@ func (e *env) village(code string) throughputView {
 func TestVillageThroughputSLA(t *testing.T) {
 	e := setup(t)
 	base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
-	seq := uint64(0)
 	test := func(tok, village string, at time.Time, down, other float64) {
 		t.Helper()
 		r := &jagadesa.Report{Version: jagadesa.WireVersion, Village: village}
@@ -557,8 +556,7 @@ func TestVillageThroughputSLA(t *testing.T) {
 			dir         string
 			mbps, other float64
 		}{{"download", down, other}, {"upload", down / 2, 0}} {
-			seq++
-			r.Samples = append(r.Samples, jagadesa.Sample{Seq: seq, TimeMs: at.UnixMilli(), Kind: jagadesa.KindThroughput, Target: "server",
+			r.Samples = append(r.Samples, jagadesa.Sample{Seq: seqs.Add(1), TimeMs: at.UnixMilli(), Kind: jagadesa.KindThroughput, Target: "server",
 				Throughput: &jagadesa.Throughput{Direction: d.dir, Bytes: 17_000_000, DurationMs: 1000, Mbps: d.mbps, OtherMbps: d.other, Interface: "wan"}})
 		}
 		if code, b := e.do("POST", "/api/v1/reports", tok, nil, mustJSON(t, r)); code != 200 {

@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -227,6 +228,12 @@ func (f *Fleet) newVillage(ctx context.Context, info villageInfo) (*village, err
 	if err != nil {
 		return nil, err
 	}
+	// Each simulated probe signs its batches with a key of its own, as a
+	// real one does; the key lives for the run, like the enrollment.
+	_, key, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		return nil, err
+	}
 	tr := &linkTransport{next: f.cfg.Client.Transport}
 	if tr.next == nil {
 		tr.next = http.DefaultTransport
@@ -242,6 +249,7 @@ func (f *Fleet) newVillage(ctx context.Context, info villageInfo) (*village, err
 			Client:  &http.Client{Timeout: f.cfg.Client.Timeout, Transport: tr},
 			Logger:  f.cfg.Logger.With("village", info.Code),
 			Version: "sim", MinBackoff: 2 * time.Second, MaxBackoff: f.cfg.Interval,
+			Key: key, Stream: "sim-" + info.Code,
 		},
 	}
 	return v, nil

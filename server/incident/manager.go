@@ -851,6 +851,9 @@ func (m *Manager) OutageReported(ctx context.Context, village, cause string, sta
 var securityKinds = map[string]bool{
 	"config_changed": true, "gateway_mac_changed": true, "login_new_source": true,
 	"login_bruteforce": true, "port_opened": true, "dns_upstream_unexpected": true, "dns_upstream_changed": true,
+	// Threat-feed hits (probe/threatfeed.go): a host at the village talking
+	// to, or looking up, something the CSIRT's feed lists as bad.
+	"threat_ip": true, "threat_domain": true, "threat_summary": true,
 }
 
 // afterOutage is how long after a village's outage ends new listening
@@ -987,6 +990,12 @@ func securityTitle(kind string) string {
 		return "router memakai resolver DNS yang tidak diizinkan (kemungkinan DNS hijack)"
 	case "dns_upstream_changed":
 		return "resolver DNS router berubah"
+	case "threat_ip":
+		return "koneksi dengan alamat berbahaya dari threat feed"
+	case "threat_domain":
+		return "kueri DNS ke domain berbahaya dari threat feed"
+	case "threat_summary":
+		return "banyak kecocokan threat feed sekaligus"
 	}
 	return kind
 }

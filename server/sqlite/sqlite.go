@@ -34,6 +34,9 @@ type DB struct {
 	// few (one per probe), so they are cached in memory.
 	mu     sync.RWMutex
 	byHash map[string]jagadesa.Probe
+	// keys and streams (keys.go) share mu.
+	keys    map[string]jagadesa.ProbeKey
+	streams map[streamKey]uint64
 }
 
 // Open opens (creating if needed) jagadesa.db in dir and migrates it.
@@ -57,6 +60,10 @@ func Open(dir string) (*DB, error) {
 		sdb.Close()
 		return nil, err
 	}
+	if err := d.loadKeys(); err != nil {
+		sdb.Close()
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -75,7 +82,7 @@ var migrations = []string{
 }
 
 func (d *DB) migrate() error {
-	for _, m := range append(migrations, incidentMigrations...) {
+	for _, m := range append(append(migrations, incidentMigrations...), keyMigrations...) {
 		if _, err := d.db.Exec(m); err != nil {
 			return fmt.Errorf("sqlite: migrate: %w", err)
 		}

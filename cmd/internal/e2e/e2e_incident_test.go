@@ -146,7 +146,7 @@ func TestIncidentsEndToEnd(t *testing.T) {
 
 	tokens := map[string]string{}
 	for _, c := range append([]string{lone}, kudus...) {
-		_, tokens[c] = enroll(t, base, c)
+		_, tokens[c] = enrollSigned(t, base, c)
 	}
 	seq := uint64(1)
 	send := func(codes ...string) time.Time {

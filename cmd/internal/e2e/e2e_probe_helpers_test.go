@@ -8,6 +8,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,6 +50,23 @@ func enroll(t *testing.T, base, village string) (id, token string) {
 	if err := json.Unmarshal(b, &enr); err != nil || enr.Probe == "" || enr.Token == "" {
 		t.Fatalf("enroll answer %s: %v", b, err)
 	}
+	return enr.Probe, enr.Token
+}
+
+// enrollSigned enrolls a probe for village with a key bound at enrollment,
+// for tests that post reports themselves: call signs them with it.
+func enrollSigned(t *testing.T, base, village string) (id, token string) {
+	t.Helper()
+	pub, key, _ := ed25519.GenerateKey(nil)
+	code, b := call(t, "POST", base+"/api/v1/probes", admin, fmt.Sprintf(`{"village":%q,"public_key":%q}`, village, jagadesa.FormatPublicKey(pub)))
+	if code != 201 {
+		t.Fatalf("enroll: %d %s", code, b)
+	}
+	var enr struct{ Probe, Token string }
+	if err := json.Unmarshal(b, &enr); err != nil || enr.Probe == "" || enr.Token == "" {
+		t.Fatalf("enroll answer %s: %v", b, err)
+	}
+	signers.Store(enr.Token, key)
 	return enr.Probe, enr.Token
 }
 

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"github.com/jagadesa/jagadesa/internal/syncbuf"
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,10 +41,17 @@ func freeAddr(t *testing.T) string {
 // syncBuffer is the shared concurrent-safe test log sink.
 type syncBuffer = syncbuf.Buffer
 
+// signers are the keys of probes a test posts for itself (enrollSigned);
+// call signs their reports as a probe would.
+var signers sync.Map // token → ed25519.PrivateKey
+
 func call(t *testing.T, method, url, token, body string) (int, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
+	if k, ok := signers.Load(token); ok && method == "POST" && strings.HasSuffix(url, "/api/v1/reports") {
+		req.Header.Set(jagadesa.SignatureHeader, jagadesa.SignReport(k.(ed25519.PrivateKey), []byte(body)))
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, []byte(err.Error())

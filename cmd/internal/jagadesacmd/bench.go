@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -14,7 +15,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,6 +29,7 @@ import (
 	"github.com/jagadesa/jagadesa/geo"
 	"github.com/jagadesa/jagadesa/probe/sim"
 	"github.com/jagadesa/jagadesa/server"
+	"github.com/jagadesa/jagadesa/server/evidence"
 	"github.com/jagadesa/jagadesa/server/influx"
 	"github.com/jagadesa/jagadesa/server/sqlite"
 )
@@ -199,7 +203,14 @@ func benchE2E(ctx context.Context, influxURL, bucket string, reg *geo.Registry, 
 		return 0, err
 	}
 	defer store.Close()
-	h := server.NewServer(server.Deps{Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), Registry: reg, Probes: db, Points: store, AdminToken: "bench-admin-token-0123456789"})
+	// The whole production path: signature checks, replay marks and the
+	// evidence archive, as `jagadesa serve` runs them.
+	archive, err := evidence.New(filepath.Join(dir, "evidence"))
+	if err != nil {
+		return 0, err
+	}
+	h := server.NewServer(server.Deps{Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), Registry: reg, Probes: db, Points: store, AdminToken: "bench-admin-token-0123456789",
+		Evidence: archive})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -212,29 +223,40 @@ func benchE2E(ctx context.Context, influxURL, bucket string, reg *geo.Registry, 
 	// Enroll one probe per village and prepare every request body
 	// beforehand, so the timed phase is the server's work, not the client's.
 	tokens := map[string]string{}
+	keys := map[string]ed25519.PrivateKey{}
 	type req struct {
 		token string
 		body  []byte
+		sig   string
 	}
 	reqs := make([]req, 0, len(reports))
-	for _, r := range reports {
+	for i, r := range reports {
 		if _, ok := tokens[r.Village]; !ok {
 			p, tok, err := db.CreateProbe(ctx, r.Village)
 			if err != nil {
 				return 0, err
 			}
-			tokens[r.Village] = tok
-			_ = p
+			pub, key, _ := ed25519.GenerateKey(nil)
+			if _, err := db.SetProbeKey(ctx, p.ID, pub, "admin"); err != nil {
+				return 0, err
+			}
+			tokens[r.Village], keys[r.Village] = tok, key
 		}
 		p, _ := db.ProbeByToken(tokens[r.Village])
 		r.Probe = p.ID
-		var buf bytes.Buffer
-		zw := gzip.NewWriter(&buf)
-		if err := json.NewEncoder(zw).Encode(r); err != nil {
+		// Reports of one village go out concurrently here, in no order; a
+		// stream each keeps the replay check from taking a late one for
+		// a replay.
+		r.Stream = "bench-" + strconv.Itoa(i)
+		raw, err := json.Marshal(r)
+		if err != nil {
 			return 0, err
 		}
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		zw.Write(raw)
 		zw.Close()
-		reqs = append(reqs, req{tokens[r.Village], buf.Bytes()})
+		reqs = append(reqs, req{tokens[r.Village], buf.Bytes(), jagadesa.SignReport(keys[r.Village], raw)})
 	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}, Timeout: 60 * time.Second}
 	var next atomic.Int64
@@ -266,6 +288,7 @@ func benchE2E(ctx context.Context, influxURL, bucket string, reg *geo.Registry, 
 				hr, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/reports", bytes.NewReader(reqs[i].body))
 				hr.Header.Set("Authorization", "Bearer "+reqs[i].token)
 				hr.Header.Set("Content-Encoding", "gzip")
+				hr.Header.Set(jagadesa.SignatureHeader, reqs[i].sig)
 				resp, err := hc.Do(hr)
 				if err == nil {
 					var res struct {

@@ -18,6 +18,7 @@ commands:
   serve     run the API server (jagadesa serve -h for flags)
   sim       run a simulated fleet of village probes against a server
   bench     measure ingest throughput (jagadesa bench ingest -h)
+  verify    check stored batches against their probes' signatures (jagadesa verify -h)
   version   print the version
 `
 
@@ -32,6 +33,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, args[1:], getenv, stdout, stderr)
 	case "sim":
 		return runSim(ctx, args[1:], getenv, stdout, stderr)
+	case "verify":
+		return verify(args[1:], getenv, stdout, stderr)
 	case "bench":
 		return runBench(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version", "-version":

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -21,12 +22,14 @@ import (
 	"github.com/jagadesa/jagadesa/dashboards"
 	"github.com/jagadesa/jagadesa/geo"
 	"github.com/jagadesa/jagadesa/server"
+	"github.com/jagadesa/jagadesa/server/evidence"
 	"github.com/jagadesa/jagadesa/server/incident"
 	"github.com/jagadesa/jagadesa/server/influx"
 	"github.com/jagadesa/jagadesa/server/notify"
 	"github.com/jagadesa/jagadesa/server/route"
 	"github.com/jagadesa/jagadesa/server/sqlite"
 	"github.com/jagadesa/jagadesa/server/status"
+	"github.com/jagadesa/jagadesa/server/threatfeed"
 )
 
 // serveConfig is the server's whole configuration.
@@ -38,6 +41,9 @@ type serveConfig struct {
 	InfluxBucket  string
 	DataDir       string
 	AdminToken    string
+	AllowUnsigned bool
+	EvidenceDir   string
+	ThreatFeed    string
 	WebhookURL    string
 	Programme     string // CSV path; empty: the synthetic demo list
 	Grace         time.Duration
@@ -111,6 +117,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if p := getenv("JAGADESA_SMTP_PORT"); p != "" {
 		fmt.Sscanf(p, "%d", &c.Notify.SMTP.Port)
 	}
+	fs.BoolVar(&c.AllowUnsigned, "allow-unsigned", env.Bool("JAGADESA_ALLOW_UNSIGNED", false), "accept unsigned batches from probes that have registered no key (probes older than signing; a probe with a key must always sign) (env JAGADESA_ALLOW_UNSIGNED)")
+	fs.StringVar(&c.EvidenceDir, "evidence-dir", getenv("JAGADESA_EVIDENCE_DIR"), "where every accepted signed batch is kept with its signature (env JAGADESA_EVIDENCE_DIR; default <data-dir>/evidence; \"off\" keeps none)")
+	fs.StringVar(&c.ThreatFeed, "threat-feed", getenv("JAGADESA_THREAT_FEED"), "operator's threat feed `file` (addresses, prefixes, domains; see server/threatfeed/example-feed.txt) that probes fetch and match; reloaded when it changes (env JAGADESA_THREAT_FEED)")
 	fs.StringVar(&c.LogLevel, "log-level", env.String("JAGADESA_LOG_LEVEL", "info"), "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -190,7 +199,27 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}()
 	}
 
+	var archive *evidence.Archive
+	if c.EvidenceDir != "off" {
+		dir := c.EvidenceDir
+		if dir == "" {
+			dir = filepath.Join(c.DataDir, "evidence")
+		}
+		if archive, err = evidence.New(dir); err != nil {
+			return err
+		}
+	}
+	var feed *threatfeed.Source
+	if c.ThreatFeed != "" {
+		if feed, err = threatfeed.Open(c.ThreatFeed, log); err != nil {
+			return fmt.Errorf("--threat-feed: %w", err)
+		}
+		_, _, f := feed.Current()
+		log.Info("threat feed loaded", "path", c.ThreatFeed, "version", f.Version, "entries", f.Len())
+	}
 	handler := server.NewServer(server.Deps{
+		ThreatFeed: feed,
+		Keys:       db, AllowUnsigned: c.AllowUnsigned, Evidence: archive,
 		Logger: log, Registry: reg, Programme: prog, Probes: db, Points: store,
 		Status: engine, AdminToken: c.AdminToken, History: store,
 		Web: dashboards.Web(), BasemapURL: c.BasemapURL,

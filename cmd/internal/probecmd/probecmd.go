@@ -5,6 +5,7 @@ package probecmd
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,11 +14,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/jagadesa/jagadesa"
 	"github.com/jagadesa/jagadesa/cmd/internal/envflag"
 	"github.com/jagadesa/jagadesa/probe"
 )
@@ -40,6 +43,9 @@ type options struct {
 
 // Run is the whole program, so tests can start it as it runs in production.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "keygen" {
+		return keygen(args[1:], getenv, stdout, stderr)
+	}
 	cfg, opts, warnings, err := configure(args, getenv, stderr)
 	if err != nil {
 		return err
@@ -138,6 +144,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (pr
 		}
 	}
 	fs.Func("dns-allow", "an upstream resolver the router may use (address or CIDR; repeatable or comma-separated); others raise a critical event (env JAGADESA_DNS_ALLOW)", addDNSAllow)
+	fs.StringVar(&cfg.KeyFile, "key", getenv("JAGADESA_KEY"), "`file` holding the probe's Ed25519 signing key (PEM), made on first start (env JAGADESA_KEY; default <spool>/probe.key)")
+	fs.DurationVar(&cfg.ThreatFeedInterval, "threat-feed-interval", env.Duration("JAGADESA_THREAT_FEED_INTERVAL", time.Hour), "how often to fetch the server's threat feed, matched against conntrack and logged DNS queries (0: never) (env JAGADESA_THREAT_FEED_INTERVAL)")
 	fs.BoolVar(&cfg.NoSecurity, "no-security", false, "turn off the security collectors (config and credential hashes, listening sockets, gateway MAC, logins)")
 	fs.IntVar(&cfg.Count, "count", env.Int("JAGADESA_COUNT", 10), "ICMP packets per round (env JAGADESA_COUNT)")
 	fs.DurationVar(&cfg.PingInterval, "ping-interval", env.Duration("JAGADESA_PING_INTERVAL", time.Second), "time between packets of a round (env JAGADESA_PING_INTERVAL)")
@@ -237,21 +245,23 @@ type uciSetting struct {
 }
 
 var uciSettings = map[string]uciSetting{
-	"server":              {"JAGADESA_SERVER", 's'},
-	"token":               {"JAGADESA_TOKEN", 's'},
-	"token_file":          {"JAGADESA_TOKEN_FILE", 's'},
-	"village":             {"JAGADESA_VILLAGE", 's'},
-	"spool":               {"JAGADESA_SPOOL", 's'},
-	"spool_max_bytes":     {"JAGADESA_SPOOL_MAX_BYTES", 'i'},
-	"interval":            {"JAGADESA_INTERVAL", 'd'},
-	"root":                {"JAGADESA_ROOT", 's'},
-	"count":               {"JAGADESA_COUNT", 'i'},
-	"ping_interval":       {"JAGADESA_PING_INTERVAL", 'd'},
-	"privileged":          {"JAGADESA_PRIVILEGED", 'b'},
-	"dns_reference":       {"JAGADESA_DNS_REFERENCE", 's'},
-	"speedtest_budget_mb": {"JAGADESA_SPEEDTEST_BUDGET_MB", 'i'},
-	"wan_iface":           {"JAGADESA_WAN_IFACE", 's'},
-	"log_level":           {"JAGADESA_LOG_LEVEL", 's'},
+	"server":               {"JAGADESA_SERVER", 's'},
+	"token":                {"JAGADESA_TOKEN", 's'},
+	"token_file":           {"JAGADESA_TOKEN_FILE", 's'},
+	"village":              {"JAGADESA_VILLAGE", 's'},
+	"spool":                {"JAGADESA_SPOOL", 's'},
+	"spool_max_bytes":      {"JAGADESA_SPOOL_MAX_BYTES", 'i'},
+	"interval":             {"JAGADESA_INTERVAL", 'd'},
+	"root":                 {"JAGADESA_ROOT", 's'},
+	"count":                {"JAGADESA_COUNT", 'i'},
+	"ping_interval":        {"JAGADESA_PING_INTERVAL", 'd'},
+	"privileged":           {"JAGADESA_PRIVILEGED", 'b'},
+	"dns_reference":        {"JAGADESA_DNS_REFERENCE", 's'},
+	"speedtest_budget_mb":  {"JAGADESA_SPEEDTEST_BUDGET_MB", 'i'},
+	"wan_iface":            {"JAGADESA_WAN_IFACE", 's'},
+	"log_level":            {"JAGADESA_LOG_LEVEL", 's'},
+	"key":                  {"JAGADESA_KEY", 's'},
+	"threat_feed_interval": {"JAGADESA_THREAT_FEED_INTERVAL", 'd'},
 }
 
 // uciLists are the section's lists (a plain option counts as one item).
@@ -377,4 +387,42 @@ func canRawICMP() bool {
 		}
 	}
 	return false
+}
+
+// keygen makes the probe's signing key when it has none and prints the
+// public half, for an admin who binds it at enrollment
+// (POST /api/v1/probes with "public_key").
+func keygen(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	env := envflag.Getenv(getenv)
+	fs := flag.NewFlagSet("jagadesa-probe keygen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	spoolDir := fs.String("spool", env.String("JAGADESA_SPOOL", "/var/lib/jagadesa/spool"), "spool directory (env JAGADESA_SPOOL)")
+	keyFile := fs.String("key", getenv("JAGADESA_KEY"), "key `file` (env JAGADESA_KEY; default <spool>/probe.key)")
+	pemOut := fs.Bool("pem", false, "print the public key as PEM (for OpenSSL) instead of base64")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	path := *keyFile
+	if path == "" {
+		if err := os.MkdirAll(*spoolDir, 0o700); err != nil {
+			return err
+		}
+		path = filepath.Join(*spoolDir, "probe.key")
+	}
+	key, created, err := probe.LoadOrCreateKey(path)
+	if err != nil {
+		return err
+	}
+	pub := key.Public().(ed25519.PublicKey)
+	verb := "existing"
+	if created {
+		verb = "new"
+	}
+	fmt.Fprintf(stderr, "%s key %s in %s\n", verb, jagadesa.KeyID(pub), path)
+	if *pemOut {
+		fmt.Fprint(stdout, jagadesa.PublicKeyPEM(pub))
+		return nil
+	}
+	fmt.Fprintln(stdout, jagadesa.FormatPublicKey(pub))
+	return nil
 }

@@ -2,6 +2,7 @@ package routertest
 
 import (
 	"compress/gzip"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -246,6 +247,7 @@ type collector struct {
 	problems  []string
 	done      chan struct{}
 	closed    bool
+	key       ed25519.PublicKey // registered by the probe; every batch must verify
 }
 
 func newCollector() *collector { return &collector{done: make(chan struct{})} }
@@ -255,12 +257,32 @@ func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodGet && r.URL.Path == "/healthz":
 		io.WriteString(w, "ok\n")
 		return
+	case r.Method == http.MethodPost && r.URL.Path == "/api/v1/probes/key":
+		// The probe registers the key it made on first start.
+		var req struct {
+			PublicKey string `json:"public_key"`
+		}
+		json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req)
+		pub, err := jagadesa.ParsePublicKey(req.PublicKey)
+		if err != nil || r.Header.Get("Authorization") != "Bearer "+token {
+			c.problem(fmt.Sprintf("key registration: %v", err))
+			http.Error(w, "bad key", http.StatusBadRequest)
+			return
+		}
+		c.mu.Lock()
+		c.key = pub
+		c.mu.Unlock()
+		w.WriteHeader(http.StatusCreated)
+		return
 	case r.Method == http.MethodPost && r.URL.Path == "/api/v1/reports":
 	default:
 		http.NotFound(w, r)
 		return
 	}
-	rep, err := decodeReport(r)
+	c.mu.Lock()
+	key := c.key
+	c.mu.Unlock()
+	rep, err := decodeReport(r, key)
 	if err != nil {
 		c.problem(err.Error())
 		http.Error(w, `{"error":"`+err.Error()+`"}`, http.StatusBadRequest)
@@ -289,7 +311,7 @@ func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, `{"accepted":%d}`, len(rep.Samples)+len(rep.Events))
 }
 
-func decodeReport(r *http.Request) (*jagadesa.Report, error) {
+func decodeReport(r *http.Request, key ed25519.PublicKey) (*jagadesa.Report, error) {
 	if got := r.Header.Get("Authorization"); got != "Bearer "+token {
 		return nil, fmt.Errorf("authorization %q", got)
 	}
@@ -300,8 +322,19 @@ func decodeReport(r *http.Request) (*jagadesa.Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("body is not gzip: %v", err)
 	}
+	body, err := io.ReadAll(zr)
+	if err != nil {
+		return nil, fmt.Errorf("body: %v", err)
+	}
+	// The router build signs with Ed25519 like any other.
+	if key == nil {
+		return nil, fmt.Errorf("report before the probe registered its key")
+	}
+	if err := jagadesa.VerifyReport(key, body, r.Header.Get(jagadesa.SignatureHeader)); err != nil {
+		return nil, fmt.Errorf("report signature: %v", err)
+	}
 	var rep jagadesa.Report
-	if err := json.NewDecoder(zr).Decode(&rep); err != nil {
+	if err := json.Unmarshal(body, &rep); err != nil {
 		return nil, fmt.Errorf("report: %v", err)
 	}
 	if rep.Version != jagadesa.WireVersion || rep.Village != village {

@@ -8,6 +8,7 @@ package webtest
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"github.com/jagadesa/jagadesa/internal/syncbuf"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/jagadesa/jagadesa"
 	"github.com/jagadesa/jagadesa/cmd/internal/jagadesacmd"
 	"github.com/jagadesa/jagadesa/geo"
 	"github.com/jagadesa/jagadesa/server/influx/influxtest"
@@ -347,19 +349,27 @@ func TestDashboardInChromium(t *testing.T) {
 	shot("08-jambi")
 }
 
+// signers hold the keys bound at enrollment; post signs reports with them.
+var signers sync.Map // token → ed25519.PrivateKey
+
 func enroll(t *testing.T, base, village string) string {
 	t.Helper()
-	code, body := post(base+"/api/v1/probes", admin, fmt.Sprintf(`{"village":%q}`, village))
+	pub, key, _ := ed25519.GenerateKey(nil)
+	code, body := post(base+"/api/v1/probes", admin, fmt.Sprintf(`{"village":%q,"public_key":%q}`, village, jagadesa.FormatPublicKey(pub)))
 	var r struct{ Token string }
 	if code != 201 || json.Unmarshal(body, &r) != nil || r.Token == "" {
 		t.Fatalf("enroll %s: %d %s", village, code, body)
 	}
+	signers.Store(r.Token, key)
 	return r.Token
 }
 
 func post(url, token, body string) (int, []byte) {
 	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
+	if k, ok := signers.Load(token); ok && strings.HasSuffix(url, "/api/v1/reports") {
+		req.Header.Set(jagadesa.SignatureHeader, jagadesa.SignReport(k.(ed25519.PrivateKey), []byte(body)))
+	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

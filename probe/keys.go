@@ -1,0 +1,92 @@
+package probe
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// The probe's identity for tamper-evident reports: an Ed25519 key pair made
+// the first time the probe is set up, kept in a PEM file (PKCS #8, mode
+// 0600) that OpenSSL reads too, and a stream id naming its run of record
+// numbers. Both are written so that a power cut leaves the old file or the
+// new one, never a torn one.
+
+// LoadOrCreateKey reads the private key at path, or makes one and writes it
+// there when the file does not exist. created says which.
+func LoadOrCreateKey(path string) (key ed25519.PrivateKey, created bool, err error) {
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		key, err = parsePrivateKey(b)
+		if err != nil {
+			return nil, false, fmt.Errorf("probe key %s: %w (move it away to make a new key; the server must then reset the probe's key)", path, err)
+		}
+		return key, false, nil
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, false, fmt.Errorf("probe key: %w", err)
+	}
+	_, key, err = ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, false, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := writeFileSync(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
+		return nil, false, fmt.Errorf("probe key: write %s: %w", path, err)
+	}
+	return key, true, nil
+}
+
+func parsePrivateKey(b []byte) (ed25519.PrivateKey, error) {
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "PRIVATE KEY" {
+		return nil, errors.New("not a PEM PRIVATE KEY block")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	key, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("%T key, want Ed25519", k)
+	}
+	return key, nil
+}
+
+// LoadOrCreateStream reads the stream id at path, or starts a new stream.
+func LoadOrCreateStream(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if id := strings.TrimSpace(string(b)); id != "" && len(id) <= 64 {
+			return id, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("stream id: %w", err)
+	}
+	return NewStream(path)
+}
+
+// NewStream starts a new stream of record numbers and records its id at
+// path. The probe does so when its spool was wiped and its numbers went
+// back: the server, which refuses numbers it has already accepted on a
+// stream, then takes them as new.
+func NewStream(path string) (string, error) {
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	id := "s-" + hex.EncodeToString(b[:])
+	if err := writeFileSync(path, []byte(id+"\n")); err != nil {
+		return "", fmt.Errorf("stream id: write %s: %w", path, err)
+	}
+	return id, nil
+}

@@ -1,0 +1,164 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"time"
+
+	"github.com/jagadesa/jagadesa"
+)
+
+// Probe keys and streams: the public half of each probe's Ed25519 key pair,
+// and, per stream of record numbers, the highest number already accepted.
+// Both are read on every report, so both are cached in memory; writes go
+// to the database first.
+var keyMigrations = []string{
+	`CREATE TABLE IF NOT EXISTS probe_keys (
+		probe         TEXT PRIMARY KEY REFERENCES probes(id),
+		public_key    BLOB NOT NULL,
+		registered_at INTEGER NOT NULL,
+		registered_by TEXT NOT NULL
+	)`,
+	`CREATE TABLE IF NOT EXISTS probe_streams (
+		probe      TEXT NOT NULL REFERENCES probes(id),
+		stream     TEXT NOT NULL,
+		max_seq    INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL,
+		PRIMARY KEY (probe, stream)
+	)`,
+}
+
+type streamKey struct{ probe, stream string }
+
+func (d *DB) loadKeys() error {
+	d.keys = map[string]jagadesa.ProbeKey{}
+	d.streams = map[streamKey]uint64{}
+	rows, err := d.db.Query(`SELECT probe, public_key, registered_at, registered_by FROM probe_keys`)
+	if err != nil {
+		return fmt.Errorf("sqlite: load keys: %w", err)
+	}
+	for rows.Next() {
+		var k jagadesa.ProbeKey
+		var pub []byte
+		var at int64
+		if err := rows.Scan(&k.Probe, &pub, &at, &k.RegisteredBy); err != nil {
+			rows.Close()
+			return fmt.Errorf("sqlite: load keys: %w", err)
+		}
+		k.PublicKey, k.RegisteredAt = ed25519.PublicKey(pub), time.UnixMilli(at).UTC()
+		d.keys[k.Probe] = k
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows, err = d.db.Query(`SELECT probe, stream, max_seq FROM probe_streams`)
+	if err != nil {
+		return fmt.Errorf("sqlite: load streams: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k streamKey
+		var seq int64
+		if err := rows.Scan(&k.probe, &k.stream, &seq); err != nil {
+			return fmt.Errorf("sqlite: load streams: %w", err)
+		}
+		d.streams[k] = uint64(seq)
+	}
+	return rows.Err()
+}
+
+// ProbeKey returns the public key registered for a probe.
+func (d *DB) ProbeKey(probe string) (jagadesa.ProbeKey, bool) {
+	d.mu.RLock()
+	k, ok := d.keys[probe]
+	d.mu.RUnlock()
+	return k, ok
+}
+
+// SetProbeKey registers a probe's public key. Registering the key already
+// held is a no-op; a different one is a conflict: only ResetProbeKey (an
+// admin's act) clears the way for a new key.
+func (d *DB) SetProbeKey(ctx context.Context, probe string, pub ed25519.PublicKey, by string) (jagadesa.ProbeKey, error) {
+	if len(pub) != ed25519.PublicKeySize {
+		return jagadesa.ProbeKey{}, jagadesa.Errorf(jagadesa.EInvalid, "public key must have %d bytes", ed25519.PublicKeySize)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if k, ok := d.keys[probe]; ok {
+		if k.PublicKey.Equal(pub) {
+			return k, nil
+		}
+		return k, jagadesa.Errorf(jagadesa.EConflict, "probe %s already has key %s; an admin must reset it (DELETE /api/v1/probes/%s/key) before another is accepted", probe, jagadesa.KeyID(k.PublicKey), probe)
+	}
+	k := jagadesa.ProbeKey{Probe: probe, PublicKey: append(ed25519.PublicKey(nil), pub...), RegisteredAt: d.now().UTC().Truncate(time.Millisecond), RegisteredBy: by}
+	if _, err := d.db.ExecContext(ctx, `INSERT INTO probe_keys(probe, public_key, registered_at, registered_by) VALUES(?, ?, ?, ?)`,
+		probe, []byte(k.PublicKey), k.RegisteredAt.UnixMilli(), by); err != nil {
+		return jagadesa.ProbeKey{}, fmt.Errorf("sqlite: register key: %w", err)
+	}
+	d.keys[probe] = k
+	return k, nil
+}
+
+// ResetProbeKey forgets a probe's key and its streams, so that the probe,
+// set up again, can register a new key and start counting afresh.
+func (d *DB) ResetProbeKey(ctx context.Context, probe string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: reset key: %w", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `DELETE FROM probe_keys WHERE probe = ?`, probe)
+	if err != nil {
+		return fmt.Errorf("sqlite: reset key: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return jagadesa.Errorf(jagadesa.ENotFound, "probe %q has no registered key", probe)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM probe_streams WHERE probe = ?`, probe); err != nil {
+		return fmt.Errorf("sqlite: reset key: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: reset key: %w", err)
+	}
+	delete(d.keys, probe)
+	for k := range d.streams {
+		if k.probe == probe {
+			delete(d.streams, k)
+		}
+	}
+	return nil
+}
+
+// StreamSeq returns the highest record number accepted on a probe's
+// stream (0: none yet).
+func (d *DB) StreamSeq(probe, stream string) uint64 {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.streams[streamKey{probe, stream}]
+}
+
+// AdvanceStream records that records up to seq were accepted on a stream.
+// It never moves the mark back.
+func (d *DB) AdvanceStream(ctx context.Context, probe, stream string, seq uint64) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	k := streamKey{probe, stream}
+	if d.streams[k] >= seq {
+		return nil
+	}
+	if seq > 1<<63-1 {
+		return jagadesa.Errorf(jagadesa.EInvalid, "record number %d out of range", seq)
+	}
+	_, err := d.db.ExecContext(ctx, `INSERT INTO probe_streams(probe, stream, max_seq, updated_at) VALUES(?, ?, ?, ?)
+		ON CONFLICT(probe, stream) DO UPDATE SET max_seq = excluded.max_seq, updated_at = excluded.updated_at
+		WHERE excluded.max_seq > probe_streams.max_seq`, probe, stream, int64(seq), d.now().UnixMilli())
+	if err != nil {
+		return fmt.Errorf("sqlite: advance stream: %w", err)
+	}
+	d.streams[k] = seq
+	return nil
+}
