@@ -130,6 +130,14 @@ func (st *speedtest) handle(c *gin.Context) {
 func (st *speedtest) acquire(c *gin.Context, direction string) (release func(), ok bool) {
 	p := c.MustGet(ctxProbe).(jagadesa.Probe)
 	st.mu.Lock()
+	// A probe's next test may start the moment it has read the last byte of
+	// the previous one, a moment before that handler has returned and
+	// released its turn: wait briefly for it rather than refuse.
+	for wait := 0; st.running[p.ID] && wait < 40; wait++ {
+		st.mu.Unlock()
+		time.Sleep(50 * time.Millisecond)
+		st.mu.Lock()
+	}
 	if st.running[p.ID] {
 		st.mu.Unlock()
 		st.tests.WithLabelValues(direction, "probe_busy").Inc()
