@@ -5,11 +5,14 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/ed25519"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -134,6 +137,20 @@ func TestLoadOrCreateKeyKeepsTheKey(t *testing.T) {
 	if b, _ := os.ReadFile(path); !bytes.HasPrefix(b, []byte("-----BEGIN PRIVATE KEY-----")) {
 		t.Fatalf("key file is not PEM PKCS#8: %q", b[:20])
 	}
+	// The hand-written PKCS #8 is what crypto/x509 and OpenSSL read.
+	blk, _ := pem.Decode(mustRead(t, path))
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if xk, ok := k.(ed25519.PrivateKey); err != nil || !ok || !xk.Equal(k1) {
+		t.Fatalf("crypto/x509 reads %T (%v), not our key", k, err)
+	}
+	openssl, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Fatal("openssl is needed for this test (scripts/test.sh installs it)")
+	}
+	out, err := exec.Command(openssl, "pkey", "-in", path, "-pubout").CombinedOutput()
+	if err != nil || string(out) != jagadesa.PublicKeyPEM(k1.Public().(ed25519.PublicKey)) {
+		t.Fatalf("openssl pkey -pubout: %v\n%s", err, out)
+	}
 	os.WriteFile(path, []byte("garbage"), 0o600)
 	if _, _, err := LoadOrCreateKey(path); err == nil || !strings.Contains(err.Error(), "move it away") {
 		t.Fatalf("a damaged key file must stop the probe with advice, got %v", err)
@@ -209,4 +226,13 @@ func TestSenderRegistersAgainAfterAKeyReset(t *testing.T) {
 	if !f.key.Equal(pub) || f.registers != 2 || len(f.got) != 5 {
 		t.Fatalf("registrations %d, records %d", f.registers, len(f.got))
 	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
