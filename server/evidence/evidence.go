@@ -26,6 +26,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jagadesa/jagadesa"
 )
@@ -41,8 +42,48 @@ type Record struct {
 	KeyID     string    `json:"key_id"`
 	Signature string    `json:"signature"` // base64, over Body
 	// Body is the report exactly as the probe signed it (the request body
-	// after gzip is undone); JSON carries it as base64.
-	Body []byte `json:"body"`
+	// after gzip is undone). On disk it is the JSON string "body" — the
+	// report's own JSON, readable with zcat | jq -j .body, and a third
+	// smaller after gzip than base64 — or "body_b64" for the rare body that
+	// is not valid UTF-8, which a JSON string could not carry exactly.
+	Body []byte `json:"-"`
+}
+
+// recordFile is a Record as a line of a file.
+type recordFile struct {
+	record
+	Body    *string `json:"body,omitempty"`
+	BodyB64 []byte  `json:"body_b64,omitempty"`
+}
+
+type record Record // without the methods, so no recursion
+
+// MarshalJSON writes the body as a string when that is exact.
+func (r Record) MarshalJSON() ([]byte, error) {
+	f := recordFile{record: record(r)}
+	if utf8.Valid(r.Body) {
+		s := string(r.Body)
+		f.Body = &s
+	} else {
+		f.BodyB64 = r.Body
+	}
+	return json.Marshal(f)
+}
+
+// UnmarshalJSON reads either form of the body.
+func (r *Record) UnmarshalJSON(b []byte) error {
+	var f recordFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return err
+	}
+	*r = Record(f.record)
+	switch {
+	case f.Body != nil:
+		r.Body = []byte(*f.Body)
+	default:
+		r.Body = f.BodyB64
+	}
+	return nil
 }
 
 // Verify checks the record's signature with a public key.

@@ -1,11 +1,14 @@
 package evidence
 
 import (
+	"bytes"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"os"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jagadesa/jagadesa"
 )
@@ -55,5 +58,28 @@ func TestAppendReadAndTornTail(t *testing.T) {
 	files, _ := a.Files("")
 	if len(files) != 1 || files[0] != path {
 		t.Fatalf("files %v", files)
+	}
+}
+
+// The body comes back byte for byte, as a JSON string when it is UTF-8
+// (HTML-sensitive and line-separator characters included) and as base64
+// when it is not.
+func TestBodyRoundTrip(t *testing.T) {
+	for _, body := range [][]byte{
+		[]byte(`{"v":1,"m":"<b>&amp;</b> \u2028 tab\t","x":"Desa Krandegan"}` + "\n"),
+		[]byte("{\"v\":1,\"m\":\"\u2028\u2029 \x7f\"}"),
+		{0xff, 0xfe, '{', '}'},
+	} {
+		line, err := json.Marshal(Record{Village: "33.06.08.2007", Body: body})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r Record
+		if err := json.Unmarshal(line, &r); err != nil || !bytes.Equal(r.Body, body) || r.Village != "33.06.08.2007" {
+			t.Fatalf("%q came back as %q (%v) via %s", body, r.Body, err, line)
+		}
+		if utf8.Valid(body) != bytes.Contains(line, []byte(`"body":`)) {
+			t.Fatalf("%q stored as %s", body, line)
+		}
 	}
 }

@@ -80,7 +80,12 @@ func TestVerifyStoredEvidence(t *testing.T) {
 	if msg, err := ossl(); err != nil || !strings.Contains(msg, "Signature Verified Successfully") {
 		t.Fatalf("openssl on the extracted batch: %v %s", err, msg)
 	}
+	// The hand route of docs/evidence.md gives the same bytes.
+	byHand, err := exec.Command("sh", "-c", "zcat "+arch.Path(village, now)+" | sed -n 1p | jq -j .body").Output()
 	body, _ := os.ReadFile(base + ".json")
+	if err != nil || !bytes.Equal(byHand, body) {
+		t.Fatalf("zcat | jq -j .body gave %q (%v), --extract %q", byHand, err, body)
+	}
 	os.WriteFile(base+".json", bytes.Replace(body, []byte("21.5"), []byte("12.5"), 1), 0o644)
 	if msg, err := ossl(); err == nil {
 		t.Fatalf("openssl accepted an altered batch: %s", msg)
