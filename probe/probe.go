@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -36,7 +37,11 @@ type Config struct {
 
 	DNSNames     []string // resolved each round, through the system and the reference resolver
 	DNSReference string   // host:port of the reference resolver; empty: none
-	HTTPURLs     []string // service URLs checked each round
+	// DNSCanaries are names whose addresses must be the same through the
+	// router's resolver and the reference one (dnshijack.go); they are
+	// resolved each round like DNSNames.
+	DNSCanaries []string
+	HTTPURLs    []string // service URLs checked each round
 
 	SpeedtestBudget int64  // bytes per calendar month for throughput tests; 0: none
 	WANInterface    string // for cross-traffic counters; empty: the default route's
@@ -122,6 +127,7 @@ type Probe struct {
 	outages  *OutageTracker     // the probe's own timeline (outage.go)
 	security *SecurityCollector // nil when turned off
 	threats  *ThreatWatcher     // nil when turned off (threatfeed.go)
+	dnsWatch *DNSHijackWatcher  // nil without security or a reference resolver
 	client   *http.Client
 
 	mu sync.Mutex // serialises spool appends
@@ -150,6 +156,12 @@ func New(cfg Config, log *slog.Logger, client *http.Client) (*Probe, error) {
 	if !cfg.NoSecurity {
 		self, _ := os.Executable()
 		p.security = &SecurityCollector{Root: cfg.Root, StateFile: filepath.Join(cfg.Spool, "security.json"), ProbeBinary: self, DNSAllow: cfg.DNSAllow}
+		if cfg.DNSReference != "" {
+			p.dnsWatch = &DNSHijackWatcher{Canaries: cfg.DNSCanaries}
+			if u, err := url.Parse(cfg.Server); err == nil && u.Hostname() != "" {
+				p.dnsWatch.Internal = []string{u.Hostname()}
+			}
+		}
 		if cfg.ThreatFeedInterval > 0 {
 			p.threats = &ThreatWatcher{Root: cfg.Root, StateFile: filepath.Join(cfg.Spool, "threatwatch.json")}
 			// The last feed fetched is matched from the first round, link up
@@ -232,7 +244,13 @@ func (p *Probe) jobs() []job {
 	for _, t := range p.cfg.Targets {
 		out = append(out, job{jagadesa.KindICMP, t, base})
 	}
-	for _, n := range p.cfg.DNSNames {
+	names := slices.Clone(p.cfg.DNSNames)
+	for _, n := range p.cfg.DNSCanaries {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	for _, n := range names {
 		out = append(out, job{jagadesa.KindDNS, n, base})
 		if p.cfg.DNSReference != "" {
 			o := base
@@ -289,6 +307,11 @@ func (p *Probe) round(ctx context.Context) {
 			p.log.Warn("security collectors", "err", err)
 		}
 		for _, e := range evs {
+			p.append(EncodeEvent(e))
+		}
+	}
+	if p.dnsWatch != nil {
+		for _, e := range p.dnsWatch.Compare(samples) {
 			p.append(EncodeEvent(e))
 		}
 	}

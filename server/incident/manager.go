@@ -854,6 +854,8 @@ var securityKinds = map[string]bool{
 	// Threat-feed hits (probe/threatfeed.go): a host at the village talking
 	// to, or looking up, something the CSIRT's feed lists as bad.
 	"threat_ip": true, "threat_domain": true, "threat_summary": true,
+	// The router's resolver against the reference (probe/dnshijack.go).
+	"dns_hijack": true, "dns_nxdomain_rewrite": true, "dns_answer_mismatch": true,
 }
 
 // afterOutage is how long after a village's outage ends new listening
@@ -990,6 +992,12 @@ func securityTitle(kind string) string {
 		return "router memakai resolver DNS yang tidak diizinkan (kemungkinan DNS hijack)"
 	case "dns_upstream_changed":
 		return "resolver DNS router berubah"
+	case "dns_hijack":
+		return "resolver router mengarahkan nama publik ke alamat internal (DNS hijack)"
+	case "dns_nxdomain_rewrite":
+		return "resolver router menjawab nama yang tidak ada (NXDOMAIN diubah)"
+	case "dns_answer_mismatch":
+		return "jawaban DNS router berbeda dengan resolver pembanding"
 	case "threat_ip":
 		return "koneksi dengan alamat berbahaya dari threat feed"
 	case "threat_domain":

@@ -50,7 +50,7 @@ func TestConfigFile(t *testing.T) {
 				Root:    "/", Count: 10, PingInterval: time.Second, Privileged: c.Privileged, SpoolMaxBytes: 4 << 20,
 				Version: Version, DNSNames: []string{"jatengprov.go.id", "purworejokab.go.id"}, DNSReference: "8.8.8.8:53",
 				HTTPURLs:        []string{"https://jatengprov.go.id/", "https://purworejokab.go.id/?q=a b"},
-				SpeedtestBudget: 2048 << 20, WANInterface: "pppoe-wan",
+				SpeedtestBudget: 2048 << 20, WANInterface: "pppoe-wan", ThreatFeedInterval: time.Hour,
 			}
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("config\n got %+v\nwant %+v", c, want)

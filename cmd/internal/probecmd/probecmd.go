@@ -107,7 +107,7 @@ func configure(args []string, getenv func(string) string, stderr io.Writer) (pro
 }
 
 // flagLists are the repeatable flags as given on the command line.
-type flagLists struct{ targets, dnsNames, httpURLs envflag.List }
+type flagLists struct{ targets, dnsNames, dnsCanaries, httpURLs envflag.List }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (probe.Config, options, flagLists, error) {
 	env := envflag.Getenv(getenv)
@@ -151,6 +151,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (pr
 	fs.DurationVar(&cfg.PingInterval, "ping-interval", env.Duration("JAGADESA_PING_INTERVAL", time.Second), "time between packets of a round (env JAGADESA_PING_INTERVAL)")
 	fs.BoolVar(&cfg.Privileged, "privileged", env.Bool("JAGADESA_PRIVILEGED", canRawICMP()), "raw ICMP sockets (root or cap_net_raw; the default when the process has either); false uses unprivileged UDP ping (env JAGADESA_PRIVILEGED)")
 	fs.Int64Var(&cfg.SpoolMaxBytes, "spool-max-bytes", int64(env.Int("JAGADESA_SPOOL_MAX_BYTES", 8<<20)), "spool size bound; the oldest records are dropped (and counted) beyond it (env JAGADESA_SPOOL_MAX_BYTES)")
+	fs.Var(&l.dnsCanaries, "dns-canary", "name whose addresses must be the same through the router's resolver and the reference one, else a DNS-hijack warning; repeatable (env JAGADESA_DNS_CANARIES). Only names without a CDN")
 	fs.Var(&l.dnsNames, "dns-name", "name to resolve each round, repeatable (env JAGADESA_DNS_NAMES; default jatengprov.go.id)")
 	fs.StringVar(&cfg.DNSReference, "dns-reference", env.String("JAGADESA_DNS_REFERENCE", "8.8.8.8:53"), "reference resolver (host:port) to compare the router's resolver with; empty: none")
 	fs.Var(&l.httpURLs, "http-url", "service URL to check each round, repeatable (env JAGADESA_HTTP_URLS; default: the province's SPBE portals)")
@@ -179,6 +180,11 @@ func finish(cfg *probe.Config, opts *options, l flagLists, getenv func(string) s
 	cfg.Targets = pick(l.targets, getenv("JAGADESA_TARGETS"), fileTargets, nil)
 	cfg.DNSNames = pick(l.dnsNames, getenv("JAGADESA_DNS_NAMES"), fileDNS, probe.DefaultDNSNames)
 	cfg.HTTPURLs = pick(l.httpURLs, getenv("JAGADESA_HTTP_URLS"), fileHTTP, probe.DefaultHTTPURLs)
+	var fileCanaries []string
+	if file != nil {
+		fileCanaries = file.lists["dns_canary"]
+	}
+	cfg.DNSCanaries = pick(l.dnsCanaries, getenv("JAGADESA_DNS_CANARIES"), fileCanaries, nil)
 	if len(cfg.Targets) == 0 {
 		// The village gateway, a national target and our own server.
 		cfg.Targets = probe.DefaultTargets(cfg.Root, cfg.Server)
@@ -265,7 +271,7 @@ var uciSettings = map[string]uciSetting{
 }
 
 // uciLists are the section's lists (a plain option counts as one item).
-var uciLists = []string{"target", "dns_name", "http_url"}
+var uciLists = []string{"target", "dns_name", "dns_canary", "http_url"}
 
 // loadConfigFile reads the first `config probe` section of a UCI file.
 // Values that cannot be right fail here, with the file's line; keys the

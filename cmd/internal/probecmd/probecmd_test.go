@@ -66,3 +66,15 @@ func TestDNSAllowFlag(t *testing.T) {
 		t.Fatalf("bad resolver: %v", err)
 	}
 }
+
+func TestDNSCanaryFlag(t *testing.T) {
+	env := func(k string) string { return map[string]string{"JAGADESA_DNS_CANARIES": "jatengprov.go.id"}[k] }
+	cfg, _, _, err := configure([]string{"--server", "http://s", "--village", "33.06.08.2007", "--token", "t"}, env, &bytes.Buffer{})
+	if err != nil || strings.Join(cfg.DNSCanaries, " ") != "jatengprov.go.id" {
+		t.Fatalf("from the environment: %q %v", cfg.DNSCanaries, err)
+	}
+	cfg, _, _, err = configure([]string{"--server", "http://s", "--village", "33.06.08.2007", "--token", "t", "--dns-canary", "a.go.id", "--dns-canary", "b.go.id"}, env, &bytes.Buffer{})
+	if err != nil || strings.Join(cfg.DNSCanaries, " ") != "a.go.id b.go.id" {
+		t.Fatalf("flags win: %q %v", cfg.DNSCanaries, err)
+	}
+}
