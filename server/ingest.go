@@ -56,7 +56,15 @@ func (s *Server) handleReports(c *gin.Context) {
 			bufPool.Put(buf)
 		}
 	}()
-	if err := readBody(c.Request, buf); err != nil {
+	// wire keeps the gzip body as it came, for the evidence archive.
+	wire := bufPool.Get().(*bytes.Buffer)
+	wire.Reset()
+	defer func() {
+		if wire.Cap() <= 2*MaxReportBody {
+			bufPool.Put(wire)
+		}
+	}()
+	if err := readBody(c.Request, buf, wire); err != nil {
 		fail(err)
 		return
 	}
@@ -120,7 +128,11 @@ func (s *Server) handleReports(c *gin.Context) {
 		key, _ := s.Keys.ProbeKey(p.ID)
 		rec := evidence.Record{Received: s.Now().UTC(), Probe: p.ID, Village: r.Village, Stream: r.Stream,
 			FirstSeq: lo, LastSeq: hi, KeyID: jagadesa.KeyID(key.PublicKey), Signature: sig, Body: buf.Bytes()}
-		if err := s.Evidence.Append(&rec); err != nil {
+		var gz []byte
+		if wire.Len() > 0 {
+			gz = wire.Bytes()
+		}
+		if err := s.Evidence.Append(&rec, gz); err != nil {
 			// The points are written, but without their evidence the batch
 			// is not accepted: the probe sends it again (writes are
 			// idempotent) until the archive works.
@@ -157,8 +169,9 @@ func (s *Server) handleReports(c *gin.Context) {
 }
 
 // readBody reads the request body into buf, inflating gzip, within the
-// limits: an oversize body or a bomb is a 413, never an out-of-memory.
-func readBody(req *http.Request, buf *bytes.Buffer) error {
+// limits: an oversize body or a bomb is a 413, never an out-of-memory. A
+// gzip body is also copied, as it came, into wire.
+func readBody(req *http.Request, buf, wire *bytes.Buffer) error {
 	if req.ContentLength > MaxReportBody {
 		return tooLarge("body of %d bytes exceeds the limit of %d", req.ContentLength, MaxReportBody)
 	}
@@ -168,11 +181,12 @@ func readBody(req *http.Request, buf *bytes.Buffer) error {
 	case "", "identity":
 	case "gzip":
 		zr, _ := gzPool.Get().(*gzip.Reader)
+		in := io.TeeReader(body, wire)
 		var err error
 		if zr == nil {
-			zr, err = gzip.NewReader(body)
+			zr, err = gzip.NewReader(in)
 		} else {
-			err = zr.Reset(body)
+			err = zr.Reset(in)
 		}
 		if err != nil {
 			if isMaxBytes(err) {

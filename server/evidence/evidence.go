@@ -4,16 +4,24 @@
 // with an ISP, say — by anyone holding the probe's public key.
 //
 // Batches are kept under the data directory, one file per village per UTC
-// day: evidence/<YYYY-MM-DD>/<village>.jsonl.gz. Each batch is appended as
-// its own gzip member holding one JSON line (a Record), and synced before
-// the server answers the probe, so a crash loses no accepted batch and
-// never leaves half a line: a torn last member fails its gzip checksum and
-// is reported as such, while every member before it still reads. zcat
-// reads the files as they are.
+// day: evidence/<YYYY-MM-DD>/<village>.jsonl.gz. Uncompressed, a file is a
+// header line and a body per batch:
+//
+//	{"received":"…","probe":"p-…",…,"signature":"…","body_bytes":1297}
+//	<exactly body_bytes bytes: the report as signed>
+//
+// each body followed by a newline. On disk these are gzip members: the
+// header line in one, the body in the next — the probe's own gzip member
+// as it came over the wire, so the server never compresses a batch again —
+// and the newline in a third. zcat reads the files as they are. Each batch
+// is synced before the server answers the probe, so a crash loses no
+// accepted batch; a batch cut short by one is reported as torn, and every
+// batch before it still reads.
 package evidence
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"crypto/ed25519"
 	"encoding/json"
@@ -23,10 +31,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
+
+	kgzip "github.com/klauspost/compress/gzip"
 
 	"github.com/jagadesa/jagadesa"
 )
@@ -41,49 +49,10 @@ type Record struct {
 	LastSeq   uint64    `json:"last_seq"`
 	KeyID     string    `json:"key_id"`
 	Signature string    `json:"signature"` // base64, over Body
+	BodyBytes int       `json:"body_bytes"`
 	// Body is the report exactly as the probe signed it (the request body
-	// after gzip is undone). On disk it is the JSON string "body" — the
-	// report's own JSON, readable with zcat | jq -j .body, and a third
-	// smaller after gzip than base64 — or "body_b64" for the rare body that
-	// is not valid UTF-8, which a JSON string could not carry exactly.
+	// after gzip is undone). It follows the header line in the file.
 	Body []byte `json:"-"`
-}
-
-// recordFile is a Record as a line of a file.
-type recordFile struct {
-	record
-	Body    *string `json:"body,omitempty"`
-	BodyB64 []byte  `json:"body_b64,omitempty"`
-}
-
-type record Record // without the methods, so no recursion
-
-// MarshalJSON writes the body as a string when that is exact.
-func (r Record) MarshalJSON() ([]byte, error) {
-	f := recordFile{record: record(r)}
-	if utf8.Valid(r.Body) {
-		s := string(r.Body)
-		f.Body = &s
-	} else {
-		f.BodyB64 = r.Body
-	}
-	return json.Marshal(f)
-}
-
-// UnmarshalJSON reads either form of the body.
-func (r *Record) UnmarshalJSON(b []byte) error {
-	var f recordFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		return err
-	}
-	*r = Record(f.record)
-	switch {
-	case f.Body != nil:
-		r.Body = []byte(*f.Body)
-	default:
-		r.Body = f.BodyB64
-	}
-	return nil
 }
 
 // Verify checks the record's signature with a public key.
@@ -135,22 +104,50 @@ func (a *Archive) lock(path string) *sync.Mutex {
 	return l
 }
 
+var writers = sync.Pool{New: func() any {
+	zw, _ := kgzip.NewWriterLevel(nil, kgzip.BestSpeed)
+	return zw
+}}
+
+// newlineMember is the gzip member that ends each record.
+var newlineMember = func() []byte {
+	var b bytes.Buffer
+	zw, _ := kgzip.NewWriterLevel(&b, kgzip.BestSpeed)
+	zw.Write([]byte{'\n'})
+	zw.Close()
+	return b.Bytes()
+}()
+
 // Append stores a record durably: it returns once the record is synced.
-func (a *Archive) Append(r *Record) error {
+// wire, when the probe sent gzip, is the request body as it came: gzip
+// that inflates to exactly r.Body, kept as it is; nil compresses r.Body.
+func (a *Archive) Append(r *Record, wire []byte) error {
 	if !jagadesa.ValidVillageCode(r.Village) {
 		return fmt.Errorf("evidence: bad village code %q", r.Village)
 	}
-	line, err := json.Marshal(r)
+	r.BodyBytes = len(r.Body)
+	head, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
-	var member strings.Builder
-	zw, _ := gzip.NewWriterLevel(&member, gzip.BestSpeed)
-	zw.Write(line)
-	zw.Write([]byte{'\n'})
-	if err := zw.Close(); err != nil {
-		return err
+	var out bytes.Buffer
+	member := func(b []byte) {
+		// A gzip writer's state is hundreds of KB: made afresh for each
+		// member it was a fifth of the ingest CPU.
+		zw := writers.Get().(*kgzip.Writer)
+		zw.Reset(&out)
+		zw.Write(b)
+		zw.Close() // into a bytes.Buffer: cannot fail
+		writers.Put(zw)
 	}
+	member(append(head, '\n'))
+	if wire != nil {
+		out.Write(wire)
+	} else {
+		member(r.Body)
+	}
+	out.Write(newlineMember)
+
 	path := a.Path(r.Village, r.Received)
 	l := a.lock(path)
 	l.Lock()
@@ -171,7 +168,7 @@ func (a *Archive) Append(r *Record) error {
 	}
 	info, _ := f.Stat()
 	fresh := info != nil && info.Size() == 0
-	if _, err := f.WriteString(member.String()); err != nil {
+	if _, err := f.Write(out.Bytes()); err != nil {
 		f.Close()
 		return fmt.Errorf("evidence: write %s: %w", path, err)
 	}
@@ -204,6 +201,9 @@ func syncDir(dir string) error {
 // was written); the records before it are intact.
 var ErrTorn = errors.New("evidence: file ends in a torn record")
 
+// MaxBody bounds a body ReadFile accepts (the server takes no larger).
+const MaxBody = 64 << 20
+
 // ReadFile calls fn for each record of a file, in order.
 func ReadFile(path string, fn func(*Record) error) error {
 	f, err := os.Open(path)
@@ -215,31 +215,41 @@ func ReadFile(path string, fn func(*Record) error) error {
 	if err != nil {
 		return fmt.Errorf("evidence: %s: %w", path, err)
 	}
-	// Members read as one stream; a record never spans members, so lines
-	// are records.
-	sc := bufio.NewScanner(zr)
-	sc.Buffer(make([]byte, 64<<10), 64<<20)
-	n := 0
-	for sc.Scan() {
-		n++
+	br := bufio.NewReaderSize(zr, 64<<10) // members read as one stream
+	tornAfter := func(n int) error { return fmt.Errorf("%w: %s after %d records", ErrTorn, path, n) }
+	for n := 0; ; n++ {
+		line, err := br.ReadBytes('\n')
+		switch {
+		case err == io.EOF && len(line) == 0:
+			return nil
+		case err == io.EOF || torn(err):
+			return tornAfter(n)
+		case err != nil:
+			return fmt.Errorf("evidence: %s: %w", path, err)
+		}
 		var r Record
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			if !sc.Scan() && torn(sc.Err()) { // the cut-off last record
-				return fmt.Errorf("%w: %s after %d records", ErrTorn, path, n-1)
+		if err := json.Unmarshal(line, &r); err != nil {
+			return fmt.Errorf("evidence: %s: record %d: %w", path, n+1, err)
+		}
+		if r.BodyBytes < 0 || r.BodyBytes > MaxBody {
+			return fmt.Errorf("evidence: %s: record %d: body of %d bytes", path, n+1, r.BodyBytes)
+		}
+		r.Body = make([]byte, r.BodyBytes)
+		if _, err := io.ReadFull(br, r.Body); err != nil {
+			if err == io.EOF || torn(err) {
+				return tornAfter(n)
 			}
-			return fmt.Errorf("evidence: %s: record %d: %w", path, n, err)
+			return fmt.Errorf("evidence: %s: record %d: %w", path, n+1, err)
+		}
+		if nl, err := br.ReadByte(); err != nil {
+			return tornAfter(n)
+		} else if nl != '\n' {
+			return fmt.Errorf("evidence: %s: record %d: body longer than its body_bytes", path, n+1)
 		}
 		if err := fn(&r); err != nil {
 			return err
 		}
 	}
-	if err := sc.Err(); err != nil {
-		if torn(err) {
-			return fmt.Errorf("%w: %s after %d records", ErrTorn, path, n)
-		}
-		return fmt.Errorf("evidence: %s: %w", path, err)
-	}
-	return nil
 }
 
 // Files lists the archive's files, oldest day first, optionally only one

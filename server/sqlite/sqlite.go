@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,7 +35,15 @@ type DB struct {
 	// few (one per probe), so they are cached in memory.
 	mu     sync.RWMutex
 	byHash map[string]jagadesa.Probe
-	// keys and streams (keys.go) share mu.
+	// keys and streams (keys.go) share mu; marks is the connection the
+	// streams' marks are written through.
+	marks   *sql.DB
+	dirty   map[streamKey]bool // marks not yet written
+	flushMu sync.Mutex         // one writer of marks at a time
+	kick    chan struct{}
+	stop    chan struct{}
+	flushed chan struct{}
+	markErr error
 	keys    map[string]jagadesa.ProbeKey
 	streams map[streamKey]uint64
 }
@@ -64,11 +73,34 @@ func Open(dir string) (*DB, error) {
 		sdb.Close()
 		return nil, err
 	}
+	// Replay marks move with every report: hundreds of commits a second.
+	// Their own connection commits without waiting for the disk
+	// (synchronous NORMAL: in WAL mode durable across a crash of the
+	// process, not of the machine), so the marks do not serialise ingest
+	// behind an fsync each. See keys.go.
+	d.marks, err = sql.Open("sqlite", strings.Replace(dsn, "synchronous(FULL)", "synchronous(NORMAL)", 1))
+	if err != nil {
+		sdb.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	d.marks.SetMaxOpenConns(1)
+	d.dirty = map[streamKey]bool{}
+	d.kick, d.stop, d.flushed = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+	go d.flushLoop()
 	return d, nil
 }
 
-// Close closes the database.
-func (d *DB) Close() error { return d.db.Close() }
+// Close writes the pending replay marks and closes the database.
+func (d *DB) Close() error {
+	close(d.stop)
+	<-d.flushed
+	d.marks.Close()
+	err := d.db.Close()
+	if d.markErr != nil {
+		err = d.markErr
+	}
+	return err
+}
 
 var migrations = []string{
 	`CREATE TABLE IF NOT EXISTS probes (
