@@ -83,19 +83,25 @@ var criticalFiles = map[string]bool{"etc/passwd": true, "etc/shadow": true, "etc
 // log_file is set; Debian-like systems to auth.log or secure).
 var logFiles = []string{"var/log/messages", "var/log/auth.log", "var/log/secure", "tmp/log/messages"}
 
-func (c *SecurityCollector) now() time.Time {
-	if c.Now != nil {
-		return c.Now()
-	}
-	return time.Now()
-}
+func (c *SecurityCollector) now() time.Time { return clock(c.Now) }
 
-func (c *SecurityCollector) path(rel string) string {
-	root := c.Root
+func (c *SecurityCollector) path(rel string) string { return underRoot(c.Root, rel) }
+
+// underRoot is rel under the file-system root the host collectors read
+// (--root; "" is /).
+func underRoot(root, rel string) string {
 	if root == "" {
 		root = "/"
 	}
 	return filepath.Join(root, rel)
+}
+
+// clock is now, from a test's clock when it set one.
+func clock(now func() time.Time) time.Time {
+	if now != nil {
+		return now()
+	}
+	return time.Now()
 }
 
 // Collect runs every collector once and returns the events found. Errors

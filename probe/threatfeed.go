@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -117,20 +116,9 @@ var (
 	threatDNSLogFile = []string{"tmp/dnsmasq.log", "var/log/dnsmasq.log", "tmp/log/messages", "var/log/messages", "var/log/syslog"}
 )
 
-func (w *ThreatWatcher) now() time.Time {
-	if w.Now != nil {
-		return w.Now()
-	}
-	return time.Now()
-}
+func (w *ThreatWatcher) now() time.Time { return clock(w.Now) }
 
-func (w *ThreatWatcher) path(rel string) string {
-	root := w.Root
-	if root == "" {
-		root = "/"
-	}
-	return filepath.Join(root, rel)
-}
+func (w *ThreatWatcher) path(rel string) string { return underRoot(w.Root, rel) }
 
 // SetFeed validates and compiles f and makes it the feed Collect matches
 // against. nil turns matching off. On error the previous feed stays.

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/jagadesa/jagadesa"
-	"github.com/jagadesa/jagadesa/cmd/internal/jagadesacmd"
 	"github.com/jagadesa/jagadesa/geo"
 	"github.com/jagadesa/jagadesa/server/influx/influxtest"
 	"github.com/jagadesa/jagadesa/server/notify"
@@ -127,19 +126,7 @@ func TestIncidentsEndToEnd(t *testing.T) {
 	base := "http://" + addr
 	args := []string{"serve", "--listen", addr, "--influx-url", ifx.URL, "--influx-bucket", bucket, "--data-dir", dataDir,
 		"--grace", "1s", "--incident-startup-grace", "1s", "--webhook-url", hook.URL, "--dashboard-url", "https://jagadesa.example.go.id"}
-	start := func(ctx context.Context, log *syncBuffer) chan error {
-		done := make(chan error, 1)
-		go func() { done <- jagadesacmd.Run(ctx, args, incidentEnv, log, log) }()
-		for i := 0; ; i++ {
-			if code, _ := call(t, "GET", base+"/healthz", "", ""); code == 200 {
-				return done
-			}
-			if i > 100 {
-				t.Fatalf("server not healthy:\n%s", log.String())
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
+	start := func(ctx context.Context, log *syncBuffer) chan error { return runServe(t, ctx, args, incidentEnv, log) }
 	var log1 syncBuffer
 	ctx1, stop1 := context.WithCancel(context.Background())
 	done1 := start(ctx1, &log1)
@@ -311,20 +298,8 @@ func TestCompromisedVillageEndToEnd(t *testing.T) {
 	addr := freeAddr(t)
 	base := "http://" + addr
 	var srvLog syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- jagadesacmd.Run(ctx, []string{"serve", "--listen", addr, "--influx-url", ifx.URL, "--influx-bucket", bucket,
-			"--data-dir", t.TempDir(), "--incident-startup-grace", "1s", "--webhook-url", hook.URL}, incidentEnv, &srvLog, &srvLog)
-	}()
-	for i := 0; ; i++ {
-		if code, _ := call(t, "GET", base+"/healthz", "", ""); code == 200 {
-			break
-		}
-		if i > 100 {
-			t.Fatalf("server not healthy:\n%s", srvLog.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	runServe(t, ctx, []string{"serve", "--listen", addr, "--influx-url", ifx.URL, "--influx-bucket", bucket,
+		"--data-dir", t.TempDir(), "--incident-startup-grace", "1s", "--webhook-url", hook.URL}, incidentEnv, &srvLog)
 	village := geo.KrandeganCode // Purworejo: a regency CSIRT in the demo directory
 	_, token := enroll(t, base, village)
 	args := append(probeArgs(base, village, t.TempDir(), "127.0.0.1"), "--root", root)

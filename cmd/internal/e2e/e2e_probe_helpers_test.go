@@ -75,11 +75,17 @@ func enrollSigned(t *testing.T, base, village string) (id, token string) {
 // started again on the same address and data, so enrolled probes stay valid.
 func serveAt(t *testing.T, ctx context.Context, addr, dataDir, influxURL, bucket string, log *syncBuffer) chan error {
 	t.Helper()
+	return runServe(t, ctx, []string{"serve", "--listen", addr, "--influx-url", influxURL,
+		"--influx-bucket", bucket, "--data-dir", dataDir, "--grace", "1s"}, adminEnv, log)
+}
+
+// runServe runs `jagadesa` with args (a serve command with --listen) until
+// ctx ends, and waits until it is healthy.
+func runServe(t *testing.T, ctx context.Context, args []string, getenv func(string) string, log *syncBuffer) chan error {
+	t.Helper()
+	addr := args[slices.Index(args, "--listen")+1]
 	done := make(chan error, 1)
-	go func() {
-		done <- jagadesacmd.Run(ctx, []string{"serve", "--listen", addr, "--influx-url", influxURL,
-			"--influx-bucket", bucket, "--data-dir", dataDir, "--grace", "1s"}, adminEnv, log, log)
-	}()
+	go func() { done <- jagadesacmd.Run(ctx, args, getenv, log, log) }()
 	for i := 0; ; i++ {
 		if code, _ := call(t, "GET", "http://"+addr+"/healthz", "", ""); code == 200 {
 			return done

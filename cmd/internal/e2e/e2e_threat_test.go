@@ -47,20 +47,8 @@ func TestThreatFeedHitEndToEnd(t *testing.T) {
 	base := "http://" + addr
 	dataDir := t.TempDir()
 	var srvLog syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- jagadesacmd.Run(ctx, []string{"serve", "--listen", addr, "--influx-url", ifx.URL, "--influx-bucket", bucket,
-			"--data-dir", dataDir, "--incident-startup-grace", "1s", "--webhook-url", hook.URL, "--threat-feed", feed}, incidentEnv, &srvLog, &srvLog)
-	}()
-	for i := 0; ; i++ {
-		if code, _ := call(t, "GET", base+"/healthz", "", ""); code == 200 {
-			break
-		}
-		if i > 100 {
-			t.Fatalf("server not healthy:\n%s", srvLog.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	runServe(t, ctx, []string{"serve", "--listen", addr, "--influx-url", ifx.URL, "--influx-bucket", bucket,
+		"--data-dir", dataDir, "--incident-startup-grace", "1s", "--webhook-url", hook.URL, "--threat-feed", feed}, incidentEnv, &srvLog)
 	village := geo.KrandeganCode
 	probeID, token := enroll(t, base, village) // no key: the probe registers its own
 	args := append(probeArgs(base, village, t.TempDir(), "127.0.0.1"), "--root", root)
