@@ -57,13 +57,16 @@ func (s *Server) handleReports(c *gin.Context) {
 		}
 	}()
 	// wire keeps the gzip body as it came, for the evidence archive.
-	wire := bufPool.Get().(*bytes.Buffer)
-	wire.Reset()
-	defer func() {
-		if wire.Cap() <= 2*MaxReportBody {
-			bufPool.Put(wire)
-		}
-	}()
+	var wire *bytes.Buffer
+	if s.Evidence != nil {
+		wire = bufPool.Get().(*bytes.Buffer)
+		wire.Reset()
+		defer func() {
+			if wire.Cap() <= 2*MaxReportBody {
+				bufPool.Put(wire)
+			}
+		}()
+	}
 	if err := readBody(c.Request, buf, wire); err != nil {
 		fail(err)
 		return
@@ -170,7 +173,7 @@ func (s *Server) handleReports(c *gin.Context) {
 
 // readBody reads the request body into buf, inflating gzip, within the
 // limits: an oversize body or a bomb is a 413, never an out-of-memory. A
-// gzip body is also copied, as it came, into wire.
+// gzip body is also copied, as it came, into wire when it is not nil.
 func readBody(req *http.Request, buf, wire *bytes.Buffer) error {
 	if req.ContentLength > MaxReportBody {
 		return tooLarge("body of %d bytes exceeds the limit of %d", req.ContentLength, MaxReportBody)
@@ -181,7 +184,10 @@ func readBody(req *http.Request, buf, wire *bytes.Buffer) error {
 	case "", "identity":
 	case "gzip":
 		zr, _ := gzPool.Get().(*gzip.Reader)
-		in := io.TeeReader(body, wire)
+		var in io.Reader = body
+		if wire != nil {
+			in = io.TeeReader(body, wire)
+		}
 		var err error
 		if zr == nil {
 			zr, err = gzip.NewReader(in)

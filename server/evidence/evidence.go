@@ -77,7 +77,7 @@ type Archive struct {
 	Dir string
 
 	mu    sync.Mutex
-	locks map[string]*sync.Mutex // one per file: appends to a file never interleave
+	locks map[string]*sync.Mutex // one per village: appends to its files never interleave
 }
 
 // New returns an archive under dir, creating it.
@@ -93,13 +93,13 @@ func (a *Archive) Path(village string, day time.Time) string {
 	return filepath.Join(a.Dir, day.UTC().Format("2006-01-02"), village+".jsonl.gz")
 }
 
-func (a *Archive) lock(path string) *sync.Mutex {
+func (a *Archive) lock(village string) *sync.Mutex {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	l := a.locks[path]
+	l := a.locks[village]
 	if l == nil {
 		l = new(sync.Mutex)
-		a.locks[path] = l
+		a.locks[village] = l
 	}
 	return l
 }
@@ -149,7 +149,7 @@ func (a *Archive) Append(r *Record, wire []byte) error {
 	out.Write(newlineMember)
 
 	path := a.Path(r.Village, r.Received)
-	l := a.lock(path)
+	l := a.lock(r.Village)
 	l.Lock()
 	defer l.Unlock()
 	dir := filepath.Dir(path)
