@@ -45,7 +45,8 @@ log "building jagadesa"
 go build -o bin/jagadesa ./cmd/jagadesa
 
 JAGADESA_ADMIN_TOKEN=$TOKEN bin/jagadesa serve --listen "$LISTEN" --influx-url "$INFLUX_URL" \
-  --influx-bucket jagadesa/autogen --data-dir "$DIR/data" --provinces "${JAGADESA_PROVINCES:-jateng,jambi}" >"$DIR/server.out" 2>"$DIR/server.log" &
+  --influx-bucket jagadesa/autogen --data-dir "$DIR/data" --provinces "${JAGADESA_PROVINCES:-jateng,jambi}" \
+  --threat-feed server/threatfeed/example-feed.txt >"$DIR/server.out" 2>"$DIR/server.log" &
 pids+=($!)
 for _ in $(seq 1 100); do
   curl -fs -o /dev/null "$URL/healthz" && break
@@ -72,6 +73,7 @@ cat <<MSG
     curl -s -H 'Authorization: Bearer $TOKEN' $URL/api/v1/villages/33.06.08.2007
     curl -s -H 'Authorization: Bearer $TOKEN' '$URL/api/v1/incidents?status=open'
     curl -s $URL/metrics | grep jagadesa_villages
+    bin/jagadesa verify --data-dir $DIR/data      (every stored batch against its probe's key)
 
   The incident queue is at $URL/insiden; the simulated regional power cut
   (one kecamatan, five minutes in) becomes one regional incident, routed to
