@@ -324,6 +324,12 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	poll("Kemantan's incident in the queue", `document.body.dataset.page === "incidents" && document.body.innerText.includes("Kemantan") && !!document.querySelector('button[data-testid="ack"]')`, 60*time.Second)
 	shot("09-incidents")
+	// The STIX export link downloads a bundle with the browser's session.
+	if txt := eval(`document.querySelector("#stix-export").textContent`); txt != "Ekspor insiden keamanan (STIX 2.1)" {
+		t.Fatalf("STIX export link %q", txt)
+	}
+	eval(`(() => { window.__stix = null; fetch(document.querySelector("#stix-export").href).then(async r => { window.__stix = {status: r.status, type: r.headers.get("content-type") || "", body: await r.json()} }); return true })()`)
+	poll("the STIX export", `window.__stix !== null && window.__stix.status === 200 && window.__stix.type.startsWith("application/stix+json") && window.__stix.body.type === "bundle"`, 10*time.Second)
 	// Fleet villages may have incidents too (short link cuts): act on Kemantan's row.
 	const row = `[...document.querySelectorAll("section.incidents tbody tr")].find(r => r.innerText.includes("Kemantan"))`
 	eval(row + `.querySelector('button[data-testid="ack"]').click(), true`)

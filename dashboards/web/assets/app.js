@@ -562,7 +562,8 @@ async function incidentsView() {
     fill(root,
       h("h1", {}, t("incident_queue")),
       h("div", { class: "controls" }, h("label", { for: "inc-state" }, t("status"), sel),
-        h("a", { href: "/api/v1/reports/incidents?format=csv", download: true }, t("report_csv"))),
+        h("a", { href: "/api/v1/reports/incidents?format=csv", download: true }, t("report_csv")),
+        h("a", { href: "/api/v1/reports/security.stix", download: true, id: "stix-export", title: t("stix_export_hint") }, t("stix_export"))),
       table([t("opened"), t("kind"), t("severity"), t("villages"), t("csirt"), t("status"), t("actions")],
         data.incidents.map((i) => [
           when(i.opened_at),
