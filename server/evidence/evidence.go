@@ -267,3 +267,30 @@ func (a *Archive) Files(village string) ([]string, error) {
 func torn(err error) bool {
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, gzip.ErrChecksum)
 }
+
+// Prune removes the day directories older than keep before now (by their
+// names, UTC days) and returns how many it removed. Stored batches are the
+// operator's records: nothing is pruned unless the operator asks
+// (jagadesa serve --evidence-days).
+func (a *Archive) Prune(now time.Time, keep time.Duration) (int, error) {
+	entries, err := os.ReadDir(a.Dir)
+	if err != nil {
+		return 0, fmt.Errorf("evidence: %w", err)
+	}
+	cutoff := now.UTC().Add(-keep).Truncate(24 * time.Hour)
+	n := 0
+	for _, e := range entries {
+		day, err := time.Parse("2006-01-02", e.Name())
+		if !e.IsDir() || err != nil || !day.Before(cutoff) {
+			continue // not ours, or still kept
+		}
+		if err := os.RemoveAll(filepath.Join(a.Dir, e.Name())); err != nil {
+			return n, fmt.Errorf("evidence: prune %s: %w", e.Name(), err)
+		}
+		n++
+	}
+	if n > 0 {
+		return n, syncDir(a.Dir)
+	}
+	return 0, nil
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,5 +113,30 @@ func TestBodiesComeBackExactly(t *testing.T) {
 	})
 	if err != nil || i != len(want) {
 		t.Fatalf("%d of %d records: %v", i, len(want), err)
+	}
+}
+
+func TestPruneKeepsRecentDays(t *testing.T) {
+	a, _ := New(t.TempDir())
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	for _, d := range []int{0, 1, 29, 30, 31, 400} {
+		r := &Record{Received: now.AddDate(0, 0, -d), Village: "33.06.08.2007", Body: []byte("{}")}
+		if err := a.Append(r, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.MkdirAll(a.Dir+"/not-a-day", 0o750) // someone else's: left alone
+	n, err := a.Prune(now, 30*24*time.Hour)
+	if err != nil || n != 2 {
+		t.Fatalf("pruned %d (%v), want the days 31 and 400 back", n, err)
+	}
+	entries, _ := os.ReadDir(a.Dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	want := []string{"2026-11-07", "2026-11-08", "2026-12-06", "2026-12-07", "not-a-day"}
+	if strings.Join(names, " ") != strings.Join(want, " ") {
+		t.Fatalf("left %v, want %v", names, want)
 	}
 }

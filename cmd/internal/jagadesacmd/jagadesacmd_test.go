@@ -21,6 +21,7 @@ func TestCommands(t *testing.T) {
 		{"unknown command", []string{"frobnicate"}, "unknown command", ""},
 		{"serve needs an admin token", []string{"serve", "--data-dir", "x"}, "admin token", ""},
 		{"serve reports every problem", []string{"serve", "--listen", "", "--influx-url", "", "--influx-bucket", ""}, "--influx-bucket is required", ""},
+		{"serve rejects a negative evidence retention", []string{"serve", "--admin-token", "0123456789abcdef", "--evidence-days", "-1"}, "--evidence-days", ""},
 		{"serve rejects bad log level", []string{"serve", "--admin-token", "0123456789abcdef", "--log-level", "loud"}, "log-level", ""},
 		{"sim needs an admin token", []string{"sim"}, "admin-token", ""},
 		{"bench needs a mode", []string{"bench"}, "usage", ""},

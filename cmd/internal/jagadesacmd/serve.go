@@ -43,6 +43,7 @@ type serveConfig struct {
 	AdminToken    string
 	AllowUnsigned bool
 	EvidenceDir   string
+	EvidenceDays  int
 	ThreatFeed    string
 	WebhookURL    string
 	Programme     string // CSV path; empty: the synthetic demo list
@@ -83,6 +84,9 @@ func (c *serveConfig) validate() error {
 			errs = append(errs, fmt.Errorf("--webhook-url: %w", err))
 		}
 	}
+	if c.EvidenceDays < 0 {
+		errs = append(errs, errors.New("--evidence-days must be 0 (keep all) or more"))
+	}
 	if len(c.AdminToken) < 16 {
 		errs = append(errs, errors.New("an admin token of at least 16 characters is required (JAGADESA_ADMIN_TOKEN or --admin-token)"))
 	}
@@ -119,6 +123,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	fs.BoolVar(&c.AllowUnsigned, "allow-unsigned", env.Bool("JAGADESA_ALLOW_UNSIGNED", false), "accept unsigned batches from probes that have registered no key (probes older than signing; a probe with a key must always sign) (env JAGADESA_ALLOW_UNSIGNED)")
 	fs.StringVar(&c.EvidenceDir, "evidence-dir", getenv("JAGADESA_EVIDENCE_DIR"), "where every accepted signed batch is kept with its signature (env JAGADESA_EVIDENCE_DIR; default <data-dir>/evidence; \"off\" keeps none)")
+	fs.IntVar(&c.EvidenceDays, "evidence-days", env.Int("JAGADESA_EVIDENCE_DAYS", 0), "delete stored batches older than this many days (0 keeps them all) (env JAGADESA_EVIDENCE_DAYS)")
 	fs.StringVar(&c.ThreatFeed, "threat-feed", getenv("JAGADESA_THREAT_FEED"), "operator's threat feed `file` (addresses, prefixes, domains; see server/threatfeed/example-feed.txt) that probes fetch and match; reloaded when it changes (env JAGADESA_THREAT_FEED)")
 	fs.StringVar(&c.LogLevel, "log-level", env.String("JAGADESA_LOG_LEVEL", "info"), "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -207,6 +212,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		if archive, err = evidence.New(dir); err != nil {
 			return err
+		}
+		if c.EvidenceDays > 0 {
+			go pruneEvidence(ctx, log, archive, time.Duration(c.EvidenceDays)*24*time.Hour)
 		}
 	}
 	var feed *threatfeed.Source
@@ -321,4 +329,23 @@ func loadDirectory(path string, log *slog.Logger) (*route.Directory, error) {
 		return route.Demo()
 	}
 	return route.Load(path)
+}
+
+// pruneEvidence deletes the evidence days older than keep, at start and
+// every six hours.
+func pruneEvidence(ctx context.Context, log *slog.Logger, a *evidence.Archive, keep time.Duration) {
+	for {
+		n, err := a.Prune(time.Now(), keep)
+		switch {
+		case err != nil:
+			log.Error("evidence pruning failed", "err", err)
+		case n > 0:
+			log.Info("evidence pruned", "days", n, "keep", keep)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(6 * time.Hour):
+		}
+	}
 }
