@@ -28,7 +28,10 @@ type testDNS struct {
 
 	mu      sync.Mutex
 	queries map[string]int // "name type" → count, e.g. "ok.test. TypeA"
-	tcp     int            // queries over TCP
+	// lies are answers this server gives in place of the zone's, as a
+	// hijacking resolver would (dnshijack_test.go); set before querying.
+	lies map[string][]netip.Addr
+	tcp  int // queries over TCP
 }
 
 func startTestDNS(t *testing.T) *testDNS {
@@ -142,7 +145,13 @@ func (s *testDNS) handle(msg []byte, tcp bool) ([]byte, bool) {
 func (s *testDNS) answer(qh dnsmessage.Header, q dnsmessage.Question, tcp bool) ([]byte, bool) {
 	h := dnsmessage.Header{ID: qh.ID, Response: true, Authoritative: true, RecursionDesired: qh.RecursionDesired}
 	var a []netip.Addr
-	switch strings.ToLower(q.Name.String()) {
+	name := strings.ToLower(q.Name.String())
+	if _, ok := s.lies[name]; ok {
+		name = "(lie)"
+	}
+	switch name {
+	case "(lie)":
+		a = s.lies[strings.ToLower(q.Name.String())]
 	case "ok.test.":
 		// Out of order, to see the check sort them.
 		a = []netip.Addr{netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::1")}

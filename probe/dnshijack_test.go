@@ -1,8 +1,11 @@
 package probe
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/jagadesa/jagadesa"
@@ -112,4 +115,44 @@ func TestDNSHijackQuietDay(t *testing.T) {
 		}
 	}
 	t.Logf("quiet day: 1440 rounds, %d lookups compared, 0 events", lookups)
+}
+
+// Real lookups over the wire, through the probe's own check, against two
+// local resolvers: an honest one, and one standing for a hijacked router
+// resolver that sends ok.test to a LAN box and answers a name that does
+// not exist. The router's samples are labelled as the system resolver's,
+// as the probe's round labels them.
+func TestDNSHijackFromRealLookups(t *testing.T) {
+	honest, router := startTestDNS(t), startTestDNS(t)
+	router.lies = map[string][]netip.Addr{
+		"ok.test.":      {netip.MustParseAddr("192.168.1.250")},
+		"missing.test.": {netip.MustParseAddr("203.0.113.80")},
+	}
+	w := &DNSHijackWatcher{}
+	var got []string
+	for round := 0; round < dnsStreak; round++ {
+		var samples []jagadesa.Sample
+		for _, name := range []string{"ok.test", "missing.test"} {
+			for _, srv := range []*testDNS{router, honest} {
+				s, err := DNSCheck(context.Background(), name, CheckOptions{Resolver: srv.addr})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if srv == router {
+					s.DNS.Resolver = ResolverSystem
+				}
+				samples = append(samples, s)
+			}
+		}
+		for _, e := range w.Compare(samples) {
+			got = append(got, fmt.Sprintf("%d %s/%s %s local=%s reference=%s", round, e.Kind, e.Severity, e.Attrs["name"], e.Attrs["local"], e.Attrs["reference"]))
+		}
+	}
+	want := []string{
+		"0 dns_hijack/critical ok.test local=192.168.1.250 reference=192.0.2.1 192.0.2.2 2001:db8::1",
+		"2 dns_nxdomain_rewrite/warning missing.test local=203.0.113.80 reference=",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }
