@@ -79,13 +79,16 @@ func LoadOrCreateStream(path string) (string, error) {
 // back: the server, which refuses numbers it has already accepted on a
 // stream, then takes them as new.
 func NewStream(path string) (string, error) {
-	var b [12]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	id := "s-" + hex.EncodeToString(b[:])
+	id := streamID()
 	if err := writeFileSync(path, []byte(id+"\n")); err != nil {
 		return "", fmt.Errorf("stream id: write %s: %w", path, err)
 	}
 	return id, nil
+}
+
+// streamID is a new random stream id.
+func streamID() string {
+	var b [12]byte
+	rand.Read(b[:]) // never fails (crypto/rand)
+	return "s-" + hex.EncodeToString(b[:])
 }

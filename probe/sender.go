@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -350,9 +349,7 @@ func (s *Sender) newStream() error {
 		}
 		s.Stream = id
 	} else {
-		var b [8]byte
-		rand.Read(b[:])
-		s.Stream = fmt.Sprintf("s-%x", b)
+		s.Stream = streamID()
 	}
 	s.Logger.Warn("record numbers went back (spool reset?); starting a new stream", "old", old, "new", s.Stream, "village", s.Village)
 	return nil

@@ -107,7 +107,10 @@ func (s *Server) handleReports(c *gin.Context) {
 
 	// One batch of a probe at a time from here: the replay check, the
 	// write and the advance of the probe's mark go together.
-	mu, _ := s.ingestLocks.LoadOrStore(p.ID, new(sync.Mutex))
+	mu, ok := s.ingestLocks.Load(p.ID)
+	if !ok { // a probe's first batch since start
+		mu, _ = s.ingestLocks.LoadOrStore(p.ID, new(sync.Mutex))
+	}
 	mu.(*sync.Mutex).Lock()
 	defer mu.(*sync.Mutex).Unlock()
 	lo, hi := r.SeqRange()
