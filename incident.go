@@ -73,7 +73,32 @@ type Incident struct {
 	EndedAt    *time.Time `json:"ended_at,omitempty"` // when the problem ended, once known
 	Assignee   string     `json:"assignee,omitempty"`
 
+	// Evidence holds server-owned facts under fixed keys (reason, rtt_ms,
+	// group, cause, …); values are codes or numbers, never prose, so every
+	// page can show them in its own language. docs/incidents.md lists them.
 	Evidence map[string]string `json:"evidence,omitempty"`
+	// Signals are what a village's probe reported, aggregated by kind and
+	// source; the probe's own words stay in their own namespace (Attrs,
+	// Message) and never reach Evidence. At most MaxSignals are kept;
+	// SignalsDropped counts the distinct signals beyond.
+	Signals        []Signal `json:"signals,omitempty"`
+	SignalsDropped int      `json:"signals_dropped,omitempty"`
+}
+
+// MaxSignals bounds the evidence one incident keeps.
+const MaxSignals = 200
+
+// Signal is one kind of security evidence from a village's probe, aggregated.
+type Signal struct {
+	Kind      string            `json:"kind"`
+	Severity  Severity          `json:"severity"`
+	Source    string            `json:"source,omitempty"`
+	Count     int               `json:"count"`
+	FirstSeen time.Time         `json:"first_seen"`
+	LastSeen  time.Time         `json:"last_seen"`
+	Message   string            `json:"message,omitempty"`
+	Attrs     map[string]string `json:"attrs,omitempty"`
+	Village   string            `json:"village,omitempty"`
 }
 
 // Notification is what notifiers send: an incident and what just happened
@@ -88,4 +113,36 @@ type Notification struct {
 	// Villages are the registry entries of Incident.Villages, so messages
 	// can name places without a registry of their own.
 	Villages []Village `json:"villages"`
+}
+
+// Note is a person's remark on an incident.
+type Note struct {
+	ID         int64     `json:"id"`
+	IncidentID string    `json:"incident_id"`
+	At         time.Time `json:"at"`
+	By         string    `json:"by"`
+	Text       string    `json:"text"`
+}
+
+// AuditEntry records one change to an incident: who, what, when.
+type AuditEntry struct {
+	ID         int64     `json:"id"`
+	IncidentID string    `json:"incident_id"`
+	At         time.Time `json:"at"`
+	By         string    `json:"by"`     // "system", "admin", "telegram:@user", …
+	Action     string    `json:"action"` // opened, village_added, escalated, acknowledged, assigned, stage, resolved, note, notified, muted
+	Detail     string    `json:"detail,omitempty"`
+}
+
+// Filter selects incidents for listing; zero fields match everything.
+type Filter struct {
+	State    IncidentState
+	Regency  string
+	Kind     IncidentKind
+	Severity Severity
+	CSIRT    string
+	Village  string
+	Since    time.Time // opened at or after
+	Until    time.Time // opened before
+	Limit    int       // default 100, at most 1000
 }

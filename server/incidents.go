@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/jagadesa/jagadesa"
-	"github.com/jagadesa/jagadesa/server/incident"
 )
 
 // Incidents is the incident manager as the API uses it.
@@ -32,11 +30,10 @@ func (s *Server) compromised(code string) bool {
 	return s.Incidents != nil && s.Incidents.Compromised()[code]
 }
 
-// IncidentReporter builds the per-CSIRT monthly report, as rows for JSON
-// or straight into CSV.
+// IncidentReporter lists the incidents opened in a period, for the
+// per-CSIRT monthly report (jagadesa.SummarizeIncidents).
 type IncidentReporter interface {
-	IncidentReportRows(ctx context.Context, from, to time.Time, loc *time.Location) (any, error)
-	IncidentReportCSV(ctx context.Context, from, to time.Time, loc *time.Location, w io.Writer) error
+	IncidentsOpened(ctx context.Context, from, to time.Time) ([]jagadesa.Incident, error)
 }
 
 // actor names who made a change, for the audit log. Only the admin exists
@@ -62,7 +59,7 @@ func (s *Server) handleIncidents(c *gin.Context) {
 	if !s.incidentsReady(c) {
 		return
 	}
-	f := incident.Filter{}
+	f := jagadesa.Filter{}
 	p := jagadesa.Problems{}
 	switch st := jagadesa.IncidentState(c.Query("status")); st {
 	case "", jagadesa.StateOpen, jagadesa.StateAcknowledged, jagadesa.StateResolved:
@@ -163,7 +160,7 @@ func (s *Server) handleIncident(c *gin.Context) {
 		}
 	}
 	if notes == nil {
-		notes = []incident.Note{}
+		notes = []jagadesa.Note{}
 	}
 	c.JSON(http.StatusOK, gin.H{"incident": in, "villages": places, "notes": notes, "audit": audit})
 }
@@ -248,7 +245,7 @@ func (s *Server) handleIncidentAction(action string) gin.HandlerFunc {
 			if _, err = s.IncidentStore.Incident(ctx, id); err != nil {
 				break
 			}
-			n, nerr := s.IncidentStore.AddNote(ctx, incident.Note{IncidentID: id, At: s.Now().UTC(), By: by, Text: body.Text})
+			n, nerr := s.IncidentStore.AddNote(ctx, jagadesa.Note{IncidentID: id, At: s.Now().UTC(), By: by, Text: body.Text})
 			if nerr != nil {
 				err = nerr
 				break
@@ -300,19 +297,20 @@ func (s *Server) handleIncidentReport(c *gin.Context) {
 		_ = c.Error(invalid(p, "bad report query"))
 		return
 	}
+	ins, err := s.Reporter.IncidentsOpened(c.Request.Context(), from, to)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	rows := jagadesa.SummarizeIncidents(ins, loc)
 	if format == "csv" {
 		var buf bytes.Buffer
-		if err := s.Reporter.IncidentReportCSV(c.Request.Context(), from, to, loc, &buf); err != nil {
+		if err := jagadesa.WriteReportCSV(&buf, rows); err != nil {
 			_ = c.Error(err)
 			return
 		}
 		c.Header("Content-Disposition", `attachment; filename="jagadesa-insiden-`+from.Format("2006-01")+`-`+to.AddDate(0, 0, -1).Format("2006-01")+`.csv"`)
 		c.Data(http.StatusOK, "text/csv; charset=utf-8", buf.Bytes())
-		return
-	}
-	rows, err := s.Reporter.IncidentReportRows(c.Request.Context(), from, to, loc)
-	if err != nil {
-		_ = c.Error(err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"from": from, "to": to, "rows": rows})

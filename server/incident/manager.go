@@ -341,7 +341,7 @@ func (m *Manager) grow(ctx context.Context, now time.Time, fromKey, toKey string
 	}
 	sort.Strings(in.Villages)
 	in.Title = m.regionalTitle(toKey, in.Villages)
-	if err := m.store.UpdateIncident(ctx, in, AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "grown", Detail: fromKey + " → " + toKey}); err != nil {
+	if err := m.store.UpdateIncident(ctx, in, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "grown", Detail: fromKey + " → " + toKey}); err != nil {
 		m.log.Error("growing regional incident", "id", in.ID, "err", err)
 	}
 }
@@ -382,7 +382,7 @@ func (m *Manager) openVillage(ctx context.Context, now time.Time, code string, k
 		return nil
 	}
 	in := m.newIncident(now, kind, sev, []string{code}, started, title+" — "+v.Name, evidence)
-	if err := m.store.CreateIncident(ctx, in, AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "opened", Detail: title}); err != nil {
+	if err := m.store.CreateIncident(ctx, in, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "opened", Detail: title}); err != nil {
 		m.log.Error("incident not stored; will retry on the next tick", "village", code, "kind", kind, "err", err)
 		return nil
 	}
@@ -466,7 +466,7 @@ func (m *Manager) openRegional(ctx context.Context, now time.Time, group string,
 			}
 		}
 	}
-	if err := m.store.CreateIncident(ctx, in, AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "opened", Detail: group}); err != nil {
+	if err := m.store.CreateIncident(ctx, in, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "opened", Detail: group}); err != nil {
 		m.log.Error("regional incident not stored", "group", group, "err", err)
 		return
 	}
@@ -489,7 +489,7 @@ func (m *Manager) mergeVillageIncident(ctx context.Context, now time.Time, into 
 	vi.State = jagadesa.StateResolved
 	t := now
 	vi.ResolvedAt = &t
-	if err := m.store.UpdateIncident(ctx, vi, AuditEntry{IncidentID: vi.ID, At: now, By: "system", Action: "merged", Detail: "digabung ke " + into.ID}); err != nil {
+	if err := m.store.UpdateIncident(ctx, vi, jagadesa.AuditEntry{IncidentID: vi.ID, At: now, By: "system", Action: "merged", Detail: "digabung ke " + into.ID}); err != nil {
 		m.log.Error("merging village incident", "id", vi.ID, "err", err)
 	}
 	delete(m.open, key)
@@ -520,7 +520,7 @@ func (m *Manager) attach(ctx context.Context, now time.Time, in *jagadesa.Incide
 	in.Villages = append(in.Villages, code)
 	sort.Strings(in.Villages)
 	in.Title = m.regionalTitle(in.Evidence["group"], in.Villages)
-	if err := m.store.UpdateIncident(ctx, in, AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "village_added", Detail: code}); err != nil {
+	if err := m.store.UpdateIncident(ctx, in, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "village_added", Detail: code}); err != nil {
 		m.log.Error("attaching village to regional incident", "id", in.ID, "village", code, "err", err)
 	}
 }
@@ -575,7 +575,7 @@ func (m *Manager) resolve(ctx context.Context, now time.Time, key string, in *ja
 	if in.EndedAt == nil {
 		in.EndedAt = &t
 	}
-	if err := m.store.UpdateIncident(ctx, in, AuditEntry{IncidentID: in.ID, At: now, By: by, Action: "resolved", Detail: why}); err != nil {
+	if err := m.store.UpdateIncident(ctx, in, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: by, Action: "resolved", Detail: why}); err != nil {
 		m.log.Error("resolving incident", "id", in.ID, "err", err)
 		return
 	}
@@ -619,7 +619,7 @@ func (m *Manager) escalate(ctx context.Context, now time.Time) {
 			continue
 		}
 		in.Escalated = true
-		if err := m.store.UpdateIncident(ctx, in, AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "escalated",
+		if err := m.store.UpdateIncident(ctx, in, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "escalated",
 			Detail: fmt.Sprintf("tidak ditangani %s dalam %s; diteruskan ke %s", owner.Name, delay, prov.Name)}); err != nil {
 			m.log.Error("escalating incident", "id", in.ID, "err", err)
 			in.Escalated = false
@@ -647,7 +647,7 @@ func (m *Manager) notify(ctx context.Context, now time.Time, in *jagadesa.Incide
 	if muted, why := m.dir.Muted(route.Subject{Village: n.Villages[0], ISP: in.ISP, Kind: in.Kind}, now); muted {
 		if in.Muted != why {
 			in.Muted = why
-			_ = m.store.UpdateIncident(ctx, in, AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "muted", Detail: why + " (" + event + ")"})
+			_ = m.store.UpdateIncident(ctx, in, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "muted", Detail: why + " (" + event + ")"})
 		}
 		return
 	}
@@ -736,7 +736,7 @@ func (m *Manager) change(ctx context.Context, id, by string, apply func(*jagades
 	if err != nil {
 		return nil, err
 	}
-	if err := m.store.UpdateIncident(ctx, in, AuditEntry{IncidentID: id, At: now, By: by, Action: action, Detail: detail}); err != nil {
+	if err := m.store.UpdateIncident(ctx, in, jagadesa.AuditEntry{IncidentID: id, At: now, By: by, Action: action, Detail: detail}); err != nil {
 		*in = before
 		return nil, err
 	}
@@ -794,7 +794,7 @@ func (m *Manager) OutageReported(ctx context.Context, village, cause string, sta
 		}
 	}
 	if target == nil {
-		recent, err := m.store.Incidents(ctx, Filter{Village: village, Since: start.Add(-time.Minute), Limit: 20})
+		recent, err := m.store.Incidents(ctx, jagadesa.Filter{Village: village, Since: start.Add(-time.Minute), Limit: 20})
 		if err != nil {
 			m.log.Error("finding the incident of a reported outage", "village", village, "err", err)
 			return
@@ -832,7 +832,7 @@ func (m *Manager) OutageReported(ctx context.Context, village, cause string, sta
 		e := end
 		target.EndedAt = &e
 	}
-	if err := m.store.UpdateIncident(ctx, target, AuditEntry{IncidentID: target.ID, At: now, By: "probe", Action: "classified", Detail: detail}); err != nil {
+	if err := m.store.UpdateIncident(ctx, target, jagadesa.AuditEntry{IncidentID: target.ID, At: now, By: "probe", Action: "classified", Detail: detail}); err != nil {
 		m.log.Error("classifying incident", "id", target.ID, "err", err)
 	}
 	// The open map is keyed by kind: re-key a village incident whose kind changed.
@@ -906,7 +906,7 @@ func (m *Manager) SecurityEvent(ctx context.Context, village string, e jagadesa.
 		if raised {
 			in.Severity = sev
 		}
-		if err := m.store.UpdateIncident(ctx, in, AuditEntry{IncidentID: in.ID, At: now, By: "probe", Action: "evidence", Detail: e.Kind + ": " + e.Message}); err != nil {
+		if err := m.store.UpdateIncident(ctx, in, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "probe", Action: "evidence", Detail: e.Kind + ": " + e.Message}); err != nil {
 			m.log.Error("adding security evidence", "id", in.ID, "err", err)
 		}
 		if raised {
@@ -968,7 +968,7 @@ func (m *Manager) correlateAttacker(ctx context.Context, now time.Time, village 
 			in.CSIRT = prov.Name // a campaign across the province is the province's
 		}
 	}
-	if err := m.store.CreateIncident(ctx, in, AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "opened", Detail: "attacker " + src}); err != nil {
+	if err := m.store.CreateIncident(ctx, in, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "opened", Detail: "attacker " + src}); err != nil {
 		m.log.Error("attacker incident not stored", "source", src, "err", err)
 		return
 	}
@@ -1016,7 +1016,7 @@ func (m *Manager) recentlyBack(ctx context.Context, village string, now time.Tim
 			return true
 		}
 	}
-	recent, err := m.store.Incidents(ctx, Filter{Village: village, Since: now.Add(-24 * time.Hour), Limit: 20})
+	recent, err := m.store.Incidents(ctx, jagadesa.Filter{Village: village, Since: now.Add(-24 * time.Hour), Limit: 20})
 	if err != nil {
 		return false
 	}

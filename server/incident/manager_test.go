@@ -22,12 +22,12 @@ import (
 type memStore struct {
 	mu    sync.Mutex
 	in    map[string]jagadesa.Incident
-	audit []incident.AuditEntry
+	audit []jagadesa.AuditEntry
 }
 
 func newMemStore() *memStore { return &memStore{in: map[string]jagadesa.Incident{}} }
 
-func (s *memStore) CreateIncident(_ context.Context, in *jagadesa.Incident, a incident.AuditEntry) error {
+func (s *memStore) CreateIncident(_ context.Context, in *jagadesa.Incident, a jagadesa.AuditEntry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.in[in.ID]; ok {
@@ -38,7 +38,7 @@ func (s *memStore) CreateIncident(_ context.Context, in *jagadesa.Incident, a in
 	return nil
 }
 
-func (s *memStore) UpdateIncident(_ context.Context, in *jagadesa.Incident, a incident.AuditEntry) error {
+func (s *memStore) UpdateIncident(_ context.Context, in *jagadesa.Incident, a jagadesa.AuditEntry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.in[in.ID]; !ok {
@@ -70,7 +70,7 @@ func (s *memStore) Incident(_ context.Context, id string) (*jagadesa.Incident, e
 	return &in, nil
 }
 
-func (s *memStore) Incidents(_ context.Context, f incident.Filter) ([]jagadesa.Incident, error) {
+func (s *memStore) Incidents(_ context.Context, f jagadesa.Filter) ([]jagadesa.Incident, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []jagadesa.Incident
@@ -85,12 +85,12 @@ func (s *memStore) Incidents(_ context.Context, f incident.Filter) ([]jagadesa.I
 }
 
 func (s *memStore) OpenIncidents(ctx context.Context) ([]jagadesa.Incident, error) {
-	all, _ := s.Incidents(ctx, incident.Filter{})
+	all, _ := s.Incidents(ctx, jagadesa.Filter{})
 	return slices.DeleteFunc(all, func(in jagadesa.Incident) bool { return in.State == jagadesa.StateResolved }), nil
 }
-func (s *memStore) AddNote(_ context.Context, n incident.Note) (incident.Note, error) { return n, nil }
-func (s *memStore) Notes(context.Context, string) ([]incident.Note, error)            { return nil, nil }
-func (s *memStore) Audit(context.Context, string) ([]incident.AuditEntry, error)      { return nil, nil }
+func (s *memStore) AddNote(_ context.Context, n jagadesa.Note) (jagadesa.Note, error) { return n, nil }
+func (s *memStore) Notes(context.Context, string) ([]jagadesa.Note, error)            { return nil, nil }
+func (s *memStore) Audit(context.Context, string) ([]jagadesa.AuditEntry, error)      { return nil, nil }
 
 type sent struct {
 	team string

@@ -153,7 +153,7 @@ func TestAlertmanagerReal(t *testing.T) {
 	opened.Incident.OpenedAt = now.Add(-time.Minute)
 	opened.At = now
 	d := New(Settings{}, nil, WithRetry(fastRetry))
-	team := Channels{Alertmanager: []string{base}}
+	team := jagadesa.Channels{Alertmanager: []string{base}}
 	d.Send(team, opened)
 
 	wait := func(what string, status string) amWebhook {
@@ -316,7 +316,7 @@ func TestAlertmanagerRefresh(t *testing.T) {
 		return len(posts)
 	}
 	d := New(Settings{}, nil, WithAlertmanagerRefresh(50*time.Millisecond))
-	team := Channels{Alertmanager: []string{srv.URL}}
+	team := jagadesa.Channels{Alertmanager: []string{srv.URL}}
 	d.Send(team, krandegan("opened"))
 	waitFor(t, "three refreshes", 5*time.Second, func() bool { return count() >= 4 })
 	d.Send(team, krandegan("resolved"))

@@ -287,7 +287,7 @@ func (d *Dispatcher) Collectors() []prometheus.Collector {
 }
 
 // destinations lists team's destinations in a fixed order.
-func destinations(team Channels) []dest {
+func destinations(team jagadesa.Channels) []dest {
 	var ds []dest
 	for _, w := range team.Webhooks {
 		ds = append(ds, dest{channel: ChannelWebhook, addr: w.URL, secret: w.Secret})
@@ -307,7 +307,7 @@ func destinations(team Channels) []dest {
 // Send queues n for every destination of team and returns at once. A
 // destination that already got this incident's event within the dedup
 // window is skipped. When the queue is full the oldest job is dropped.
-func (d *Dispatcher) Send(team Channels, n jagadesa.Notification) {
+func (d *Dispatcher) Send(team jagadesa.Channels, n jagadesa.Notification) {
 	now := d.now()
 	if n.URL == "" {
 		n.URL = incidentURL(n, d.settings.DashboardURL)
@@ -367,7 +367,7 @@ func (d *Dispatcher) push(j *job) (dropped *job) {
 
 // trackAlerts remembers which incidents are open in which Alertmanager,
 // for the refresh loop. d.mu must be held.
-func (d *Dispatcher) trackAlerts(team Channels, n jagadesa.Notification, now time.Time) {
+func (d *Dispatcher) trackAlerts(team jagadesa.Channels, n jagadesa.Notification, now time.Time) {
 	for _, base := range team.Alertmanager {
 		ds := dest{channel: ChannelAlertmanager, addr: base}
 		k := ds.key() + "\x00" + n.Incident.ID

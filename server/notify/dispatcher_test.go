@@ -78,7 +78,7 @@ func TestWebhookIsSignedAndVerifiable(t *testing.T) {
 	clock := &fakeClock{t: t0.Add(3 * time.Minute)}
 	d := New(Settings{}, nil, WithClock(clock.Now), WithVersion("1.2.3"))
 	const secret = "s3cret-hmac-key"
-	d.Send(Channels{Webhooks: []Webhook{{URL: rc.srv.URL + "/hook", Secret: secret}}}, krandegan("opened"))
+	d.Send(jagadesa.Channels{Webhooks: []jagadesa.Webhook{{URL: rc.srv.URL + "/hook", Secret: secret}}}, krandegan("opened"))
 	closeNow(t, d)
 
 	reqs := rc.requests()
@@ -207,7 +207,7 @@ func TestRetries(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rc := newReceiver(t, tt.answer)
 			d := New(Settings{}, nil, WithRetry(fastRetry))
-			d.Send(Channels{Webhooks: []Webhook{{URL: rc.srv.URL}}}, krandegan("opened"))
+			d.Send(jagadesa.Channels{Webhooks: []jagadesa.Webhook{{URL: rc.srv.URL}}}, krandegan("opened"))
 			closeNow(t, d)
 			if n := len(rc.requests()); n != tt.wantRequests {
 				t.Errorf("%d requests, want %d", n, tt.wantRequests)
@@ -232,7 +232,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 		}
 	})
 	d := New(Settings{}, nil, WithRetry(fastRetry))
-	d.Send(Channels{Webhooks: []Webhook{{URL: rc.srv.URL}}}, krandegan("opened"))
+	d.Send(jagadesa.Channels{Webhooks: []jagadesa.Webhook{{URL: rc.srv.URL}}}, krandegan("opened"))
 	closeNow(t, d)
 	reqs := rc.requests()
 	if len(reqs) != 2 {
@@ -284,10 +284,10 @@ func TestDedup(t *testing.T) {
 	rc := newReceiver(t, nil)
 	clock := &fakeClock{t: t0}
 	d := New(Settings{}, nil, WithClock(clock.Now))
-	team := Channels{Webhooks: []Webhook{{URL: rc.srv.URL + "/a"}, {URL: rc.srv.URL + "/b"}}}
+	team := jagadesa.Channels{Webhooks: []jagadesa.Webhook{{URL: rc.srv.URL + "/a"}, {URL: rc.srv.URL + "/b"}}}
 	d.Send(team, krandegan("opened"))
 	d.Send(team, krandegan("opened")) // same again: nothing new
-	d.Send(Channels{Webhooks: team.Webhooks[:1]}, krandegan("opened"))
+	d.Send(jagadesa.Channels{Webhooks: team.Webhooks[:1]}, krandegan("opened"))
 	d.Send(team, krandegan("acknowledged")) // another event: sent
 	clock.Add(9 * time.Minute)
 	d.Send(team, krandegan("opened")) // still inside the window
@@ -323,7 +323,7 @@ func TestQueueDropsOldest(t *testing.T) {
 	})
 	logger, logs := testLogger(t)
 	d := New(Settings{}, logger, WithWorkers(1), WithQueueSize(2))
-	team := Channels{Webhooks: []Webhook{{URL: rc.srv.URL}}}
+	team := jagadesa.Channels{Webhooks: []jagadesa.Webhook{{URL: rc.srv.URL}}}
 	send := func(id string) {
 		n := krandegan("opened")
 		n.Incident.ID = id
@@ -375,7 +375,7 @@ func TestSendNeverBlocks(t *testing.T) {
 	defer srv.Close()
 	defer close(hang) // before srv.Close: the handlers must return
 	d := New(Settings{}, nil, WithWorkers(2), WithQueueSize(10))
-	team := Channels{Webhooks: []Webhook{{URL: srv.URL}}}
+	team := jagadesa.Channels{Webhooks: []jagadesa.Webhook{{URL: srv.URL}}}
 	start := time.Now()
 	for i := range 2000 {
 		n := krandegan("opened")
@@ -410,7 +410,7 @@ func TestCloseDrainsPendingRetries(t *testing.T) {
 	for i := range 3 {
 		n := krandegan("opened")
 		n.Incident.ID = fmt.Sprint("inc-", i)
-		d.Send(Channels{Webhooks: []Webhook{{URL: rc.srv.URL}}}, n)
+		d.Send(jagadesa.Channels{Webhooks: []jagadesa.Webhook{{URL: rc.srv.URL}}}, n)
 	}
 	closeNow(t, d) // must wait for the retries, not just the queue
 	if n := testutil.ToFloat64(d.sent.WithLabelValues(ChannelWebhook)); n != 3 {
@@ -421,8 +421,8 @@ func TestCloseDrainsPendingRetries(t *testing.T) {
 func TestRateLimitPerDestination(t *testing.T) {
 	rc := newReceiver(t, nil)
 	d := New(Settings{}, nil, WithRateLimit(ChannelWebhook, 150*time.Millisecond, 1))
-	a := Channels{Webhooks: []Webhook{{URL: rc.srv.URL + "/a"}}}
-	b := Channels{Webhooks: []Webhook{{URL: rc.srv.URL + "/b"}}}
+	a := jagadesa.Channels{Webhooks: []jagadesa.Webhook{{URL: rc.srv.URL + "/a"}}}
+	b := jagadesa.Channels{Webhooks: []jagadesa.Webhook{{URL: rc.srv.URL + "/b"}}}
 	for i := range 3 {
 		n := krandegan("opened")
 		n.Incident.ID = fmt.Sprint("inc-", i)
@@ -463,7 +463,7 @@ func TestLatencyTarget(t *testing.T) {
 		n.Incident.ID = fmt.Sprint("inc-", i)
 		// One destination per send: this measures the path, not the
 		// per-destination rate limit (after a burst of 20, 5 a second).
-		team := Channels{Webhooks: []Webhook{{URL: fmt.Sprint(rc.srv.URL, "/team-", i), Secret: "k"}}}
+		team := jagadesa.Channels{Webhooks: []jagadesa.Webhook{{URL: fmt.Sprint(rc.srv.URL, "/team-", i), Secret: "k"}}}
 		start := time.Now()
 		d.Send(team, n)
 		select {
@@ -491,7 +491,7 @@ func BenchmarkSendToLocalWebhook(b *testing.B) {
 	}))
 	defer srv.Close()
 	d := New(Settings{}, nil, WithRateLimit(ChannelWebhook, 0, 1))
-	team := Channels{Webhooks: []Webhook{{URL: srv.URL, Secret: "k"}}}
+	team := jagadesa.Channels{Webhooks: []jagadesa.Webhook{{URL: srv.URL, Secret: "k"}}}
 	n := krandegan("opened")
 	b.ResetTimer()
 	for i := range b.N {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	"github.com/jagadesa/jagadesa"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -160,7 +161,7 @@ func TestEmailOverSTARTTLS(t *testing.T) {
 		From: "JagaDesa <jagadesa@jatengprov.go.id>",
 	}}
 	d := New(settings, nil, WithSMTPTLSConfig(&tls.Config{RootCAs: pool}), WithVersion("1.2.3"))
-	team := Channels{Email: []string{"csirt@purworejokab.go.id"}}
+	team := jagadesa.Channels{Email: []string{"csirt@purworejokab.go.id"}}
 	d.Send(team, krandegan("opened"))
 	closeNow(t, d)
 	d = New(settings, nil, WithSMTPTLSConfig(&tls.Config{RootCAs: pool}))
@@ -304,7 +305,7 @@ func TestEmailFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			logger, logs := testLogger(t)
 			d := New(Settings{SMTP: tt.smtp}, logger, WithSMTPTLSConfig(tt.tlsConf), WithRetry(fastRetry))
-			d.Send(Channels{Email: []string{tt.to}}, krandegan("opened"))
+			d.Send(jagadesa.Channels{Email: []string{tt.to}}, krandegan("opened"))
 			closeNow(t, d)
 			if n := testutil.ToFloat64(d.failed.WithLabelValues(ChannelEmail)); n != 1 {
 				t.Fatalf("failed = %v, want 1\n%s", n, logs)

@@ -1,11 +1,12 @@
 package notify
 
 import (
-	"github.com/jagadesa/jagadesa/internal/syncbuf"
 	"log/slog"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jagadesa/jagadesa/internal/syncbuf"
 
 	"github.com/jagadesa/jagadesa"
 )

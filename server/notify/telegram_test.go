@@ -114,7 +114,7 @@ func botSettings(b *fakeBot) Settings {
 func TestTelegramSendMessage(t *testing.T) {
 	b := newFakeBot(t, nil)
 	d := New(botSettings(b), nil)
-	team := Channels{Telegram: []TelegramChat{{ChatID: "-1001234567890"}, {ChatID: "@csirt_purworejo"}}}
+	team := jagadesa.Channels{Telegram: []jagadesa.TelegramChat{{ChatID: "-1001234567890"}, {ChatID: "@csirt_purworejo"}}}
 	n := krandegan("opened")
 	// A name with markup in it must arrive as text, not as tags.
 	n.Villages[0].Name = `Krandegan <i>Lor</i> & "Kidul"`
@@ -181,7 +181,7 @@ func TestTelegramFloodWaitIsHonoured(t *testing.T) {
 		return 200, map[string]any{"ok": true, "result": map[string]any{"message_id": 7}}
 	})
 	d := New(botSettings(b), nil, WithRetry(fastRetry))
-	d.Send(Channels{Telegram: []TelegramChat{{ChatID: "42"}}}, krandegan("opened"))
+	d.Send(jagadesa.Channels{Telegram: []jagadesa.TelegramChat{{ChatID: "42"}}}, krandegan("opened"))
 	closeNow(t, d)
 	calls := b.callsTo("sendMessage")
 	if len(calls) != 2 {
@@ -210,7 +210,7 @@ func TestTelegramPermanentErrors(t *testing.T) {
 			b := newFakeBot(t, func(string, int, map[string]any) (int, any) { return tgError(tt.code, tt.desc, 0) })
 			logger, logs := testLogger(t)
 			d := New(botSettings(b), logger, WithRetry(fastRetry))
-			d.Send(Channels{Telegram: []TelegramChat{{ChatID: "42"}}}, krandegan("opened"))
+			d.Send(jagadesa.Channels{Telegram: []jagadesa.TelegramChat{{ChatID: "42"}}}, krandegan("opened"))
 			closeNow(t, d)
 			if n := len(b.callsTo("sendMessage")); n != tt.want {
 				t.Fatalf("%d attempts, want %d", n, tt.want)
@@ -244,10 +244,10 @@ func TestSecretsNeverLogged(t *testing.T) {
 	}
 	logger, logs := testLogger(t)
 	d := New(settings, logger, WithRetry(RetryPolicy{Attempts: 2, Initial: time.Millisecond, Max: time.Millisecond, AttemptTimeout: 2 * time.Second}))
-	d.Send(Channels{
-		Webhooks:     []Webhook{{URL: dead + "/hook/" + webhookSecret, Secret: webhookSecret}},
+	d.Send(jagadesa.Channels{
+		Webhooks:     []jagadesa.Webhook{{URL: dead + "/hook/" + webhookSecret, Secret: webhookSecret}},
 		Alertmanager: []string{dead},
-		Telegram:     []TelegramChat{{ChatID: "42"}},
+		Telegram:     []jagadesa.TelegramChat{{ChatID: "42"}},
 		Email:        []string{"csirt@example.go.id"},
 	}, krandegan("opened"))
 	closeNow(t, d)

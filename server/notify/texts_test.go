@@ -126,13 +126,13 @@ func TestValidate(t *testing.T) {
 		err  error
 		want []string // substrings; none means valid
 	}{
-		{"good channels", Channels{
-			Webhooks: []Webhook{{URL: "https://csirt.example/hook", Secret: "k"}}, Alertmanager: []string{"http://am:9093"},
-			Telegram: []TelegramChat{{ChatID: "-1001234"}, {ChatID: "@csirt"}}, Email: []string{"CSIRT <csirt@purworejokab.go.id>"},
+		{"good channels", jagadesa.Channels{
+			Webhooks: []jagadesa.Webhook{{URL: "https://csirt.example/hook", Secret: "k"}}, Alertmanager: []string{"http://am:9093"},
+			Telegram: []jagadesa.TelegramChat{{ChatID: "-1001234"}, {ChatID: "@csirt"}}, Email: []string{"CSIRT <csirt@purworejokab.go.id>"},
 		}.Validate(), nil},
-		{"bad channels", Channels{
-			Webhooks: []Webhook{{URL: "ftp://x"}, {URL: ""}}, Alertmanager: []string{"am:9093"},
-			Telegram: []TelegramChat{{ChatID: "csirt"}, {}}, Email: []string{"not an address"},
+		{"bad channels", jagadesa.Channels{
+			Webhooks: []jagadesa.Webhook{{URL: "ftp://x"}, {URL: ""}}, Alertmanager: []string{"am:9093"},
+			Telegram: []jagadesa.TelegramChat{{ChatID: "csirt"}, {}}, Email: []string{"not an address"},
 		}.Validate(), []string{"webhooks[0]: url scheme \"ftp\"", "webhooks[1]: url is empty", "alertmanager[0]", "telegram[0]", "telegram[1]: chat_id is empty", "email[0]: invalid address"}},
 		{"good settings", Settings{
 			Telegram: TelegramBot{Token: "123:abc-DEF"}, DashboardURL: "https://jagadesa.example",
@@ -145,7 +145,7 @@ func TestValidate(t *testing.T) {
 			SMTP:         SMTPServer{Host: "smtp://x:25", TLS: "ssl", Username: "u", From: "bad"},
 		}.Validate(), []string{"telegram: token is not of the form", "api_base", "dashboard_url", "smtp: host", "tls \"ssl\"", "username and password", "from: invalid"}},
 		{"password in clear refused", SMTPServer{Host: "relay", TLS: "none", Username: "u", Password: "p", From: "a@b.c"}.Validate(), []string{"in clear"}},
-		{"check: missing bot and relay", Settings{}.Check(Channels{Telegram: []TelegramChat{{ChatID: "1"}}, Email: []string{"a@b.c"}}), []string{"no bot token", "no SMTP host"}},
+		{"check: missing bot and relay", Settings{}.Check(jagadesa.Channels{Telegram: []jagadesa.TelegramChat{{ChatID: "1"}}, Email: []string{"a@b.c"}}), []string{"no bot token", "no SMTP host"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,7 +18,6 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/jagadesa/jagadesa"
-	"github.com/jagadesa/jagadesa/server/notify"
 )
 
 // Team is one CSIRT.
@@ -30,9 +29,9 @@ type Team struct {
 	// EscalateAfter is how long an open incident may wait for this team's
 	// acknowledgement before the province's team is told (regency teams;
 	// default 30 minutes, 15 for priority villages).
-	EscalateAfter Duration        `yaml:"escalate_after,omitempty" json:"escalate_after,omitempty"`
-	Channels      notify.Channels `yaml:"channels,omitempty" json:"-"` // holds secrets: never served
-	Synthetic     bool            `yaml:"synthetic,omitempty" json:"synthetic,omitempty"`
+	EscalateAfter Duration          `yaml:"escalate_after,omitempty" json:"escalate_after,omitempty"`
+	Channels      jagadesa.Channels `yaml:"channels,omitempty" json:"-"` // holds secrets: never served
+	Synthetic     bool              `yaml:"synthetic,omitempty" json:"synthetic,omitempty"`
 }
 
 // Match selects incidents for a silence or a maintenance window. Empty

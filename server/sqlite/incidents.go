@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jagadesa/jagadesa"
-	"github.com/jagadesa/jagadesa/server/incident"
 )
 
 // incidentMigrations keep incidents, the villages each touches, notes and
@@ -53,20 +52,18 @@ var incidentMigrations = []string{
 	`CREATE INDEX IF NOT EXISTS incident_audit_incident ON incident_audit(incident_id, id)`,
 }
 
-var _ incident.Store = (*DB)(nil)
-
 // CreateIncident stores a new incident with its first audit entry, in one
 // transaction, durably.
-func (d *DB) CreateIncident(ctx context.Context, in *jagadesa.Incident, a incident.AuditEntry) error {
+func (d *DB) CreateIncident(ctx context.Context, in *jagadesa.Incident, a jagadesa.AuditEntry) error {
 	return d.writeIncident(ctx, in, a, true)
 }
 
 // UpdateIncident replaces a stored incident and records why, atomically.
-func (d *DB) UpdateIncident(ctx context.Context, in *jagadesa.Incident, a incident.AuditEntry) error {
+func (d *DB) UpdateIncident(ctx context.Context, in *jagadesa.Incident, a jagadesa.AuditEntry) error {
 	return d.writeIncident(ctx, in, a, false)
 }
 
-func (d *DB) writeIncident(ctx context.Context, in *jagadesa.Incident, a incident.AuditEntry, create bool) error {
+func (d *DB) writeIncident(ctx context.Context, in *jagadesa.Incident, a jagadesa.AuditEntry, create bool) error {
 	body, err := json.Marshal(in)
 	if err != nil {
 		return fmt.Errorf("sqlite: encode incident: %w", err)
@@ -112,7 +109,7 @@ func (d *DB) writeIncident(ctx context.Context, in *jagadesa.Incident, a inciden
 	return nil
 }
 
-func insertAudit(ctx context.Context, tx *sql.Tx, id string, a incident.AuditEntry) error {
+func insertAudit(ctx context.Context, tx *sql.Tx, id string, a jagadesa.AuditEntry) error {
 	if a.Action == "" {
 		return jagadesa.Errorf(jagadesa.EInvalid, "audit entry for %s has no action", id)
 	}
@@ -150,7 +147,7 @@ func decodeIncident(body string) (*jagadesa.Incident, error) {
 }
 
 // Incidents lists incidents newest first.
-func (d *DB) Incidents(ctx context.Context, f incident.Filter) ([]jagadesa.Incident, error) {
+func (d *DB) Incidents(ctx context.Context, f jagadesa.Filter) ([]jagadesa.Incident, error) {
 	var where []string
 	var args []any
 	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
@@ -218,7 +215,7 @@ func (d *DB) queryIncidents(ctx context.Context, q string, args ...any) ([]jagad
 }
 
 // AddNote stores a note and its audit entry together.
-func (d *DB) AddNote(ctx context.Context, n incident.Note) (incident.Note, error) {
+func (d *DB) AddNote(ctx context.Context, n jagadesa.Note) (jagadesa.Note, error) {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return n, fmt.Errorf("sqlite: note: %w", err)
@@ -236,7 +233,7 @@ func (d *DB) AddNote(ctx context.Context, n incident.Note) (incident.Note, error
 		return n, fmt.Errorf("sqlite: note: %w", err)
 	}
 	n.ID, _ = res.LastInsertId()
-	if err := insertAudit(ctx, tx, n.IncidentID, incident.AuditEntry{At: n.At, By: n.By, Action: "note", Detail: clipText(n.Text, 200)}); err != nil {
+	if err := insertAudit(ctx, tx, n.IncidentID, jagadesa.AuditEntry{At: n.At, By: n.By, Action: "note", Detail: clipText(n.Text, 200)}); err != nil {
 		return n, err
 	}
 	return n, tx.Commit()
@@ -250,15 +247,15 @@ func clipText(s string, n int) string {
 }
 
 // Notes returns an incident's notes, oldest first.
-func (d *DB) Notes(ctx context.Context, id string) ([]incident.Note, error) {
+func (d *DB) Notes(ctx context.Context, id string) ([]jagadesa.Note, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT id, at, by, text FROM incident_notes WHERE incident_id=? ORDER BY id`, id)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: notes: %w", err)
 	}
 	defer rows.Close()
-	out := []incident.Note{}
+	out := []jagadesa.Note{}
 	for rows.Next() {
-		n := incident.Note{IncidentID: id}
+		n := jagadesa.Note{IncidentID: id}
 		var at int64
 		if err := rows.Scan(&n.ID, &at, &n.By, &n.Text); err != nil {
 			return nil, err
@@ -270,15 +267,15 @@ func (d *DB) Notes(ctx context.Context, id string) ([]incident.Note, error) {
 }
 
 // Audit returns an incident's audit trail, oldest first.
-func (d *DB) Audit(ctx context.Context, id string) ([]incident.AuditEntry, error) {
+func (d *DB) Audit(ctx context.Context, id string) ([]jagadesa.AuditEntry, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT id, at, by, action, detail FROM incident_audit WHERE incident_id=? ORDER BY id`, id)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: audit: %w", err)
 	}
 	defer rows.Close()
-	out := []incident.AuditEntry{}
+	out := []jagadesa.AuditEntry{}
 	for rows.Next() {
-		a := incident.AuditEntry{IncidentID: id}
+		a := jagadesa.AuditEntry{IncidentID: id}
 		var at int64
 		if err := rows.Scan(&a.ID, &at, &a.By, &a.Action, &a.Detail); err != nil {
 			return nil, err

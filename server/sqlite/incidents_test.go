@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jagadesa/jagadesa"
-	"github.com/jagadesa/jagadesa/server/incident"
 	"github.com/jagadesa/jagadesa/server/sqlite"
 )
 
@@ -33,21 +32,21 @@ func TestIncidentStore(t *testing.T) {
 	a := mkIncident("JD-1", "CSIRT Kabupaten Purworejo", jagadesa.IncidentDown, t0, "33.06.08.2007")
 	b := mkIncident("JD-2", "JatengProv-CSIRT", jagadesa.IncidentRegional, t0.Add(time.Hour), "33.13.07.2005", "33.13.07.2001")
 	for _, in := range []*jagadesa.Incident{a, b} {
-		if err := db.CreateIncident(ctx, in, incident.AuditEntry{At: in.OpenedAt, By: "system", Action: "opened"}); err != nil {
+		if err := db.CreateIncident(ctx, in, jagadesa.AuditEntry{At: in.OpenedAt, By: "system", Action: "opened"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := db.CreateIncident(ctx, a, incident.AuditEntry{By: "system", Action: "opened"}); jagadesa.ErrorCode(err) != jagadesa.EConflict {
+	if err := db.CreateIncident(ctx, a, jagadesa.AuditEntry{By: "system", Action: "opened"}); jagadesa.ErrorCode(err) != jagadesa.EConflict {
 		t.Fatalf("duplicate create: %v", err)
 	}
 	ghost := mkIncident("JD-404", "x", jagadesa.IncidentDown, t0, "33.01.01.2001")
-	if err := db.UpdateIncident(ctx, ghost, incident.AuditEntry{By: "x", Action: "resolved"}); jagadesa.ErrorCode(err) != jagadesa.ENotFound {
+	if err := db.UpdateIncident(ctx, ghost, jagadesa.AuditEntry{By: "x", Action: "resolved"}); jagadesa.ErrorCode(err) != jagadesa.ENotFound {
 		t.Fatalf("update of a missing incident: %v", err)
 	}
 	// An update whose audit entry is invalid changes nothing.
 	changed := *a
 	changed.State = jagadesa.StateResolved
-	if err := db.UpdateIncident(ctx, &changed, incident.AuditEntry{}); err == nil {
+	if err := db.UpdateIncident(ctx, &changed, jagadesa.AuditEntry{}); err == nil {
 		t.Fatal("update without an audit action accepted")
 	}
 	if got, _ := db.Incident(ctx, "JD-1"); got.State != jagadesa.StateOpen {
@@ -55,14 +54,14 @@ func TestIncidentStore(t *testing.T) {
 	}
 	ack := t0.Add(7 * time.Minute)
 	a.State, a.AckedAt, a.AckedBy, a.Stage = jagadesa.StateAcknowledged, &ack, "analis", jagadesa.StageContainment
-	if err := db.UpdateIncident(ctx, a, incident.AuditEntry{At: ack, By: "analis", Action: "acknowledged"}); err != nil {
+	if err := db.UpdateIncident(ctx, a, jagadesa.AuditEntry{At: ack, By: "analis", Action: "acknowledged"}); err != nil {
 		t.Fatal(err)
 	}
-	n, err := db.AddNote(ctx, incident.Note{IncidentID: "JD-1", At: ack, By: "analis", Text: "ISP dihubungi, tiket #123"})
+	n, err := db.AddNote(ctx, jagadesa.Note{IncidentID: "JD-1", At: ack, By: "analis", Text: "ISP dihubungi, tiket #123"})
 	if err != nil || n.ID == 0 {
 		t.Fatalf("note %+v %v", n, err)
 	}
-	if _, err := db.AddNote(ctx, incident.Note{IncidentID: "JD-nope", By: "x", Text: "y"}); jagadesa.ErrorCode(err) != jagadesa.ENotFound {
+	if _, err := db.AddNote(ctx, jagadesa.Note{IncidentID: "JD-nope", By: "x", Text: "y"}); jagadesa.ErrorCode(err) != jagadesa.ENotFound {
 		t.Fatalf("note on a missing incident: %v", err)
 	}
 
@@ -85,19 +84,19 @@ func TestIncidentStore(t *testing.T) {
 		t.Fatalf("%d open after restart", len(open))
 	}
 	for _, tc := range []struct {
-		f    incident.Filter
+		f    jagadesa.Filter
 		want []string
 	}{
-		{incident.Filter{}, []string{"JD-2", "JD-1"}},
-		{incident.Filter{State: jagadesa.StateAcknowledged}, []string{"JD-1"}},
-		{incident.Filter{Regency: "33.13"}, []string{"JD-2"}},
-		{incident.Filter{Kind: jagadesa.IncidentRegional}, []string{"JD-2"}},
-		{incident.Filter{CSIRT: "CSIRT Kabupaten Purworejo"}, []string{"JD-1"}},
-		{incident.Filter{Village: "33.13.07.2001"}, []string{"JD-2"}},
-		{incident.Filter{Since: t0.Add(time.Minute)}, []string{"JD-2"}},
-		{incident.Filter{Until: t0.Add(time.Minute)}, []string{"JD-1"}},
-		{incident.Filter{Limit: 1}, []string{"JD-2"}},
-		{incident.Filter{Severity: jagadesa.SeverityWarning}, nil},
+		{jagadesa.Filter{}, []string{"JD-2", "JD-1"}},
+		{jagadesa.Filter{State: jagadesa.StateAcknowledged}, []string{"JD-1"}},
+		{jagadesa.Filter{Regency: "33.13"}, []string{"JD-2"}},
+		{jagadesa.Filter{Kind: jagadesa.IncidentRegional}, []string{"JD-2"}},
+		{jagadesa.Filter{CSIRT: "CSIRT Kabupaten Purworejo"}, []string{"JD-1"}},
+		{jagadesa.Filter{Village: "33.13.07.2001"}, []string{"JD-2"}},
+		{jagadesa.Filter{Since: t0.Add(time.Minute)}, []string{"JD-2"}},
+		{jagadesa.Filter{Until: t0.Add(time.Minute)}, []string{"JD-1"}},
+		{jagadesa.Filter{Limit: 1}, []string{"JD-2"}},
+		{jagadesa.Filter{Severity: jagadesa.SeverityWarning}, nil},
 	} {
 		list, err := db.Incidents(ctx, tc.f)
 		if err != nil {
@@ -154,7 +153,7 @@ func TestIncidentReport(t *testing.T) {
 			in.ResolvedAt, in.State = &x, jagadesa.StateResolved
 		}
 		in.Escalated, in.MergedInto = escalated, merged
-		if err := db.CreateIncident(ctx, in, incident.AuditEntry{By: "system", Action: "opened"}); err != nil {
+		if err := db.CreateIncident(ctx, in, jagadesa.AuditEntry{By: "system", Action: "opened"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -163,7 +162,8 @@ func TestIncidentReport(t *testing.T) {
 	add("b", "P", time.Date(2026, 11, 5, 1, 0, 0, 0, time.UTC), 20*time.Minute, 0, true, "")
 	add("c", "P", time.Date(2026, 11, 6, 1, 0, 0, 0, time.UTC), 0, 0, false, "JD-regional")
 	add("d", "Q", time.Date(2026, 10, 2, 1, 0, 0, 0, time.UTC), 0, 30*time.Minute, false, "")
-	rows, err := db.IncidentReport(ctx, time.Date(2026, 10, 1, 0, 0, 0, 0, wib), time.Date(2026, 12, 1, 0, 0, 0, 0, wib), wib)
+	ins, err := db.IncidentsOpened(ctx, time.Date(2026, 10, 1, 0, 0, 0, 0, wib), time.Date(2026, 12, 1, 0, 0, 0, 0, wib))
+	rows := jagadesa.SummarizeIncidents(ins, wib)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +180,7 @@ func TestIncidentReport(t *testing.T) {
 		t.Fatalf("Q: %+v", q)
 	}
 	var buf bytes.Buffer
-	if err := sqlite.WriteReportCSV(&buf, rows); err != nil {
+	if err := jagadesa.WriteReportCSV(&buf, rows); err != nil {
 		t.Fatal(err)
 	}
 	recs, err := csv.NewReader(&buf).ReadAll()

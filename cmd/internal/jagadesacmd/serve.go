@@ -32,6 +32,9 @@ import (
 	"github.com/jagadesa/jagadesa/server/threatfeed"
 )
 
+// The metadata database is the incident store.
+var _ incident.Store = (*sqlite.DB)(nil)
+
 // serveConfig is the server's whole configuration.
 type serveConfig struct {
 	Listen        string
@@ -80,7 +83,7 @@ func (c *serveConfig) validate() error {
 		errs = append(errs, fmt.Errorf("notifications: %w", err))
 	}
 	if c.WebhookURL != "" {
-		if err := (notify.Webhook{URL: c.WebhookURL, Secret: c.WebhookSecret}).Validate(); err != nil {
+		if err := (jagadesa.Webhook{URL: c.WebhookURL, Secret: c.WebhookSecret}).Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("--webhook-url: %w", err))
 		}
 	}
@@ -176,7 +179,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}()
 	snd := &teamSender{d: disp}
 	if c.WebhookURL != "" {
-		snd.everyone = notify.Channels{Webhooks: []notify.Webhook{{URL: c.WebhookURL, Secret: c.WebhookSecret}}}
+		snd.everyone = jagadesa.Channels{Webhooks: []jagadesa.Webhook{{URL: c.WebhookURL, Secret: c.WebhookSecret}}}
 	}
 	for _, t := range dir.Teams {
 		if err := c.Notify.Check(t.Channels); err != nil {
@@ -311,7 +314,7 @@ func restoreStatus(ctx context.Context, store *influx.Store, engine *status.Engi
 // --webhook-url is set, to that URL too.
 type teamSender struct {
 	d        *notify.Dispatcher
-	everyone notify.Channels
+	everyone jagadesa.Channels
 }
 
 func (s *teamSender) Send(team *route.Team, n jagadesa.Notification) {
