@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/jagadesa/jagadesa/internal/fsutil"
 )
 
 // The probe's identity for tamper-evident reports: an Ed25519 key pair made
@@ -37,7 +39,7 @@ func LoadOrCreateKey(path string) (key ed25519.PrivateKey, created bool, err err
 		return nil, false, err
 	}
 	der := append(append([]byte(nil), pkcs8Ed25519Prefix...), key.Seed()...)
-	if err := writeFileSync(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
+	if err := fsutil.WriteFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		return nil, false, fmt.Errorf("probe key: write %s: %w", path, err)
 	}
 	return key, true, nil
@@ -80,7 +82,7 @@ func LoadOrCreateStream(path string) (string, error) {
 // stream, then takes them as new.
 func NewStream(path string) (string, error) {
 	id := streamID()
-	if err := writeFileSync(path, []byte(id+"\n")); err != nil {
+	if err := fsutil.WriteFileAtomic(path, []byte(id+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("stream id: write %s: %w", path, err)
 	}
 	return id, nil

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jagadesa/jagadesa"
+	"github.com/jagadesa/jagadesa/internal/fsutil"
 )
 
 // OutageStateFile is the file in the spool directory that carries the
@@ -168,7 +169,7 @@ func (o *OutageTracker) Save() error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileSync(filepath.Join(o.dir, OutageStateFile), b); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(o.dir, OutageStateFile), b, 0o600); err != nil {
 		return fmt.Errorf("save outage state: %w", err)
 	}
 	o.dirty = false

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/jagadesa/jagadesa"
+	"github.com/jagadesa/jagadesa/internal/fsutil"
 )
 
 // SecurityCollector watches the router for signs of attack or compromise,
@@ -145,7 +146,7 @@ func (c *SecurityCollector) Collect() ([]jagadesa.Event, error) {
 	}
 	b, err := json.Marshal(c.state)
 	if err == nil {
-		err = writeFileSync(c.StateFile, b)
+		err = fsutil.WriteFileAtomic(c.StateFile, b, 0o600)
 	}
 	if err != nil {
 		errs = append(errs, fmt.Errorf("security state: %w", err))

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/jagadesa/jagadesa"
+	"github.com/jagadesa/jagadesa/internal/fsutil"
+	"github.com/jagadesa/jagadesa/probe/feedmatch"
 )
 
 // ThreatWatcher matches the router's traffic against the server's threat
@@ -64,7 +66,7 @@ type ThreatWatcher struct {
 
 	mu    sync.Mutex // guards feed, m, stats and err
 	feed  *jagadesa.ThreatFeed
-	m     *jagadesa.ThreatMatcher
+	m     *feedmatch.Matcher
 	stats ThreatStats
 	err   error
 
@@ -132,7 +134,7 @@ func (w *ThreatWatcher) SetFeed(f *jagadesa.ThreatFeed) error {
 	if err := f.Validate(); err != nil {
 		return err
 	}
-	m, err := f.Compile()
+	m, err := feedmatch.Compile(f)
 	if err != nil {
 		return err
 	}
@@ -209,7 +211,7 @@ func (w *ThreatWatcher) SaveFeed(path string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileSync(path, b)
+	return fsutil.WriteFileAtomic(path, b, 0o600)
 }
 
 // threatHit is one match before de-duplication.
@@ -448,7 +450,7 @@ func (w *ThreatWatcher) saveState() error {
 	if bytes.Equal(b, w.lastSaved) {
 		return nil // spare the flash
 	}
-	if err := writeFileSync(w.StateFile, b); err != nil {
+	if err := fsutil.WriteFileAtomic(w.StateFile, b, 0o600); err != nil {
 		return fmt.Errorf("threat watch state: %w", err)
 	}
 	w.lastSaved = b
@@ -456,7 +458,7 @@ func (w *ThreatWatcher) saveState() error {
 }
 
 // conntrack matches the connection-tracking table.
-func (w *ThreatWatcher) conntrack(m *jagadesa.ThreatMatcher, st *ThreatStats) ([]threatHit, error) {
+func (w *ThreatWatcher) conntrack(m *feedmatch.Matcher, st *ThreatStats) ([]threatHit, error) {
 	var fh *os.File
 	for _, rel := range conntrackFiles {
 		f, err := os.Open(w.path(rel))
@@ -589,7 +591,7 @@ func isStateWord(s string) bool {
 }
 
 // dnsLogs reads the new lines of every dnsmasq log there is.
-func (w *ThreatWatcher) dnsLogs(m *jagadesa.ThreatMatcher, st *ThreatStats) ([]threatHit, error) {
+func (w *ThreatWatcher) dnsLogs(m *feedmatch.Matcher, st *ThreatStats) ([]threatHit, error) {
 	var hits []threatHit
 	var errs []error
 	var seen []os.FileInfo
@@ -627,7 +629,7 @@ func logHead(fh *os.File, n int) (string, error) {
 	return hex.EncodeToString(sum[:8]), nil
 }
 
-func (w *ThreatWatcher) readLog(fh *os.File, size int64, rel string, m *jagadesa.ThreatMatcher, st *ThreatStats) ([]threatHit, error) {
+func (w *ThreatWatcher) readLog(fh *os.File, size int64, rel string, m *feedmatch.Matcher, st *ThreatStats) ([]threatHit, error) {
 	pos := w.state.LogOffsets[rel]
 	if size < pos.Offset {
 		pos = threatLogPos{} // truncated or replaced by a shorter file

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/jagadesa/jagadesa"
+	"github.com/jagadesa/jagadesa/internal/fsutil"
 )
 
 // Throughput tests: a bounded download, then a bounded upload, against the
@@ -520,7 +521,7 @@ func saveThroughputState(path string, st throughputState) error {
 	if err != nil {
 		return err
 	}
-	return writeFileSync(path, b)
+	return fsutil.WriteFileAtomic(path, b, 0o600)
 }
 
 // throughputLoop runs the scheduled throughput tests until ctx ends. A

@@ -8,9 +8,10 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/jagadesa/jagadesa/internal/fsutil"
 )
 
 // On-disk format. Everything is little-endian, the byte order of every
@@ -39,7 +40,7 @@ const (
 	stateSize     = 36
 
 	segSuffix = ".seg"
-	tmpSuffix = ".tmp"
+	tmpSuffix = fsutil.TempSuffix // a write not yet renamed: the state file's (fsutil.WriteFileAtomic), a new segment's
 	stateName = "state"
 	lockName  = "lock"
 )
@@ -223,75 +224,4 @@ func decodeState(b []byte) (state, bool) {
 		dropped:  binary.LittleEndian.Uint64(b[16:]),
 		reserved: binary.LittleEndian.Uint64(b[24:]),
 	}, true
-}
-
-// writeFileAtomic replaces dir/name so that after a power cut it holds
-// either the old or the new content, never a mix: the data is on disk
-// before the rename, and the rename is on disk before we return.
-func writeFileAtomic(dir, name string, data []byte) error {
-	tmp := filepath.Join(dir, name+tmpSuffix)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(dir)
-}
-
-// mkdirDurable creates dir and any missing parents, syncing each parent
-// it added an entry to: records synced into a directory whose own entry
-// was never made durable are lost with it.
-func mkdirDurable(dir string) error {
-	dir = filepath.Clean(dir)
-	var created []string
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(d); err == nil {
-			break
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		created = append(created, d)
-		if filepath.Dir(d) == d {
-			break
-		}
-	}
-	if len(created) == 0 {
-		return nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	for _, d := range created {
-		if err := syncDir(filepath.Dir(d)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// syncDir makes file creations, renames and removals in dir durable; on
-// Linux a new or renamed name is not on disk until its directory is synced.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -22,6 +22,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/jagadesa/jagadesa/internal/fsutil"
 )
 
 const (
@@ -187,7 +189,7 @@ func Open(dir string, opts Options) (*Spool, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := mkdirDurable(dir); err != nil {
+	if err := fsutil.MkdirAllDurable(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
 	lock, err := lockFile(filepath.Join(dir, lockName))
@@ -231,7 +233,7 @@ func (s *Spool) load() error {
 		}
 	}
 	if removed {
-		if err := syncDir(s.dir); err != nil {
+		if err := fsutil.SyncDir(s.dir); err != nil {
 			return err
 		}
 	}
@@ -344,7 +346,7 @@ func (s *Spool) truncateTail(g *segment) error {
 }
 
 func (s *Spool) saveState(ns state) error {
-	if err := writeFileAtomic(s.dir, stateName, ns.encode()); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(s.dir, stateName), ns.encode(), 0o644); err != nil {
 		return fmt.Errorf("spool: save state: %w", err)
 	}
 	s.st = ns
@@ -404,7 +406,7 @@ func (s *Spool) removeSegments(victims []*segment) error {
 		s.total -= g.size
 	}
 	s.segs = slices.DeleteFunc(s.segs, func(g *segment) bool { return slices.Contains(victims, g) })
-	errs = append(errs, syncDir(s.dir))
+	errs = append(errs, fsutil.SyncDir(s.dir))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("spool: remove segments: %w", err)
 	}
@@ -455,7 +457,7 @@ func (s *Spool) newSegment(id uint64) error {
 		err = os.Rename(tmp, final)
 	}
 	if err == nil {
-		err = syncDir(s.dir)
+		err = fsutil.SyncDir(s.dir)
 	}
 	if err != nil {
 		f.Close()

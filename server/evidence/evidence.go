@@ -37,6 +37,7 @@ import (
 	kgzip "github.com/klauspost/compress/gzip"
 
 	"github.com/jagadesa/jagadesa"
+	"github.com/jagadesa/jagadesa/internal/fsutil"
 )
 
 // Record is one accepted batch.
@@ -82,7 +83,7 @@ type Archive struct {
 
 // New returns an archive under dir, creating it.
 func New(dir string) (*Archive, error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := fsutil.MkdirAllDurable(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("evidence: %w", err)
 	}
 	return &Archive{Dir: dir, locks: map[string]*sync.Mutex{}}, nil
@@ -153,14 +154,8 @@ func (a *Archive) Append(r *Record, wire []byte) error {
 	l.Lock()
 	defer l.Unlock()
 	dir := filepath.Dir(path)
-	_, statErr := os.Stat(dir)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := fsutil.MkdirAllDurable(dir, 0o750); err != nil { // a new day's directory: its name made durable too
 		return fmt.Errorf("evidence: %w", err)
-	}
-	if statErr != nil { // a new day's directory: make its entry durable
-		if err := syncDir(a.Dir); err != nil {
-			return err
-		}
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
@@ -180,19 +175,9 @@ func (a *Archive) Append(r *Record, wire []byte) error {
 		return fmt.Errorf("evidence: %w", err)
 	}
 	if fresh {
-		return syncDir(dir)
-	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("evidence: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("evidence: sync %s: %w", dir, err)
+		if err := fsutil.SyncDir(dir); err != nil {
+			return fmt.Errorf("evidence: %w", err)
+		}
 	}
 	return nil
 }
@@ -290,7 +275,9 @@ func (a *Archive) Prune(now time.Time, keep time.Duration) (int, error) {
 		n++
 	}
 	if n > 0 {
-		return n, syncDir(a.Dir)
+		if err := fsutil.SyncDir(a.Dir); err != nil {
+			return n, fmt.Errorf("evidence: %w", err)
+		}
 	}
-	return 0, nil
+	return n, nil
 }

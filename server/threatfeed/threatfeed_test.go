@@ -92,12 +92,9 @@ func TestLoadExampleFeed(t *testing.T) {
 			t.Errorf("example feed name %s is not under .example or .invalid", d)
 		}
 	}
-	m, err := f.Compile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e, ok := m.MatchDomain("beacon.malware-c2.example"); !ok || e != "malware-c2.example" {
-		t.Errorf("example feed: %q %v", e, ok)
+	// The probe's tests match their fixtures against this name.
+	if !slices.Contains(f.Domains, "malware-c2.example") {
+		t.Errorf("example feed lost malware-c2.example: %q", f.Domains)
 	}
 }
 
