@@ -9,7 +9,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/jagadesa/jagadesa"
-	"github.com/jagadesa/jagadesa/server/incident"
 	"github.com/jagadesa/jagadesa/server/stix"
 )
 
@@ -72,7 +71,7 @@ func (s *Server) handleSecurityExport(c *gin.Context) {
 		return
 	}
 
-	list, complete, err := s.securityIncidents(c, incident.Filter{
+	list, complete, err := s.securityIncidents(c, jagadesa.Filter{
 		Kind: jagadesa.IncidentSecurity, State: st, Since: from, Until: to,
 	})
 	if err != nil {
@@ -118,7 +117,7 @@ func parseExportTime(v string, end bool, wib *time.Location) (time.Time, error) 
 // securityIncidents reads every incident the filter selects, a page at a
 // time, newest first; complete is false when there are more than
 // maxSecurityExport.
-func (s *Server) securityIncidents(c *gin.Context, f incident.Filter) ([]jagadesa.Incident, bool, error) {
+func (s *Server) securityIncidents(c *gin.Context, f jagadesa.Filter) ([]jagadesa.Incident, bool, error) {
 	var out []jagadesa.Incident
 	seen := map[string]bool{}
 	f.Limit = securityExportPage

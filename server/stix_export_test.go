@@ -31,11 +31,11 @@ import (
 type exportStore struct {
 	mu        sync.Mutex
 	incidents []jagadesa.Incident
-	filters   []incident.Filter
+	filters   []jagadesa.Filter
 	err       error
 }
 
-func (st *exportStore) Incidents(_ context.Context, f incident.Filter) ([]jagadesa.Incident, error) {
+func (st *exportStore) Incidents(_ context.Context, f jagadesa.Filter) ([]jagadesa.Incident, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.filters = append(st.filters, f)
@@ -68,10 +68,10 @@ func (st *exportStore) Incidents(_ context.Context, f incident.Filter) ([]jagade
 
 var errNotInDouble = errors.New("not used by the export")
 
-func (st *exportStore) CreateIncident(context.Context, *jagadesa.Incident, incident.AuditEntry) error {
+func (st *exportStore) CreateIncident(context.Context, *jagadesa.Incident, jagadesa.AuditEntry) error {
 	return errNotInDouble
 }
-func (st *exportStore) UpdateIncident(context.Context, *jagadesa.Incident, incident.AuditEntry) error {
+func (st *exportStore) UpdateIncident(context.Context, *jagadesa.Incident, jagadesa.AuditEntry) error {
 	return errNotInDouble
 }
 func (st *exportStore) Incident(context.Context, string) (*jagadesa.Incident, error) {
@@ -80,13 +80,13 @@ func (st *exportStore) Incident(context.Context, string) (*jagadesa.Incident, er
 func (st *exportStore) OpenIncidents(context.Context) ([]jagadesa.Incident, error) {
 	return nil, errNotInDouble
 }
-func (st *exportStore) AddNote(context.Context, incident.Note) (incident.Note, error) {
-	return incident.Note{}, errNotInDouble
+func (st *exportStore) AddNote(context.Context, jagadesa.Note) (jagadesa.Note, error) {
+	return jagadesa.Note{}, errNotInDouble
 }
-func (st *exportStore) Notes(context.Context, string) ([]incident.Note, error) {
+func (st *exportStore) Notes(context.Context, string) ([]jagadesa.Note, error) {
 	return nil, errNotInDouble
 }
-func (st *exportStore) Audit(context.Context, string) ([]incident.AuditEntry, error) {
+func (st *exportStore) Audit(context.Context, string) ([]jagadesa.AuditEntry, error) {
 	return nil, errNotInDouble
 }
 
@@ -145,7 +145,7 @@ func securityFixture() []jagadesa.Incident {
 			ID: "JD-A", Kind: jagadesa.IncidentSecurity, Severity: jagadesa.SeverityWarning, State: jagadesa.StateOpen,
 			Title: "Insiden keamanan: percobaan login beruntun", Villages: []string{"33.06.08.2007"}, Village: "33.06.08.2007",
 			CSIRT: "JatengProv-CSIRT", OpenedAt: mustTime("2026-11-03T02:14:05Z"), StartedAt: mustTime("2026-11-03T02:14:00Z"),
-			Evidence: map[string]string{"event": "login_bruteforce", "message": "5 failed dropbear logins", "at": "2026-11-03T02:14:00Z", "source": "203.0.113.9"},
+			Evidence: map[string]string{"event": "login_bruteforce", "message": "5 failed dropbear logins", "at": "2026-11-03T02:14:00Z", "source": "192.31.196.9"},
 		},
 		{
 			ID: "JD-B", Kind: jagadesa.IncidentSecurity, Severity: jagadesa.SeverityCritical, State: jagadesa.StateResolved,
@@ -156,9 +156,9 @@ func securityFixture() []jagadesa.Incident {
 		},
 		{
 			ID: "JD-C", Kind: jagadesa.IncidentSecurity, Severity: jagadesa.SeverityCritical, State: jagadesa.StateOpen,
-			Title: "Serangan dari 203.0.113.9 ke 3 desa", Villages: []string{"33.01.01.2001", "33.06.08.2005", "33.06.08.2007"},
+			Title: "Serangan dari 192.31.196.9 ke 3 desa", Villages: []string{"33.01.01.2001", "33.06.08.2005", "33.06.08.2007"},
 			CSIRT: "JatengProv-CSIRT", OpenedAt: mustTime("2026-11-03T02:41:00Z"), StartedAt: mustTime("2026-11-03T02:41:00Z"),
-			Evidence: map[string]string{"group": "source:203.0.113.9", "source": "203.0.113.9"},
+			Evidence: map[string]string{"group": "source:192.31.196.9", "source": "192.31.196.9"},
 		},
 		{ // another kind: not exported
 			ID: "JD-D", Kind: jagadesa.IncidentDown, Severity: jagadesa.SeverityCritical, State: jagadesa.StateOpen,

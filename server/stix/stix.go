@@ -12,7 +12,9 @@
 //   - each security incident is one incident;
 //   - each attacking address or domain named in an incident's evidence is
 //     an indicator of that incident, with a sighting of it at the
-//     village(s) where it was seen;
+//     village(s) where it was seen; an address only when it is globally
+//     routable (GloballyRoutable), so no private, CGNAT or other
+//     special-purpose address is ever shared;
 //   - relationships "related-to" tie the incident to its indicators and
 //     to its villages (STIX defines no "located-at" for incidents, and
 //     events without an address, such as a configuration change, have
@@ -372,8 +374,10 @@ var addressKeys = []string{"source", "indicator", "domain", "resolver", "upstrea
 var hostname = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // parseObservable reads an attribute value as an IP address (with or
-// without a port) or a domain name. Addresses that mean nothing outside
-// the village (private, loopback, link-local) are not indicators.
+// without a port) or a domain name. Only globally routable addresses are
+// indicators (GloballyRoutable): a private, CGNAT (100.64.0.0/10),
+// loopback, link-local, documentation or other special-purpose address
+// means nothing, or something else, outside the village's network.
 func parseObservable(s string) (observable, bool) {
 	s = strings.TrimSpace(s)
 	a, err := netip.ParseAddr(s)
@@ -389,7 +393,7 @@ func parseObservable(s string) (observable, bool) {
 		a = ap.Addr()
 	}
 	a = a.Unmap().WithZone("")
-	if !a.IsGlobalUnicast() || a.IsPrivate() {
+	if !GloballyRoutable(a) {
 		return observable{}, false
 	}
 	if a.Is4() {

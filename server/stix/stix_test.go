@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -79,6 +80,12 @@ func ptr(t time.Time) *time.Time { return &t }
 
 // fixture holds one of each kind of security incident the manager writes,
 // and one incident of another kind that must be left out.
+//
+// The attackers' addresses that must become indicators are in blocks that
+// the IANA special-purpose registries list as globally reachable (AS112,
+// AMT) rather than anyone's real address; the documentation ranges
+// (203.0.113.0/24, 2001:db8::/32, ...) are not globally reachable, so
+// they, like CGNAT and private addresses, must not.
 func fixture() []jagadesa.Incident {
 	return []jagadesa.Incident{
 		{
@@ -89,15 +96,21 @@ func fixture() []jagadesa.Incident {
 			AckedAt: ptr(ts("2026-11-03T02:30:00Z")), ResolvedAt: ptr(ts("2026-11-03T06:00:00.123456Z")),
 			Evidence: map[string]string{
 				"event": "login_bruteforce", "message": "5 failed dropbear logins", "at": "2026-11-03T02:14:00Z",
-				"source": "203.0.113.9", "service": "dropbear", "failures": "5",
+				"source": "192.31.196.9", "service": "dropbear", "failures": "5",
 				"event#2": "config_changed", "message#2": "etc/shadow modified", "at#2": "2026-11-03T02:20:00Z", "path#2": "etc/shadow",
 				"event#3": "login_bruteforce", "message#3": "7 failed dropbear logins", "at#3": "2026-11-03T02:40:00Z",
-				"source#3": "203.0.113.9", "failures#3": "7",
-				"event#4": "login_new_source", "message#4": "dropbear login from 2001:db8::5", "at#4": "2026-11-03T02:45:00Z", "source#4": "2001:db8::5",
-				"event#5": "dns_upstream_unexpected", "at#5": "2026-11-03T02:50:00Z", "resolver#5": "198.51.100.53:53",
+				"source#3": "192.31.196.9", "failures#3": "7",
+				"event#4": "login_new_source", "message#4": "dropbear login from 2001:4:112::5", "at#4": "2026-11-03T02:45:00Z", "source#4": "2001:4:112::5",
+				"event#5": "dns_upstream_unexpected", "at#5": "2026-11-03T02:50:00Z", "resolver#5": "192.52.193.53:53",
 				"event#6": "threat_domain", "at#6": "2026-11-03T02:55:00Z", "domain#6": "Evil.Example.",
 				"event#7": "login_new_source", "at#7": "2026-11-03T02:56:00Z", "source#7": "192.168.88.10", // the LAN: not shared
 				"event#8": "threat_domain", "at#8": "2026-11-03T02:57:00Z", "domain#8": "x' OR 1=1", // not a host name
+				// Not globally routable, so not shared: a CGNAT address
+				// (with a port), a documentation address, a mapped
+				// private one.
+				"event#9": "login_bruteforce", "at#9": "2026-11-03T02:58:00Z", "source#9": "100.88.12.34:51515",
+				"event#10": "dns_upstream_unexpected", "at#10": "2026-11-03T02:59:00Z", "resolver#10": "203.0.113.53",
+				"event#11": "login_new_source", "at#11": "2026-11-03T02:59:30Z", "source#11": "::ffff:10.1.2.3",
 			},
 		},
 		{
@@ -112,21 +125,38 @@ func fixture() []jagadesa.Incident {
 		{
 			// A campaign: one address against three villages.
 			ID: "JD-20261103-C3", Kind: jagadesa.IncidentSecurity, Severity: jagadesa.SeverityCritical, State: jagadesa.StateOpen,
-			Title: "Serangan dari 203.0.113.9 ke 3 desa", Villages: []string{"33.74.01.1001", "33.06.08.2005", "33.06.08.2007"}, Village: "33.06.08.2005",
+			Title: "Serangan dari 192.31.196.9 ke 3 desa", Villages: []string{"33.74.01.1001", "33.06.08.2005", "33.06.08.2007"}, Village: "33.06.08.2005",
 			Regency: "33.06", CSIRT: "JatengProv-CSIRT",
 			OpenedAt: ts("2026-11-03T02:41:00Z"), StartedAt: ts("2026-11-03T02:41:00Z"),
-			Evidence: map[string]string{"group": "source:203.0.113.9", "source": "203.0.113.9"},
+			Evidence: map[string]string{"group": "source:192.31.196.9", "source": "192.31.196.9"},
 		},
 		{
 			// A village the registry does not know.
 			ID: "JD-20261105-D4", Kind: jagadesa.IncidentSecurity, Severity: jagadesa.SeverityWarning, State: jagadesa.StateOpen,
 			Title: "Insiden keamanan: port baru terbuka di router", Villages: []string{"99.99.99.9999"}, Village: "99.99.99.9999",
 			OpenedAt: ts("2026-11-05T01:00:00Z"), StartedAt: ts("2026-11-05T01:00:00Z"),
-			Evidence: map[string]string{"event": "port_opened", "at": "2026-11-05T01:00:00Z", "socket": "tcp/0.0.0.0:23", "source": "203.0.113.77"},
+			Evidence: map[string]string{"event": "port_opened", "at": "2026-11-05T01:00:00Z", "socket": "tcp/0.0.0.0:23", "source": "192.175.48.77"},
 		},
 		{
 			ID: "JD-20261103-Z9", Kind: jagadesa.IncidentDown, Severity: jagadesa.SeverityCritical, State: jagadesa.StateOpen,
 			Title: "Desa terputus", Villages: []string{"33.06.08.2005"}, OpenedAt: ts("2026-11-03T01:00:00Z"),
+		},
+		{
+			// A campaign from a CGNAT address (another subscriber of the
+			// villages' own ISP): the incident and its villages are
+			// exported, the address is not.
+			ID: "JD-20261106-E5", Kind: jagadesa.IncidentSecurity, Severity: jagadesa.SeverityCritical, State: jagadesa.StateOpen,
+			Title: "Serangan dari 100.72.5.9 ke 3 desa", Villages: []string{"33.74.01.1001", "33.06.08.2005", "33.01.01.2001"}, Village: "33.06.08.2005",
+			Regency: "33.06", CSIRT: "JatengProv-CSIRT",
+			OpenedAt: ts("2026-11-06T03:00:00Z"), StartedAt: ts("2026-11-06T02:59:00Z"),
+			Evidence: map[string]string{"group": "source:100.72.5.9", "source": "100.72.5.9"},
+		},
+		{
+			// Failed logins from a private address only: no indicator.
+			ID: "JD-20261107-F6", Kind: jagadesa.IncidentSecurity, Severity: jagadesa.SeverityWarning, State: jagadesa.StateOpen,
+			Title: "Insiden keamanan: percobaan login beruntun", Villages: []string{"33.06.08.2005"}, Village: "33.06.08.2005",
+			OpenedAt: ts("2026-11-07T04:00:00Z"), StartedAt: ts("2026-11-07T04:00:00Z"),
+			Evidence: map[string]string{"event": "login_bruteforce", "at": "2026-11-07T04:00:00Z", "source": "172.16.5.20", "failures": "9"},
 		},
 	}
 }
@@ -222,7 +252,7 @@ func TestSTIXBundleIsDeterministic(t *testing.T) {
 	in := fixture()
 	first := build(t, in)
 	// Another order, and an incident listed twice (overlapping pages).
-	shuffled := []jagadesa.Incident{in[3], in[2], in[0], in[4], in[1], in[0]}
+	shuffled := []jagadesa.Incident{in[3], in[6], in[2], in[0], in[4], in[5], in[1], in[0]}
 	if second := build(t, shuffled); !bytes.Equal(first, second) {
 		t.Fatalf("a second export of the same incidents differs:\n%s\n---\n%s", first, second)
 	}
@@ -275,8 +305,9 @@ func TestSTIXBundleContent(t *testing.T) {
 			t.Errorf("%s: spec_version %q", o.str("id"), o.str("spec_version"))
 		}
 	}
-	// 4 addresses/domains in A, 1 in C, 1 in D; 4 known villages; A, B, C, D.
-	want := map[string]int{"identity": 1, "location": 4, "incident": 4, "indicator": 6, "sighting": 6, "relationship": 6 + 1 + 1 + 3}
+	// 4 addresses/domains in A, 1 in C, 1 in D, none in E and F; 4 known
+	// villages; A to F; villages: A 1, B 1, C 3, D 0 (unknown), E 3, F 1.
+	want := map[string]int{"identity": 1, "location": 4, "incident": 6, "indicator": 6, "sighting": 6, "relationship": 6 + 1 + 1 + 3 + 3 + 1}
 	for typ, n := range want {
 		if counts[typ] != n {
 			t.Errorf("%d %s objects, want %d (all: %v)", counts[typ], typ, n, counts)
@@ -337,9 +368,9 @@ func TestSTIXBundleContent(t *testing.T) {
 	// Indicators of A: by pattern.
 	type indicatorWant struct{ kind, validFrom string }
 	patterns := map[string]indicatorWant{
-		"[ipv4-addr:value = '203.0.113.9']":    {"malicious-activity", "2026-11-03T02:14:00.000Z"},
-		"[ipv6-addr:value = '2001:db8::5']":    {"anomalous-activity", "2026-11-03T02:45:00.000Z"},
-		"[ipv4-addr:value = '198.51.100.53']":  {"anomalous-activity", "2026-11-03T02:50:00.000Z"},
+		"[ipv4-addr:value = '192.31.196.9']":   {"malicious-activity", "2026-11-03T02:14:00.000Z"},
+		"[ipv6-addr:value = '2001:4:112::5']":  {"anomalous-activity", "2026-11-03T02:45:00.000Z"},
+		"[ipv4-addr:value = '192.52.193.53']":  {"anomalous-activity", "2026-11-03T02:50:00.000Z"},
 		"[domain-name:value = 'evil.example']": {"malicious-activity", "2026-11-03T02:55:00.000Z"},
 	}
 	sightingOf := map[string]object{}
@@ -355,8 +386,14 @@ func TestSTIXBundleContent(t *testing.T) {
 	}
 	seenA := 0
 	for _, ind := range p.ofType("indicator") {
-		if strings.Contains(ind.str("pattern"), "192.168.") || strings.Contains(ind.str("pattern"), "OR 1=1") {
-			t.Errorf("indicator from a private address or a non-host name: %s", ind.str("pattern"))
+		if strings.Contains(ind.str("pattern"), "OR 1=1") {
+			t.Errorf("indicator from a non-host name: %s", ind.str("pattern"))
+		}
+		if v, ok := strings.CutPrefix(ind.str("pattern"), "[ipv"); ok {
+			v = v[len("4-addr:value = '"):strings.LastIndexByte(v, '\'')]
+			if a, err := netip.ParseAddr(v); err != nil || !GloballyRoutable(a) {
+				t.Errorf("indicator of an address that is not globally routable: %s", ind.str("pattern"))
+			}
 		}
 		if ind.str("pattern_type") != "stix" {
 			t.Errorf("pattern_type %q", ind.str("pattern_type"))
@@ -384,7 +421,7 @@ func TestSTIXBundleContent(t *testing.T) {
 		if !slices.Equal(s.strs("where_sighted_refs"), []string{locID("33.06.08.2007")}) {
 			t.Errorf("sighting of %s where %v", ind.str("pattern"), s.strs("where_sighted_refs"))
 		}
-		if ind.str("pattern") == "[ipv4-addr:value = '203.0.113.9']" {
+		if ind.str("pattern") == "[ipv4-addr:value = '192.31.196.9']" {
 			if s["count"] != 2.0 || s.str("first_seen") != "2026-11-03T02:14:00.000Z" || s.str("last_seen") != "2026-11-03T02:40:00.000Z" {
 				t.Errorf("bruteforce sighting count %v first %s last %s, want 2 from 02:14 to 02:40", s["count"], s.str("first_seen"), s.str("last_seen"))
 			}
@@ -408,7 +445,7 @@ func TestSTIXBundleContent(t *testing.T) {
 			campaign = ind
 		}
 	}
-	if campaign == nil || campaign.str("pattern") != "[ipv4-addr:value = '203.0.113.9']" ||
+	if campaign == nil || campaign.str("pattern") != "[ipv4-addr:value = '192.31.196.9']" ||
 		!slices.Equal(campaign.strs("indicator_types"), []string{"malicious-activity"}) {
 		t.Fatalf("campaign indicator %v", campaign)
 	}
@@ -433,6 +470,55 @@ func TestSTIXBundleContent(t *testing.T) {
 		if related[[2]string{d.str("id"), ind.str("id")}] {
 			if sd := sightingOf[ind.str("id")]; sd == nil || sd["where_sighted_refs"] != nil {
 				t.Errorf("sighting for an unknown village: %v", sd)
+			}
+		}
+	}
+
+	// E and F: the only attacker is not globally routable (CGNAT, a
+	// private address). The incident and its villages are there; no
+	// indicator, sighting or relationship names the address anywhere but
+	// in the incident's own description.
+	for _, x := range []struct {
+		id, addr string
+		codes    []string
+	}{
+		{"JD-20261106-E5", "100.72.5.9", []string{"33.01.01.2001", "33.06.08.2005", "33.74.01.1001"}},
+		{"JD-20261107-F6", "172.16.5.20", []string{"33.06.08.2005"}},
+	} {
+		inc := p.byID[incID(x.id)]
+		if inc == nil {
+			t.Errorf("incident %s was not exported", x.id)
+			continue
+		}
+		if !strings.Contains(inc.str("description"), x.addr) {
+			t.Errorf("%s: the description lost the evidence: %s", x.id, inc.str("description"))
+		}
+		n := 0
+		for _, r := range p.ofType("relationship") {
+			if r.str("source_ref") == inc.str("id") {
+				n++
+				if !strings.HasPrefix(r.str("target_ref"), "location--") {
+					t.Errorf("%s is related to %s", x.id, r.str("target_ref"))
+				}
+			}
+		}
+		if n != len(x.codes) {
+			t.Errorf("%s: %d relationships, want one per village (%d)", x.id, n, len(x.codes))
+		}
+		for _, code := range x.codes {
+			if !related[[2]string{inc.str("id"), locID(code)}] {
+				t.Errorf("%s not related to village %s", x.id, code)
+			}
+		}
+	}
+	for _, o := range p.objects {
+		if o.str("type") == "incident" {
+			continue
+		}
+		raw, _ := json.Marshal(o)
+		for _, addr := range []string{"100.72.5.9", "172.16.5.20", "100.88.12.34", "203.0.113.53", "10.1.2.3", "192.168.88.10"} {
+			if strings.Contains(string(raw), addr) {
+				t.Errorf("%s names %s, which is not globally routable", o.str("id"), addr)
 			}
 		}
 	}
@@ -566,18 +652,36 @@ func TestSTIXEvents(t *testing.T) {
 
 func TestSTIXObservables(t *testing.T) {
 	for in, want := range map[string]string{
-		"203.0.113.9":         "ipv4-addr:203.0.113.9",
-		"203.0.113.9:2222":    "ipv4-addr:203.0.113.9",
-		"::ffff:203.0.113.9":  "ipv4-addr:203.0.113.9",
-		"[2001:db8::5]:53":    "ipv6-addr:2001:db8::5",
-		"Malware.Example.COM": "domain-name:malware.example.com",
-		"10.0.0.1":            "",
-		"127.0.0.1":           "",
-		"fe80::1":             "",
-		"0.0.0.0":             "",
-		"tcp/0.0.0.0:23":      "",
-		"localhost":           "",
-		"evil'.example":       "",
+		"192.31.196.9":          "ipv4-addr:192.31.196.9",
+		"192.31.196.9:2222":     "ipv4-addr:192.31.196.9",
+		"::ffff:192.31.196.9":   "ipv4-addr:192.31.196.9",
+		"[2001:4:112::5]:53":    "ipv6-addr:2001:4:112::5",
+		"2400:9800::1%eth0":     "ipv6-addr:2400:9800::1",
+		"64:ff9b::c01f:c409":    "ipv6-addr:64:ff9b::c01f:c409",
+		"Malware.Example.COM":   "domain-name:malware.example.com",
+		"10.0.0.1":              "",
+		"127.0.0.1":             "",
+		"fe80::1":               "",
+		"fe80::1%br-lan":        "",
+		"0.0.0.0":               "",
+		"tcp/0.0.0.0:23":        "",
+		"localhost":             "",
+		"evil'.example":         "",
+		"100.64.0.1":            "", // CGNAT
+		"100.127.255.254:40000": "", // CGNAT, with a port
+		"::ffff:100.64.3.4":     "", // CGNAT, mapped
+		"64:ff9b::6440:304":     "", // CGNAT, through NAT64
+		"[fd00::1]:22":          "",
+		"203.0.113.9":           "", // documentation
+		"2001:db8::5":           "", // documentation
+		"3fff::1":               "", // documentation (RFC 9637)
+		"198.18.0.1":            "", // benchmarking
+		"224.0.0.251":           "", // multicast
+		"255.255.255.255":       "",
+		"2002:c000:204::1":      "", // 6to4
+		"2001::1":               "", // Teredo
+		"100.64.0.0/10":         "", // a range is not an address
+		"100.64.0.1.":           "", // nor a host name
 	} {
 		o, ok := parseObservable(in)
 		got := ""
