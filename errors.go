@@ -15,6 +15,7 @@ const (
 	EConflict     = "conflict"
 	ETooLarge     = "too_large"   // body or decompressed body over the limit
 	EUnavailable  = "unavailable" // a dependency (InfluxDB) is down: retry later
+	ETooMany      = "too_many"    // the server is busy with others' requests: retry later
 	EInternal     = "internal"
 )
 

@@ -125,6 +125,7 @@ type Heartbeat struct {
 	PrevClean    bool    `json:"prev_clean"`     // previous probe run ended cleanly
 	SpoolBytes   int64   `json:"spool_bytes"`    // backlog waiting on disk
 	SpoolDropped uint64  `json:"spool_dropped"`  // records dropped for space, ever
+	Rejected     uint64  `json:"rejected"`       // records the server refused, since the probe started
 	IntervalS    float64 `json:"interval_s"`     // the probe's measurement interval
 	ProbeVersion string  `json:"probe_version"`
 }
@@ -195,22 +196,91 @@ func (p Problems) add(field, format string, args ...any) {
 	p[field] = fmt.Sprintf(format, args...)
 }
 
-// Validate checks a report as the server receives it. now is the server's
-// clock. It returns nil when the report is acceptable.
+// MaxSeq is the highest record number a probe may use: 2^53, the largest
+// integer every JSON reader carries exactly.
+const MaxSeq = 1 << 53
+
+// Limits on a probe's distinct tag values: each distinct target, resolver
+// or event kind is a new series in InfluxDB, so a probe may not invent them
+// without end.
+const (
+	MaxTargetsPerProbe    = 64
+	MaxResolversPerProbe  = 16
+	MaxEventKindsPerProbe = 64
+)
+
+// Rejection is the server's verdict on one record it refused: the record's
+// sequence number and what is wrong with it, by field.
+type Rejection struct {
+	Seq      uint64   `json:"seq"`
+	Problems Problems `json:"problems"`
+}
+
+// BatchResult is the server's answer to an accepted batch. Records listed
+// in Rejected were refused (the probe drops them and counts them); every
+// other record of the batch is stored.
+type BatchResult struct {
+	Accepted int         `json:"accepted"` // records stored
+	Points   int         `json:"points"`   // points written to InfluxDB
+	MaxSeq   uint64      `json:"max_seq"`  // highest sequence number of the batch
+	Rejected []Rejection `json:"rejected,omitempty"`
+}
+
+// ValidStream reports whether s may name a stream: 1 to 64 of
+// [A-Za-z0-9._-], or empty for probes older than streams.
+func ValidStream(s string) bool {
+	if len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// Validate checks a whole report as the server receives it: its header and
+// every record. now is the server's clock. It returns nil when the report
+// is acceptable. The server itself uses ValidateHeader and Split, so that
+// one bad record does not sink the others.
 func (r *Report) Validate(now time.Time) Problems {
+	p := r.ValidateHeader()
+	if p != nil {
+		return p
+	}
+	p = Problems{}
+	oldest, newest := timeBounds(now)
+	for i := range r.Samples {
+		r.Samples[i].check(p, "samples["+itoa(i)+"]", oldest, newest)
+	}
+	for i := range r.Events {
+		r.Events[i].check(p, "events["+itoa(i)+"]", oldest, newest)
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	return p
+}
+
+// ValidateHeader checks what concerns the whole report: version, probe,
+// village, stream and the number of records. A report failing it is
+// refused whole.
+func (r *Report) ValidateHeader() Problems {
 	p := Problems{}
 	if r.Version != WireVersion {
 		p.add("v", "unsupported wire version %d (this server speaks %d)", r.Version, WireVersion)
 		return p
 	}
-	if r.Probe == "" || len(r.Probe) > 64 {
-		p.add("probe", "required, at most 64 characters")
+	if r.Probe == "" || len(r.Probe) > 64 || !printable(r.Probe) {
+		p.add("probe", "required, at most 64 printable characters")
 	}
 	if !ValidVillageCode(r.Village) {
 		p.add("village", "must be a Kemendagri village code like 33.06.08.2005")
 	}
-	if len(r.Stream) > 64 || !printable(r.Stream) {
-		p.add("stream", "at most 64 printable characters")
+	if !ValidStream(r.Stream) {
+		p.add("stream", "at most 64 characters of A-Z, a-z, 0-9, '.', '_' and '-'")
 	}
 	n := len(r.Samples) + len(r.Events)
 	if n == 0 {
@@ -218,109 +288,163 @@ func (r *Report) Validate(now time.Time) Problems {
 	}
 	if n > MaxRecordsPerReport {
 		p.add("samples", "%d records, at most %d per report", n, MaxRecordsPerReport)
-		return p
-	}
-	oldest, newest := now.Add(-MaxPast).UnixMilli(), now.Add(MaxFuture).UnixMilli()
-	checkTime := func(field string, ms int64) {
-		switch {
-		case ms < oldest:
-			p.add(field, "timestamp %s is more than 7 days old", time.UnixMilli(ms).UTC().Format(time.RFC3339))
-		case ms > newest:
-			p.add(field, "timestamp %s is more than 5 minutes in the future (check the probe's clock)", time.UnixMilli(ms).UTC().Format(time.RFC3339))
-		}
-	}
-	for i := range r.Samples {
-		s := &r.Samples[i]
-		f := "samples[" + itoa(i) + "]"
-		if s.Seq == 0 {
-			p.add(f+".seq", "required, starts at 1")
-		}
-		checkTime(f+".t", s.TimeMs)
-		if len(s.Target) > MaxTextLen || !printable(s.Target) {
-			p.add(f+".target", "at most %d printable characters", MaxTextLen)
-		}
-		switch s.Kind {
-		case KindICMP:
-			if s.Target == "" {
-				p.add(f+".target", "required for icmp")
-			}
-			if s.ICMP == nil {
-				p.add(f+".icmp", "required for kind icmp")
-				continue
-			}
-			s.ICMP.validate(p, f+".icmp")
-		case KindHeartbeat:
-			if s.Heartbeat == nil {
-				p.add(f+".heartbeat", "required for kind heartbeat")
-				continue
-			}
-			s.Heartbeat.validate(p, f+".heartbeat")
-		case KindDNS:
-			if s.Target == "" {
-				p.add(f+".target", "required for dns")
-			}
-			if s.DNS == nil {
-				p.add(f+".dns", "required for kind dns")
-				continue
-			}
-			s.DNS.validate(p, f+".dns")
-		case KindHTTP:
-			if s.Target == "" {
-				p.add(f+".target", "required for http")
-			}
-			if s.HTTP == nil {
-				p.add(f+".http", "required for kind http")
-				continue
-			}
-			s.HTTP.validate(p, f+".http")
-		case KindThroughput:
-			if s.Throughput == nil {
-				p.add(f+".throughput", "required for kind throughput")
-				continue
-			}
-			s.Throughput.validate(p, f+".throughput")
-		case KindOutage:
-			if s.Outage == nil {
-				p.add(f+".outage", "required for kind outage")
-				continue
-			}
-			s.Outage.validate(p, f+".outage", oldest, newest)
-		default:
-			p.add(f+".kind", "unknown kind %q", s.Kind)
-		}
-	}
-	for i := range r.Events {
-		e := &r.Events[i]
-		f := "events[" + itoa(i) + "]"
-		if e.Seq == 0 {
-			p.add(f+".seq", "required, starts at 1")
-		}
-		checkTime(f+".t", e.TimeMs)
-		if e.Kind == "" || len(e.Kind) > 64 || !printable(e.Kind) {
-			p.add(f+".kind", "required, at most 64 printable characters")
-		}
-		switch e.Severity {
-		case "info", "warning", "critical":
-		default:
-			p.add(f+".severity", "must be info, warning or critical")
-		}
-		if len(e.Message) > MaxTextLen {
-			p.add(f+".message", "at most %d characters", MaxTextLen)
-		}
-		if len(e.Attrs) > 32 {
-			p.add(f+".attrs", "at most 32 attributes")
-		}
-		for k, v := range e.Attrs {
-			if len(k) > 64 || len(v) > MaxTextLen {
-				p.add(f+".attrs", "keys at most 64, values at most %d characters", MaxTextLen)
-				break
-			}
-		}
 	}
 	if len(p) == 0 {
 		return nil
 	}
 	return p
+}
+
+// Split removes the records that fail validation from the report and
+// returns why each was refused, in the order they came. A sequence number
+// seen twice in one report refuses the later record.
+func (r *Report) Split(now time.Time) []Rejection {
+	oldest, newest := timeBounds(now)
+	var out []Rejection
+	seen := make(map[uint64]struct{}, len(r.Samples)+len(r.Events))
+	dup := func(p Problems, f string, seq uint64) {
+		if _, ok := seen[seq]; ok {
+			p.add(f+".seq", "sequence number %d appears twice in this report", seq)
+		}
+		seen[seq] = struct{}{}
+	}
+	kept := r.Samples[:0]
+	for i := range r.Samples {
+		s := &r.Samples[i]
+		p := Problems{}
+		f := "samples[" + itoa(i) + "]"
+		s.check(p, f, oldest, newest)
+		dup(p, f, s.Seq)
+		if len(p) > 0 {
+			out = append(out, Rejection{Seq: s.Seq, Problems: p})
+			continue
+		}
+		kept = append(kept, *s)
+	}
+	clear(r.Samples[len(kept):])
+	r.Samples = kept
+	keptE := r.Events[:0]
+	for i := range r.Events {
+		e := &r.Events[i]
+		p := Problems{}
+		f := "events[" + itoa(i) + "]"
+		e.check(p, f, oldest, newest)
+		dup(p, f, e.Seq)
+		if len(p) > 0 {
+			out = append(out, Rejection{Seq: e.Seq, Problems: p})
+			continue
+		}
+		keptE = append(keptE, *e)
+	}
+	clear(r.Events[len(keptE):])
+	r.Events = keptE
+	return out
+}
+
+func timeBounds(now time.Time) (oldest, newest int64) {
+	return now.Add(-MaxPast).UnixMilli(), now.Add(MaxFuture).UnixMilli()
+}
+
+func checkSeq(p Problems, f string, seq uint64) {
+	if seq == 0 || seq > MaxSeq {
+		p.add(f+".seq", "must be 1..2^53")
+	}
+}
+
+func checkTime(p Problems, field string, ms, oldest, newest int64) {
+	switch {
+	case ms < oldest:
+		p.add(field, "timestamp %s is more than 7 days old", time.UnixMilli(ms).UTC().Format(time.RFC3339))
+	case ms > newest:
+		p.add(field, "timestamp %s is more than 5 minutes in the future (check the probe's clock)", time.UnixMilli(ms).UTC().Format(time.RFC3339))
+	}
+}
+
+// tagValue reports whether s can be an InfluxDB tag value as the probe
+// sends it: printable, and not ending in a backslash (which line protocol
+// would read as escaping what follows).
+func tagValue(s string) bool { return printable(s) && !strings.HasSuffix(s, "\\") }
+
+func (s *Sample) check(p Problems, f string, oldest, newest int64) {
+	checkSeq(p, f, s.Seq)
+	checkTime(p, f+".t", s.TimeMs, oldest, newest)
+	if len(s.Target) > MaxTextLen || !tagValue(s.Target) {
+		p.add(f+".target", "at most %d printable characters, not ending in a backslash", MaxTextLen)
+	}
+	switch s.Kind {
+	case KindICMP:
+		if s.Target == "" {
+			p.add(f+".target", "required for icmp")
+		}
+		if s.ICMP == nil {
+			p.add(f+".icmp", "required for kind icmp")
+			return
+		}
+		s.ICMP.validate(p, f+".icmp")
+	case KindHeartbeat:
+		if s.Heartbeat == nil {
+			p.add(f+".heartbeat", "required for kind heartbeat")
+			return
+		}
+		s.Heartbeat.validate(p, f+".heartbeat")
+	case KindDNS:
+		if s.Target == "" {
+			p.add(f+".target", "required for dns")
+		}
+		if s.DNS == nil {
+			p.add(f+".dns", "required for kind dns")
+			return
+		}
+		s.DNS.validate(p, f+".dns")
+	case KindHTTP:
+		if s.Target == "" {
+			p.add(f+".target", "required for http")
+		}
+		if s.HTTP == nil {
+			p.add(f+".http", "required for kind http")
+			return
+		}
+		s.HTTP.validate(p, f+".http")
+	case KindThroughput:
+		if s.Throughput == nil {
+			p.add(f+".throughput", "required for kind throughput")
+			return
+		}
+		s.Throughput.validate(p, f+".throughput")
+	case KindOutage:
+		if s.Outage == nil {
+			p.add(f+".outage", "required for kind outage")
+			return
+		}
+		s.Outage.validate(p, f+".outage", oldest, newest)
+	default:
+		p.add(f+".kind", "unknown kind %q", s.Kind)
+	}
+}
+
+func (e *Event) check(p Problems, f string, oldest, newest int64) {
+	checkSeq(p, f, e.Seq)
+	checkTime(p, f+".t", e.TimeMs, oldest, newest)
+	if e.Kind == "" || len(e.Kind) > 64 || !tagValue(e.Kind) {
+		p.add(f+".kind", "required, at most 64 printable characters, not ending in a backslash")
+	}
+	switch e.Severity {
+	case "info", "warning", "critical":
+	default:
+		p.add(f+".severity", "must be info, warning or critical")
+	}
+	if len(e.Message) > MaxTextLen {
+		p.add(f+".message", "at most %d characters", MaxTextLen)
+	}
+	if len(e.Attrs) > 32 {
+		p.add(f+".attrs", "at most 32 attributes")
+	}
+	for k, v := range e.Attrs {
+		if len(k) > 64 || len(v) > MaxTextLen {
+			p.add(f+".attrs", "keys at most 64, values at most %d characters", MaxTextLen)
+			break
+		}
+	}
 }
 
 func (m *ICMP) validate(p Problems, f string) {
@@ -368,8 +492,8 @@ func (h *Heartbeat) validate(p Problems, f string) {
 }
 
 func (d *DNS) validate(p Problems, f string) {
-	if d.Resolver == "" || len(d.Resolver) > 256 || !printable(d.Resolver) {
-		p.add(f+".resolver", "required, at most 256 printable characters")
+	if d.Resolver == "" || len(d.Resolver) > 256 || !tagValue(d.Resolver) {
+		p.add(f+".resolver", "required, at most 256 printable characters, not ending in a backslash")
 	}
 	if !finiteMs(d.RTTMs) {
 		p.add(f+".rtt_ms", "must be a finite number of milliseconds, 0..600000")

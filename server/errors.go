@@ -1,11 +1,14 @@
 package server
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -16,6 +19,18 @@ import (
 type errorBody struct {
 	Error    string            `json:"error"`
 	Problems jagadesa.Problems `json:"problems,omitempty"`
+	ErrorID  string            `json:"error_id,omitempty"` // names the logged cause
+}
+
+// tooManyRetry is what a 429 asks the caller to wait: the budget it met
+// frees as soon as the reports ahead of it are read.
+const tooManyRetry = 5 * time.Second
+
+// newErrorID names one failed request in the log.
+func newErrorID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // statusOf is the only place where an error code becomes an HTTP status.
@@ -35,6 +50,8 @@ func statusOf(code string) int {
 		return http.StatusRequestEntityTooLarge
 	case jagadesa.EUnavailable:
 		return http.StatusServiceUnavailable
+	case jagadesa.ETooMany:
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
 }
@@ -54,11 +71,23 @@ func (s *Server) renderErrors() gin.HandlerFunc {
 			ae = &jagadesa.Error{Code: jagadesa.EInternal, Message: "internal error", Err: err}
 		}
 		st := statusOf(ae.Code)
-		if st >= 500 {
-			s.Logger.Error("request failed", "method", c.Request.Method, "path", c.FullPath(), "err", err)
+		body := errorBody{Error: ae.Message, Problems: ae.Problems}
+		if ae.Err != nil || st >= 500 {
+			// The cause (a database's own words, internal addresses) is for
+			// the log; the caller gets an id to quote.
+			body.ErrorID = newErrorID()
+			body.Error += " (error id " + body.ErrorID + ")"
+			level := slog.LevelWarn
+			if st >= 500 {
+				level = slog.LevelError
+			}
+			s.Logger.Log(c.Request.Context(), level, "request failed", "method", c.Request.Method, "path", c.FullPath(), "status", st, "error_id", body.ErrorID, "err", err)
 		}
-		if ae.Code == jagadesa.EUnavailable {
+		switch ae.Code {
+		case jagadesa.EUnavailable:
 			c.Header("Retry-After", strconv.Itoa(int(s.RetryAfter.Seconds())))
+		case jagadesa.ETooMany:
+			c.Header("Retry-After", strconv.Itoa(int(tooManyRetry.Seconds())))
 		}
 		if ae.Code == jagadesa.EUnauthorized {
 			c.Header("WWW-Authenticate", `Bearer realm="jagadesa"`)
@@ -66,7 +95,7 @@ func (s *Server) renderErrors() gin.HandlerFunc {
 		if c.Writer.Written() {
 			return
 		}
-		c.AbortWithStatusJSON(st, errorBody{Error: ae.Message, Problems: ae.Problems})
+		c.AbortWithStatusJSON(st, body)
 	}
 }
 
@@ -86,4 +115,13 @@ func invalid(problems jagadesa.Problems, format string, args ...any) error {
 
 func notFound(format string, args ...any) error {
 	return jagadesa.Errorf(jagadesa.ENotFound, format, args...)
+}
+
+func tooLarge(format string, args ...any) error {
+	return jagadesa.Errorf(jagadesa.ETooLarge, format, args...)
+}
+
+func isMaxBytes(err error) bool {
+	var mbe *http.MaxBytesError
+	return errors.As(err, &mbe)
 }

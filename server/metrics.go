@@ -18,6 +18,7 @@ type metrics struct {
 	reg      *prometheus.Registry
 	reports  *prometheus.CounterVec
 	points   prometheus.Counter
+	rejected prometheus.Counter
 	requests *prometheus.HistogramVec
 
 	loginFailures prometheus.Counter
@@ -34,6 +35,10 @@ func newMetrics(reg *prometheus.Registry, s *Server) *metrics {
 			Name: "jagadesa_points_written_total",
 			Help: "Points durably written to InfluxDB.",
 		}),
+		rejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "jagadesa_records_rejected_total",
+			Help: "Records of probe reports refused by validation (the rest of their batch is stored).",
+		}),
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "jagadesa_http_request_duration_seconds",
 			Help:    "HTTP requests by route, method and status code.",
@@ -45,7 +50,7 @@ func newMetrics(reg *prometheus.Registry, s *Server) *metrics {
 		Help: "Dashboard sign-ins refused for a wrong token.",
 	})
 	villages := prometheus.NewDesc("jagadesa_villages", "Monitored villages by live status.", []string{"status"}, nil)
-	reg.MustRegister(m.reports, m.points, m.requests, m.loginFailures,
+	reg.MustRegister(m.reports, m.points, m.rejected, m.requests, m.loginFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectorFunc{desc: villages, collect: func(ch chan<- prometheus.Metric) {
 			counts := s.Status.Counts(s.monitoredCodes())
@@ -106,7 +111,10 @@ func (s *Server) handleHealthz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
 	defer cancel()
 	if err := s.Points.Ping(ctx); err != nil {
-		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "influxdb": err.Error()})
+		// The cause names the database's internal address: log it only.
+		id := newErrorID()
+		s.Logger.Warn("health check: InfluxDB unreachable", "error_id", id, "err", err)
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "influxdb": "unreachable", "error_id": id})
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "ok", "influxdb": "ok"})

@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/jagadesa/jagadesa"
+	"github.com/jagadesa/jagadesa/server/ingest"
 )
 
 // enrollRequest is the body of POST /api/v1/probes.
@@ -37,7 +38,7 @@ func decode[T any](c *gin.Context, limit int64) (T, error) {
 		if isMaxBytes(err) {
 			return v, tooLarge("body exceeds %d bytes", limit)
 		}
-		return v, invalid(nil, "body is not valid JSON: %s", jsonErr(err))
+		return v, invalid(nil, "body is not valid JSON: %s", ingest.JSONError(err))
 	}
 	if dec.More() {
 		return v, invalid(nil, "body must hold one JSON object")

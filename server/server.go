@@ -20,6 +20,7 @@ import (
 	"github.com/jagadesa/jagadesa/geo"
 	"github.com/jagadesa/jagadesa/server/evidence"
 	"github.com/jagadesa/jagadesa/server/incident"
+	"github.com/jagadesa/jagadesa/server/ingest"
 	"github.com/jagadesa/jagadesa/server/status"
 	"github.com/jagadesa/jagadesa/server/threatfeed"
 )
@@ -39,7 +40,7 @@ type ProbeKeys interface {
 	SetProbeKey(ctx context.Context, probe string, pub ed25519.PublicKey, by string) (jagadesa.ProbeKey, error)
 	ResetProbeKey(ctx context.Context, probe string) error
 	StreamSeq(probe, stream string) uint64
-	AdvanceStream(ctx context.Context, probe, stream string, seq uint64) error
+	CommitBatch(ctx context.Context, probe, stream string, seq uint64, effects []byte) error
 }
 
 // PointStore durably stores the measurements of a report.
@@ -87,6 +88,9 @@ type Deps struct {
 	BasemapURL string
 	Metrics    *prometheus.Registry // nil: a fresh registry
 	Now        func() time.Time
+	// IngestBudget is the memory reports being read at once may hold
+	// (default ingest.DefaultBudget).
+	IngestBudget int64
 	// RetryAfter is what a 503 tells probes to wait (default 30 s).
 	RetryAfter time.Duration
 }
@@ -100,9 +104,7 @@ type Server struct {
 	tileOnce sync.Once
 	tileIdx  *geo.TileIndex
 	web      *webAssets
-	// ingestLocks serialise each probe's batches: the replay check and the
-	// advance of its mark must not interleave.
-	ingestLocks sync.Map // probe id → *sync.Mutex
+	ingest   *ingest.Service
 }
 
 // NewServer returns the whole API as an http.Handler.
@@ -126,6 +128,11 @@ func NewServer(d Deps) http.Handler {
 		d.Programme = map[string]jagadesa.Programme{}
 	}
 	s := &Server{Deps: d, sessions: newSessions(d.Now)}
+	s.ingest = ingest.New(ingest.Deps{Logger: d.Logger, Registry: d.Registry, Points: d.Points, Marks: d.Keys,
+		Status: d.Status, AllowUnsigned: d.AllowUnsigned, Budget: d.IngestBudget, Now: d.Now})
+	if d.Evidence != nil { // a nil *Archive in the interface would not be nil
+		s.ingest.Evidence = d.Evidence
+	}
 	s.metrics = newMetrics(d.Metrics, s)
 	if d.Web != nil {
 		w, err := newWebAssets(d.Web, d.BasemapURL)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -329,12 +330,18 @@ func TestUnavailableInfluxAnswers503ThenRecovers(t *testing.T) {
 func TestReportRejections(t *testing.T) {
 	e := setup(t)
 	good := mustJSON(t, report(villageA, 1))
+	// Every record bad: the whole batch is refused, each record named.
 	old := report(villageA, 1)
 	old.Samples[0].TimeMs = time.Now().Add(-8 * 24 * time.Hour).UnixMilli()
+	old.Samples[1].TimeMs = old.Samples[0].TimeMs
 	future := report(villageA, 1)
-	future.Samples[1].TimeMs = time.Now().Add(10 * time.Minute).UnixMilli()
+	future.Samples[0].TimeMs = time.Now().Add(10 * time.Minute).UnixMilli()
+	future.Samples[1].TimeMs = future.Samples[0].TimeMs
 	bad := report(villageA, 1)
 	bad.Samples[0].ICMP.Received = 11
+	bad.Samples[1].Heartbeat.UptimeS = -1
+	badStream := report(villageA, 1)
+	badStream.Stream = "a stream/with spaces"
 	other := report(villageB, 1)
 	unknown := report("33.99.99.2999", 1)
 	wrongProbe := report(villageA, 1)
@@ -364,9 +371,10 @@ func TestReportRejections(t *testing.T) {
 		{"wrong type", e.tokA, nil, []byte(`{"v":"one"}`), 400, "wrong type", ""},
 		{"empty body", e.tokA, nil, nil, 400, "empty body", ""},
 		{"wire version 2", e.tokA, nil, []byte(mustJSON(t, v2)), 400, "validation", "v"},
-		{"older than 7 days", e.tokA, nil, []byte(mustJSON(t, old)), 400, "validation", "samples[0].t"},
-		{"5+ minutes in the future", e.tokA, nil, []byte(mustJSON(t, future)), 400, "validation", "samples[1].t"},
-		{"received > sent", e.tokA, nil, []byte(mustJSON(t, bad)), 400, "validation", "samples[0].icmp.received"},
+		{"older than 7 days", e.tokA, nil, []byte(mustJSON(t, old)), 400, "every record", "samples[0].t"},
+		{"5+ minutes in the future", e.tokA, nil, []byte(mustJSON(t, future)), 400, "every record", "samples[1].t"},
+		{"received > sent", e.tokA, nil, []byte(mustJSON(t, bad)), 400, "every record", "samples[0].icmp.received"},
+		{"stream name", e.tokA, nil, []byte(mustJSON(t, badStream)), 400, "validation", "stream"},
 		{"huge number", e.tokA, nil, []byte(strings.Replace(good, `"min_ms":20`, `"min_ms":1e999`, 1)), 400, "not valid JSON", ""},
 		{"NaN", e.tokA, nil, []byte(strings.Replace(good, `"min_ms":20`, `"min_ms":NaN`, 1)), 400, "not valid JSON", ""},
 		{"body over 4 MiB", e.tokA, nil, bytes.Repeat([]byte{' '}, server.MaxReportBody+1), 413, "limit", ""},
@@ -383,12 +391,17 @@ func TestReportRejections(t *testing.T) {
 			var eb struct {
 				Error    string            `json:"error"`
 				Problems map[string]string `json:"problems"`
+				Rejected []jagadesa.Rejection
 			}
+			eb.Problems = map[string]string{}
 			if err := json.Unmarshal(b, &eb); err != nil || eb.Error == "" {
 				t.Fatalf("error body %q is not the JSON error shape", b)
 			}
 			if !strings.Contains(eb.Error, tt.inError) {
 				t.Errorf("error %q does not mention %q", eb.Error, tt.inError)
+			}
+			for _, r := range eb.Rejected { // per-record verdicts
+				maps.Copy(eb.Problems, r.Problems)
 			}
 			if tt.problem != "" && eb.Problems[tt.problem] == "" {
 				t.Errorf("problems %v lack %q", eb.Problems, tt.problem)

@@ -183,7 +183,9 @@ func classify(err error) error {
 		case he.StatusCode == 404:
 			return &jagadesa.Error{Code: jagadesa.EUnavailable, Message: "the time-series bucket does not exist", Err: err}
 		default:
-			return &jagadesa.Error{Code: jagadesa.EInvalid, Message: "the time-series database rejected the points: " + he.Message, Err: err}
+			// Its message quotes our line protocol and internal names:
+			// it goes to the log with the error id, not to the probe.
+			return &jagadesa.Error{Code: jagadesa.EInvalid, Message: "the time-series database refused the points of this batch", Err: err}
 		}
 	}
 	return unavailable(err)

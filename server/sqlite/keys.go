@@ -27,6 +27,12 @@ var keyMigrations = []string{
 		updated_at INTEGER NOT NULL,
 		PRIMARY KEY (probe, stream)
 	)`,
+	// What accepted batches mean for incidents, until applied (batches.go).
+	`CREATE TABLE IF NOT EXISTS outbox (
+		id         INTEGER PRIMARY KEY AUTOINCREMENT,
+		created_at INTEGER NOT NULL,
+		body       BLOB NOT NULL
+	)`,
 }
 
 type streamKey struct{ probe, stream string }
@@ -130,7 +136,6 @@ func (d *DB) ResetProbeKey(ctx context.Context, probe string) error {
 	for k := range d.streams {
 		if k.probe == probe {
 			delete(d.streams, k)
-			delete(d.dirty, k)
 		}
 	}
 	return nil
@@ -142,96 +147,4 @@ func (d *DB) StreamSeq(probe, stream string) uint64 {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	return d.streams[streamKey{probe, stream}]
-}
-
-// AdvanceStream records that records up to seq were accepted on a stream.
-// It never moves the mark back. The mark takes effect at once in memory and
-// reaches the disk within markDelay, many marks in one transaction: written
-// one report at a time they cost a fifth of the ingest CPU. A crash of the
-// server can so lose the marks of its last moments; a batch accepted then
-// could be accepted once more if replayed after the restart — written again
-// idempotently (no point counts twice), and kept twice in the evidence
-// archive.
-func (d *DB) AdvanceStream(ctx context.Context, probe, stream string, seq uint64) error {
-	if seq > 1<<63-1 {
-		return jagadesa.Errorf(jagadesa.EInvalid, "record number %d out of range", seq)
-	}
-	d.mu.Lock()
-	k := streamKey{probe, stream}
-	if d.streams[k] < seq {
-		d.streams[k] = seq
-		d.dirty[k] = true
-	}
-	d.mu.Unlock()
-	select {
-	case d.kick <- struct{}{}:
-	default:
-	}
-	return nil
-}
-
-// markDelay gathers marks into one transaction.
-const markDelay = 200 * time.Millisecond
-
-// flushLoop writes the marks that changed, until Close.
-func (d *DB) flushLoop() {
-	defer close(d.flushed)
-	for {
-		select {
-		case <-d.stop:
-			d.markErr = d.flushMarks()
-			return
-		case <-d.kick:
-		}
-		select {
-		case <-time.After(markDelay):
-		case <-d.stop:
-		}
-		d.markErr = d.flushMarks() // on failure kept dirty: tried again at the next kick
-	}
-}
-
-// flushMarks writes every changed mark in one transaction.
-func (d *DB) flushMarks() error {
-	d.flushMu.Lock()
-	defer d.flushMu.Unlock()
-	d.mu.Lock()
-	type mark struct {
-		k   streamKey
-		seq uint64
-	}
-	var ms []mark
-	for k := range d.dirty {
-		ms = append(ms, mark{k, d.streams[k]})
-	}
-	clear(d.dirty)
-	d.mu.Unlock()
-	if len(ms) == 0 {
-		return nil
-	}
-	err := func() error {
-		tx, err := d.marks.Begin()
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback()
-		now := d.now().UnixMilli()
-		for _, m := range ms {
-			if _, err := tx.Exec(`INSERT INTO probe_streams(probe, stream, max_seq, updated_at) VALUES(?, ?, ?, ?)
-				ON CONFLICT(probe, stream) DO UPDATE SET max_seq = excluded.max_seq, updated_at = excluded.updated_at
-				WHERE excluded.max_seq > probe_streams.max_seq`, m.k.probe, m.k.stream, int64(m.seq), now); err != nil {
-				return err
-			}
-		}
-		return tx.Commit()
-	}()
-	if err != nil {
-		d.mu.Lock()
-		for _, m := range ms {
-			d.dirty[m.k] = true
-		}
-		d.mu.Unlock()
-		return fmt.Errorf("sqlite: write replay marks: %w", err)
-	}
-	return nil
 }

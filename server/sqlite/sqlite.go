@@ -38,12 +38,12 @@ type DB struct {
 	// keys and streams (keys.go) share mu; marks is the connection the
 	// streams' marks are written through.
 	marks   *sql.DB
-	dirty   map[streamKey]bool // marks not yet written
-	flushMu sync.Mutex         // one writer of marks at a time
+	pending []*batch   // batches waiting for the next group commit
+	flushMu sync.Mutex // held while committing batches
 	kick    chan struct{}
 	stop    chan struct{}
 	flushed chan struct{}
-	markErr error
+	effects chan struct{} // a commit stored effects in the outbox
 	keys    map[string]jagadesa.ProbeKey
 	streams map[streamKey]uint64
 }
@@ -84,8 +84,8 @@ func Open(dir string) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	d.marks.SetMaxOpenConns(1)
-	d.dirty = map[streamKey]bool{}
 	d.kick, d.stop, d.flushed = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+	d.effects = make(chan struct{}, 1)
 	go d.flushLoop()
 	return d, nil
 }
@@ -95,11 +95,7 @@ func (d *DB) Close() error {
 	close(d.stop)
 	<-d.flushed
 	d.marks.Close()
-	err := d.db.Close()
-	if d.markErr != nil {
-		err = d.markErr
-	}
-	return err
+	return d.db.Close()
 }
 
 var migrations = []string{
