@@ -1,0 +1,195 @@
+package incident
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jagadesa/jagadesa"
+)
+
+func (m *Manager) resolve(ctx context.Context, now time.Time, key string, in *jagadesa.Incident, by, why string) {
+	t := now
+	in.State, in.ResolvedAt, in.Stage = jagadesa.StateResolved, &t, jagadesa.StageRecovery
+	if in.EndedAt == nil {
+		in.EndedAt = &t
+	}
+	if err := m.store.UpdateIncident(ctx, in, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: by, Action: "resolved", Detail: why}); err != nil {
+		m.log.Error("resolving incident", "id", in.ID, "err", err)
+		return
+	}
+	delete(m.open, key)
+	wasHeld := false
+	m.held = slices.DeleteFunc(m.held, func(h heldNote) bool {
+		if h.incident == key {
+			wasHeld = true
+			return true
+		}
+		return false
+	})
+	if !wasHeld { // nobody was told it opened; nobody needs to hear it closed
+		m.notify(ctx, now, in, "resolved", false)
+	}
+}
+
+// Acknowledge records that a person is handling the incident.
+func (m *Manager) Acknowledge(ctx context.Context, id, by string) (*jagadesa.Incident, error) {
+	return m.change(ctx, id, by, func(in *jagadesa.Incident, now time.Time) (string, string, error) {
+		if in.State != jagadesa.StateOpen {
+			return "", "", jagadesa.Errorf(jagadesa.EConflict, "incident %s is %s, not open", id, in.State)
+		}
+		in.State, in.AckedAt, in.AckedBy, in.Stage = jagadesa.StateAcknowledged, &now, by, jagadesa.StageContainment
+		return "acknowledged", "", nil
+	}, "acknowledged")
+}
+
+// Resolve closes the incident by hand.
+func (m *Manager) Resolve(ctx context.Context, id, by, why string) (*jagadesa.Incident, error) {
+	return m.change(ctx, id, by, func(in *jagadesa.Incident, now time.Time) (string, string, error) {
+		if in.State == jagadesa.StateResolved {
+			return "", "", jagadesa.Errorf(jagadesa.EConflict, "incident %s is already resolved", id)
+		}
+		in.State, in.ResolvedAt, in.Stage = jagadesa.StateResolved, &now, jagadesa.StageRecovery
+		return "resolved", why, nil
+	}, "resolved")
+}
+
+// Assign names who handles the incident.
+func (m *Manager) Assign(ctx context.Context, id, by, assignee string) (*jagadesa.Incident, error) {
+	return m.change(ctx, id, by, func(in *jagadesa.Incident, now time.Time) (string, string, error) {
+		if in.State == jagadesa.StateResolved {
+			return "", "", jagadesa.Errorf(jagadesa.EConflict, "incident %s is resolved", id)
+		}
+		in.Assignee = assignee
+		return "assigned", assignee, nil
+	}, "")
+}
+
+// SetStage moves the incident through identification, containment and
+// recovery.
+func (m *Manager) SetStage(ctx context.Context, id, by, stage string) (*jagadesa.Incident, error) {
+	switch stage {
+	case jagadesa.StageIdentification, jagadesa.StageContainment, jagadesa.StageRecovery:
+	default:
+		return nil, jagadesa.Errorf(jagadesa.EInvalid, "stage must be identification, containment or recovery")
+	}
+	return m.change(ctx, id, by, func(in *jagadesa.Incident, now time.Time) (string, string, error) {
+		in.Stage = stage
+		return "stage", stage, nil
+	}, "")
+}
+
+// change applies a person's change to an incident, open or not, stores it
+// with its audit entry and, for lifecycle events, notifies the team.
+func (m *Manager) change(ctx context.Context, id, by string, apply func(*jagadesa.Incident, time.Time) (string, string, error), event string) (*jagadesa.Incident, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	var key string
+	in := (*jagadesa.Incident)(nil)
+	for k, o := range m.open {
+		if o.ID == id {
+			key, in = k, o
+		}
+	}
+	if in == nil {
+		stored, err := m.store.Incident(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		in = stored
+	}
+	before := *in
+	action, detail, err := apply(in, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.store.UpdateIncident(ctx, in, jagadesa.AuditEntry{IncidentID: id, At: now, By: by, Action: action, Detail: detail}); err != nil {
+		*in = before
+		return nil, err
+	}
+	if in.State == jagadesa.StateResolved && key != "" {
+		delete(m.open, key)
+	}
+	if event != "" {
+		m.notify(ctx, now, in, event, false)
+	}
+	out := *in
+	return &out, nil
+}
+
+// OutageReported takes an outage the probe reported after it ended (from
+// its own timeline) and uses it to correct the incident that covered it:
+// the true start and end, and the cause — a power cut or a probe fault is
+// not the ISP's link going down.
+func (m *Manager) OutageReported(ctx context.Context, village, cause string, start, end time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	overlaps := func(in *jagadesa.Incident) bool {
+		if in.Kind != jagadesa.IncidentDown && in.Kind != jagadesa.IncidentPowerCut && in.Kind != jagadesa.IncidentProbeFault && in.Kind != jagadesa.IncidentRegional {
+			return false
+		}
+		if !slices.Contains(in.Villages, village) {
+			return false
+		}
+		// The incident opened during the outage (detection lags its start).
+		return !in.OpenedAt.Before(start.Add(-time.Minute)) && !in.OpenedAt.After(end.Add(time.Minute))
+	}
+	var target *jagadesa.Incident
+	for _, in := range m.open {
+		if overlaps(in) {
+			target = in
+		}
+	}
+	if target == nil {
+		recent, err := m.store.Incidents(ctx, jagadesa.Filter{Village: village, Since: start.Add(-time.Minute), Limit: 20})
+		if err != nil {
+			m.log.Error("finding the incident of a reported outage", "village", village, "err", err)
+			return
+		}
+		for i := range recent {
+			if recent[i].MergedInto == "" && overlaps(&recent[i]) {
+				target = &recent[i]
+				break
+			}
+		}
+	}
+	if target == nil {
+		return // too short to have been detected, or no incident: the SLA still counts it
+	}
+	detail := fmt.Sprintf("%s: %s – %s", cause, start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339))
+	if target.Kind == jagadesa.IncidentRegional {
+		if target.Evidence == nil {
+			target.Evidence = map[string]string{}
+		}
+		target.Evidence["cause:"+village] = cause
+	} else {
+		switch cause {
+		case "power":
+			target.Kind, target.Severity = jagadesa.IncidentPowerCut, jagadesa.SeverityWarning
+		case "probe":
+			target.Kind, target.Severity = jagadesa.IncidentProbeFault, jagadesa.SeverityWarning
+		}
+		if target.Evidence == nil {
+			target.Evidence = map[string]string{}
+		}
+		target.Evidence["cause"] = cause
+		if start.Before(target.StartedAt) || target.StartedAt.IsZero() {
+			target.StartedAt = start
+		}
+		e := end
+		target.EndedAt = &e
+	}
+	if err := m.store.UpdateIncident(ctx, target, jagadesa.AuditEntry{IncidentID: target.ID, At: now, By: "probe", Action: "classified", Detail: detail}); err != nil {
+		m.log.Error("classifying incident", "id", target.ID, "err", err)
+	}
+	// The open map is keyed by kind: re-key a village incident whose kind changed.
+	for k, in := range m.open {
+		if in == target && k != openKey(in) {
+			delete(m.open, k)
+			m.open[openKey(in)] = in
+		}
+	}
+}

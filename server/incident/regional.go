@@ -1,0 +1,240 @@
+package incident
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jagadesa/jagadesa"
+)
+
+type down struct {
+	village string
+	at      time.Time
+}
+
+type heldNote struct {
+	until    time.Time
+	incident string // key into open
+}
+
+// villageDown handles a village that just went silent: attach it to a
+// regional incident, or open its own, possibly holding the notification
+// while its neighbours go down too.
+func (m *Manager) villageDown(ctx context.Context, now time.Time, s *Snapshot) {
+	v, ok := m.reg.Village(s.Code)
+	if !ok {
+		return
+	}
+	started := s.LastSeen
+	if started.IsZero() {
+		started = now
+	}
+	groups := m.groups(v)
+	for _, g := range groups {
+		if in := m.open[g]; in != nil {
+			m.attach(ctx, now, in, v.Code)
+			return
+		}
+	}
+	// Correlate: recent downs in the same kecamatan, regency or ISP.
+	burst := false
+	for _, g := range groups {
+		recent := m.downs[g][:0]
+		for _, d := range m.downs[g] {
+			if now.Sub(d.at) <= m.cfg.RegionalWindow && d.village != v.Code {
+				recent = append(recent, d)
+			}
+		}
+		recent = append(recent, down{village: v.Code, at: now})
+		m.downs[g] = recent
+		burst = burst || len(recent) > 1
+	}
+	for _, g := range groups {
+		recent := m.downs[g]
+		if len(recent) < m.threshold(g) {
+			continue
+		}
+		// A kecamatan's regional incident grows into its regency's when
+		// the regency's threshold is reached: still one incident.
+		if strings.HasPrefix(g, "regency:") {
+			for key, in := range m.open {
+				if strings.HasPrefix(key, "district:"+v.RegencyCode+".") {
+					m.grow(ctx, now, key, g, in, recent)
+					return
+				}
+			}
+		}
+		m.openRegional(ctx, now, g, recent)
+		return
+	}
+	in := m.openVillage(ctx, now, v.Code, jagadesa.IncidentDown, jagadesa.SeverityCritical, started, "Desa putus: tidak ada laporan dari probe",
+		map[string]string{"reason": s.Reason, "last_seen": s.LastSeen.UTC().Format(time.RFC3339)}, holdIf(burst, now.Add(m.cfg.GroupHold)))
+	_ = in
+}
+
+func (m *Manager) threshold(group string) int {
+	switch {
+	case strings.HasPrefix(group, "district:"):
+		return m.cfg.DistrictThreshold
+	case strings.HasPrefix(group, "isp:"):
+		return m.cfg.ISPThreshold
+	}
+	return m.cfg.RegionalThreshold
+}
+
+// grow turns a kecamatan's regional incident into its regency's and
+// attaches the villages of the burst.
+func (m *Manager) grow(ctx context.Context, now time.Time, fromKey, toKey string, in *jagadesa.Incident, burst []down) {
+	delete(m.open, fromKey)
+	in.Evidence["group"] = toKey
+	m.open[toKey] = in
+	for _, d := range burst {
+		if !slices.Contains(in.Villages, d.village) {
+			in.Villages = append(in.Villages, d.village)
+		}
+		m.mergeVillageIncident(ctx, now, in, d.village)
+	}
+	sort.Strings(in.Villages)
+	in.Title = m.regionalTitle(toKey, in.Villages)
+	if err := m.store.UpdateIncident(ctx, in, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "grown", Detail: fromKey + " → " + toKey}); err != nil {
+		m.log.Error("growing regional incident", "id", in.ID, "err", err)
+	}
+}
+
+func holdIf(hold bool, until time.Time) time.Time {
+	if hold {
+		return until
+	}
+	return time.Time{}
+}
+
+// groups are the regional keys a village belongs to, smallest area first.
+func (m *Manager) groups(v jagadesa.Village) []string {
+	g := []string{"district:" + v.DistrictCode, "regency:" + v.RegencyCode}
+	if p, ok := m.programme[v.Code]; ok && p.ISP != "" {
+		g = append(g, "isp:"+strings.ToLower(p.ISP))
+	}
+	return g
+}
+
+// openRegional opens one incident for a burst of downs in one regency or
+// ISP, folding in the village incidents already open for them.
+func (m *Manager) openRegional(ctx context.Context, now time.Time, group string, burst []down) {
+	codes := make([]string, 0, len(burst))
+	started := now
+	for _, d := range burst {
+		codes = append(codes, d.village)
+		if in := m.open[villageKey(d.village, jagadesa.IncidentDown)]; in != nil && in.StartedAt.Before(started) {
+			started = in.StartedAt
+		}
+	}
+	sort.Strings(codes)
+	in := m.newIncident(now, jagadesa.IncidentRegional, jagadesa.SeverityCritical, codes, started, "", map[string]string{"group": group})
+	in.Title = m.regionalTitle(group, in.Villages)
+	if strings.HasPrefix(group, "isp:") {
+		// An ISP spans regencies: the province's team owns it.
+		if first, ok := m.reg.Village(codes[0]); ok {
+			if _, prov, err := m.dir.Route(first); err == nil {
+				in.CSIRT = prov.Name
+			}
+		}
+	}
+	if err := m.store.CreateIncident(ctx, in, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "opened", Detail: group}); err != nil {
+		m.log.Error("regional incident not stored", "group", group, "err", err)
+		return
+	}
+	m.open[group] = in
+	for _, c := range codes {
+		m.mergeVillageIncident(ctx, now, in, c)
+	}
+	m.notify(ctx, now, in, "opened", false)
+}
+
+// mergeVillageIncident folds a village's own down incident into a regional
+// one: closed as merged, its held notification dropped.
+func (m *Manager) mergeVillageIncident(ctx context.Context, now time.Time, into *jagadesa.Incident, code string) {
+	key := villageKey(code, jagadesa.IncidentDown)
+	vi := m.open[key]
+	if vi == nil {
+		return
+	}
+	vi.MergedInto = into.ID
+	vi.State = jagadesa.StateResolved
+	t := now
+	vi.ResolvedAt = &t
+	if err := m.store.UpdateIncident(ctx, vi, jagadesa.AuditEntry{IncidentID: vi.ID, At: now, By: "system", Action: "merged", Detail: "digabung ke " + into.ID}); err != nil {
+		m.log.Error("merging village incident", "id", vi.ID, "err", err)
+	}
+	delete(m.open, key)
+	m.held = slices.DeleteFunc(m.held, func(h heldNote) bool { return h.incident == key })
+}
+
+// regionalTitle names a regional incident by its area and size.
+func (m *Manager) regionalTitle(group string, villages []string) string {
+	if src, ok := strings.CutPrefix(group, "source:"); ok {
+		return fmt.Sprintf("Serangan dari %s ke %d desa", src, len(villages))
+	}
+	what, label := "ISP", strings.TrimPrefix(group, "isp:")
+	if v, ok := m.reg.Village(villages[0]); ok {
+		switch {
+		case strings.HasPrefix(group, "district:"):
+			what, label = "kecamatan", v.District+", "+v.Regency
+		case strings.HasPrefix(group, "regency:"):
+			what, label = "kabupaten/kota", v.Regency
+		}
+	}
+	return fmt.Sprintf("Gangguan wilayah: %d desa putus di %s %s", len(villages), what, label)
+}
+
+func (m *Manager) attach(ctx context.Context, now time.Time, in *jagadesa.Incident, code string) {
+	if slices.Contains(in.Villages, code) {
+		return
+	}
+	in.Villages = append(in.Villages, code)
+	sort.Strings(in.Villages)
+	in.Title = m.regionalTitle(in.Evidence["group"], in.Villages)
+	if err := m.store.UpdateIncident(ctx, in, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "village_added", Detail: code}); err != nil {
+		m.log.Error("attaching village to regional incident", "id", in.ID, "village", code, "err", err)
+	}
+}
+
+// releaseHeld sends held notifications whose wait is over.
+func (m *Manager) releaseHeld(ctx context.Context, now time.Time) {
+	kept := m.held[:0]
+	for _, h := range m.held {
+		if now.Before(h.until) {
+			kept = append(kept, h)
+			continue
+		}
+		// Sent within the tick that opened it, unless a regional incident
+		// absorbed it first: villages cut in the same second make one
+		// regional notification and no village ones.
+		if in := m.open[h.incident]; in != nil {
+			m.notify(ctx, now, in, "opened", false)
+		}
+	}
+	m.held = kept
+}
+
+// resolveRegional closes regional incidents whose villages all report again.
+func (m *Manager) resolveRegional(ctx context.Context, now time.Time, snaps []Snapshot) {
+	for key, in := range m.open {
+		if in.Kind != jagadesa.IncidentRegional {
+			continue
+		}
+		back := true
+		for _, c := range in.Villages {
+			if st := m.villages[c]; st == nil || st.status == jagadesa.StatusDown || st.status == "" {
+				back = false
+				break
+			}
+		}
+		if back {
+			m.resolve(ctx, now, key, in, "system", "semua desa melapor kembali")
+		}
+	}
+}
