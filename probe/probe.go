@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jagadesa/jagadesa"
+	"github.com/jagadesa/jagadesa/internal/fsutil"
 	"github.com/jagadesa/jagadesa/probe/spool"
 )
 
@@ -149,7 +150,7 @@ func New(cfg Config, log *slog.Logger, client *http.Client) (*Probe, error) {
 	_, statErr := os.Stat(marker)
 	p.clean = errors.Is(statErr, os.ErrNotExist)
 	p.startOutages() // reads the marker's previous start before it is replaced
-	if err := writeFileSync(marker, []byte(strconv.FormatInt(p.start.UnixMilli(), 10))); err != nil {
+	if err := fsutil.WriteFileAtomic(marker, []byte(strconv.FormatInt(p.start.UnixMilli(), 10)), 0o600); err != nil {
 		sp.Close()
 		return nil, fmt.Errorf("mark run: %w", err)
 	}
@@ -230,7 +231,7 @@ func (p *Probe) close() error {
 	}
 	if err == nil {
 		// Only a run whose spool is safely on disk counts as clean.
-		err = removeSync(filepath.Join(p.cfg.Spool, runningMarker))
+		err = fsutil.RemoveDurable(filepath.Join(p.cfg.Spool, runningMarker))
 	}
 	return err
 }
@@ -346,6 +347,7 @@ func (p *Probe) heartbeat() jagadesa.Sample {
 			PrevClean:    p.clean,
 			SpoolBytes:   st.Bytes,
 			SpoolDropped: st.Dropped,
+			Rejected:     p.sender.Rejected(),
 			IntervalS:    p.cfg.Interval.Seconds(),
 			ProbeVersion: p.cfg.Version,
 		},
@@ -434,45 +436,4 @@ func uptime(root string) float64 {
 		return 0
 	}
 	return v
-}
-
-// writeFileSync writes a small file so that it survives a power cut: to a
-// temporary name, fsynced, renamed over the target, directory fsynced.
-func writeFileSync(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func removeSync(path string) error {
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

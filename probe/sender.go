@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -10,10 +11,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	mrand "math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jagadesa/jagadesa"
@@ -79,7 +83,16 @@ type Sender struct {
 
 	failures      int
 	keyRegistered bool
+	// rejected counts the records the server refused since the sender was
+	// made; the heartbeat reads it from another goroutine.
+	rejected atomic.Uint64
 }
+
+// Rejected returns how many records the server has refused since the
+// sender was made: those it listed as rejected in a 200 answer, and every
+// record of a batch it answered 400 or 413. It is safe to call while the
+// sender runs.
+func (s *Sender) Rejected() uint64 { return s.rejected.Load() }
 
 // Sentinel results of a send.
 var (
@@ -87,6 +100,29 @@ var (
 	// the same bytes cannot succeed.
 	ErrRejected = errors.New("server rejected the batch")
 )
+
+// rejectedError is the server's 400 or 413: the whole batch was refused.
+// It wraps ErrRejected and carries the server's reasons, when it gave them
+// as JSON: per record (every record was refused) or for the report.
+type rejectedError struct {
+	status int
+	msg    string
+	v      verdict
+}
+
+func (e *rejectedError) Error() string {
+	return fmt.Sprintf("%v: %d %s", ErrRejected, e.status, e.msg)
+}
+
+func (e *rejectedError) Unwrap() error { return ErrRejected }
+
+// reasons sums the server's reasons up for a log line.
+func (e *rejectedError) reasons() string {
+	if len(e.v.refused) > 0 {
+		return describeRejections(e.v.quoted, len(e.v.refused))
+	}
+	return describeProblems(e.v.problems)
+}
 
 // retryError carries how long the server asked us to wait.
 type retryError struct {
@@ -181,7 +217,9 @@ func (s *Sender) backoff(err error) time.Duration {
 // SendOnce sends the oldest batch and returns how many records it held.
 // Records are acknowledged (dropped from the queue) only after a 2xx, or
 // after the server rejected them as invalid — those are logged with the
-// server's reasons, since resending identical bytes cannot succeed.
+// server's reasons, since resending identical bytes cannot succeed. A 2xx
+// may list records the server refused while storing the others: the whole
+// batch is acknowledged, and the refused ones counted (Rejected) and logged.
 func (s *Sender) SendOnce(ctx context.Context) (int, error) {
 	s.defaults()
 	recs, err := s.Queue.Peek(s.MaxBatch, 2<<20)
@@ -196,6 +234,16 @@ func (s *Sender) SendOnce(ctx context.Context) (int, error) {
 			return 0, err
 		}
 	}
+	if !jagadesa.ValidStream(s.Stream) || s.Stream == "" && s.StreamFile != "" {
+		// A stream file edited by hand or written by something else: the
+		// server refuses every report naming such a stream, so the spool
+		// would drain into 400s. The server never stored a record under it,
+		// so nothing sent before can come back as a duplicate. (No stream
+		// at all, without a stream file, is a test's or an old setup's.)
+		if err := s.newStream("stream id unusable: it must be 1 to 64 of A-Z, a-z, 0-9, '.', '_', '-'"); err != nil {
+			return 0, err
+		}
+	}
 	now := s.Now()
 	rep := jagadesa.Report{Version: jagadesa.WireVersion, Village: s.Village, SentAt: now.UnixMilli(), Stream: s.Stream}
 	// The server refuses records older than jagadesa.MaxPast; sending them
@@ -203,6 +251,20 @@ func (s *Sender) SendOnce(ctx context.Context) (int, error) {
 	oldest := now.Add(-jagadesa.MaxPast + time.Hour).UnixMilli()
 	expired := 0
 	for _, r := range recs {
+		if r.ID == 0 || r.ID > jagadesa.MaxSeq {
+			// The server refuses such a number (it must be 1..2^53, exact in
+			// every JSON reader), so it is never sent. It cannot happen in
+			// practice: spool ids start at 1 and grow by one per Append, and
+			// at a thousand records a second 2^53 is 285,000 years away.
+			// Only a foreign or hand-made segment file in the spool
+			// directory could make the ids jump (the state file is
+			// checksummed). A new stream would not help there, since the
+			// record numbers are the spool's ids and would stay as high;
+			// the records are dropped, loudly, and the fix is a new spool
+			// directory (whose numbers going back start a new stream).
+			s.Logger.Error("spool record id outside 1..2^53; record dropped (move the spool directory away)", "id", r.ID, "village", s.Village)
+			continue
+		}
 		var rec record
 		if err := json.Unmarshal(r.Payload, &rec); err != nil {
 			// The spool's checksum passed, so this is a bug, not a torn
@@ -225,8 +287,10 @@ func (s *Sender) SendOnce(ctx context.Context) (int, error) {
 		s.Logger.Warn("dropped records too old for the server to accept", "records", expired, "village", s.Village)
 	}
 	last := recs[len(recs)-1].ID
-	if len(rep.Samples)+len(rep.Events) > 0 {
-		err = s.post(ctx, &rep)
+	sent := len(rep.Samples) + len(rep.Events)
+	var res *verdict
+	if sent > 0 {
+		res, err = s.post(ctx, &rep)
 		var dup *replayError
 		if errors.As(err, &dup) {
 			first := recs[0].ID
@@ -243,20 +307,28 @@ func (s *Sender) SendOnce(ctx context.Context) (int, error) {
 				// The server holds numbers beyond any this spool gave out:
 				// the spool was reset and its numbers went back. Start a new
 				// stream so they count as new, and send again.
-				if err := s.newStream(); err != nil {
+				if err := s.newStream("record numbers went back (spool reset?)"); err != nil {
 					return 0, err
 				}
 				rep.Stream = s.Stream
-				err = s.post(ctx, &rep)
+				res, err = s.post(ctx, &rep)
 			}
 		}
 	}
-	if errors.Is(err, ErrRejected) {
-		s.Logger.Error("server rejected a batch; dropping it", "err", err, "records", len(recs), "first_seq", recs[0].ID, "last_seq", last)
+	var rej *rejectedError
+	if errors.As(err, &rej) {
+		s.rejected.Add(uint64(sent))
+		s.Logger.Error("server rejected a batch; dropping it", "err", err, "records", len(recs), "refused", sent,
+			"first_seq", recs[0].ID, "last_seq", last, "reasons", rej.reasons(), "village", s.Village)
 		err = nil
 	}
 	if err != nil {
 		return 0, err
+	}
+	if res != nil {
+		// Counted before the ack: should the ack fail, the batch goes again,
+		// the server answers 409 without verdicts, and nothing counts twice.
+		s.countRefused(&rep, res)
 	}
 	if err := s.Queue.Ack(last); err != nil {
 		return 0, fmt.Errorf("ack spool: %w", err)
@@ -264,20 +336,184 @@ func (s *Sender) SendOnce(ctx context.Context) (int, error) {
 	return len(recs), nil
 }
 
-func (s *Sender) post(ctx context.Context, rep *jagadesa.Report) error {
+// countRefused counts and logs the records a stored batch's answer lists as
+// refused: each record of the batch once, whatever else the list holds.
+func (s *Sender) countRefused(rep *jagadesa.Report, res *verdict) {
+	if len(res.refused) == 0 {
+		return
+	}
+	inBatch := make(map[uint64]bool, len(rep.Samples)+len(rep.Events))
+	for i := range rep.Samples {
+		inBatch[rep.Samples[i].Seq] = true
+	}
+	for i := range rep.Events {
+		inBatch[rep.Events[i].Seq] = true
+	}
+	records := len(inBatch)
+	n := 0
+	for _, seq := range res.refused {
+		if inBatch[seq] {
+			n++
+			delete(inBatch, seq)
+		}
+	}
+	s.rejected.Add(uint64(n))
+	s.Logger.Warn("server refused records of a batch; they are dropped", "refused", n, "records", records,
+		"reasons", describeRejections(res.quoted, len(res.refused)), "village", s.Village)
+}
+
+// Bounds on what a log line quotes of the server's reasons: enough to see
+// what is wrong, never thousands of lines or kilobytes.
+const (
+	maxLoggedRejections = 5
+	maxLoggedProblems   = 3
+	maxLoggedText       = 200
+)
+
+// describeRejections quotes the first few refused records of total and
+// their reasons: "seq 12: samples[3].kind: unknown kind; seq 13: ...".
+func describeRejections(rej []jagadesa.Rejection, total int) string {
+	var b strings.Builder
+	for i, r := range rej {
+		if i == maxLoggedRejections {
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "seq %d: %s", r.Seq, describeProblems(r.Problems))
+	}
+	if more := total - min(len(rej), maxLoggedRejections); more > 0 {
+		fmt.Fprintf(&b, "; and %d more", more)
+	}
+	return b.String()
+}
+
+// describeProblems quotes the first few problems, by field name.
+func describeProblems(p jagadesa.Problems) string {
+	var b strings.Builder
+	for i, k := range slices.Sorted(maps.Keys(p)) {
+		if i == maxLoggedProblems {
+			fmt.Fprintf(&b, ", and %d more", len(p)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(clip(k, maxLoggedText))
+		b.WriteString(": ")
+		b.WriteString(clip(p[k], maxLoggedText))
+	}
+	return b.String()
+}
+
+// clip shortens s to at most n bytes, on a character boundary.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}
+
+// maxVerdictBytes bounds the answer read for a batch: verdicts on every
+// record of the largest batch fit many times over. The answer is decoded
+// as it arrives, one refusal at a time, so a long one costs little memory.
+const maxVerdictBytes = 16 << 20
+
+// verdict is what the sender keeps of the server's answer to a batch (a
+// 200's jagadesa.BatchResult, or a 400's error): the numbers of the records
+// it refused, the first few refusals whole for the log, and on a 400 the
+// error and the report's problems.
+type verdict struct {
+	refused  []uint64
+	quoted   []jagadesa.Rejection
+	errMsg   string
+	problems jagadesa.Problems
+}
+
+// decodeVerdict reads an answer object. It keeps only a record number per
+// refusal past the first few, and what it read before an error (a cut-off
+// answer) stays usable. An empty answer is an empty verdict.
+func decodeVerdict(r io.Reader) (verdict, error) {
+	var v verdict
+	dec := json.NewDecoder(r)
+	t, err := dec.Token()
+	switch {
+	case err == io.EOF:
+		return v, nil
+	case err != nil:
+		return v, err
+	case t != json.Delim('{'):
+		return v, errors.New("not a JSON object")
+	}
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return v, err
+		}
+		switch key {
+		case "rejected":
+			if err := v.decodeRejections(dec); err != nil {
+				return v, err
+			}
+		case "error":
+			if err := dec.Decode(&v.errMsg); err != nil {
+				return v, err
+			}
+		case "problems":
+			if err := dec.Decode(&v.problems); err != nil {
+				return v, err
+			}
+		default: // accepted, points, max_seq: the sender needs none of them
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return v, err
+			}
+		}
+	}
+	_, err = dec.Token() // the closing brace: is the answer whole?
+	return v, err
+}
+
+func (v *verdict) decodeRejections(dec *json.Decoder) error {
+	t, err := dec.Token()
+	if err != nil || t == nil { // null: none
+		return err
+	}
+	if t != json.Delim('[') {
+		return errors.New(`"rejected" is not a list`)
+	}
+	for dec.More() {
+		var r jagadesa.Rejection
+		if err := dec.Decode(&r); err != nil {
+			return err
+		}
+		v.refused = append(v.refused, r.Seq)
+		if len(v.quoted) < maxLoggedRejections {
+			v.quoted = append(v.quoted, r)
+		}
+	}
+	_, err = dec.Token()
+	return err
+}
+
+// post sends one report. A 2xx returns the server's verdict (empty when it
+// sent none); a 400 or 413 is a *rejectedError; a 409 with the stream's
+// highest record number a *replayError; anything else a *retryError.
+func (s *Sender) post(ctx context.Context, rep *jagadesa.Report) (*verdict, error) {
 	raw, err := json.Marshal(rep)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var body bytes.Buffer
 	zw := gzip.NewWriter(&body)
 	zw.Write(raw)
 	if err := zw.Close(); err != nil {
-		return err
+		return nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(s.Server, "/")+"/api/v1/reports", &body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Content-Encoding", "gzip")
@@ -288,29 +524,46 @@ func (s *Sender) post(ctx context.Context, rep *jagadesa.Report) error {
 	}
 	resp, err := s.Client.Do(req)
 	if err != nil {
-		return &retryError{msg: err.Error()}
+		return nil, &retryError{msg: err.Error()}
 	}
 	defer resp.Body.Close()
+	ok := resp.StatusCode/100 == 2
+	if ok || resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusRequestEntityTooLarge {
+		br := bufio.NewReader(io.LimitReader(resp.Body, maxVerdictBytes))
+		head, _ := br.Peek(512) // for the log, should the answer not be JSON
+		text := clip(string(bytes.TrimSpace(head)), 512)
+		v, err := decodeVerdict(br)
+		if ok {
+			if err != nil {
+				// The batch is stored all the same; only (some of) the
+				// verdicts are lost.
+				s.Logger.Warn("unreadable answer to a stored batch; records it refused may go uncounted", "err", err, "refused_read", len(v.refused), "village", s.Village)
+			}
+			return &v, nil
+		}
+		e := &rejectedError{status: resp.StatusCode, msg: clip(v.errMsg, 512), v: v}
+		if e.msg == "" {
+			e.msg = text // not the server's JSON: a proxy's page?
+		}
+		return nil, e
+	}
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 	switch {
-	case resp.StatusCode/100 == 2:
-		return nil
 	case resp.StatusCode == http.StatusConflict && resp.Header.Get(maxSeqHeader) != "":
 		n, err := strconv.ParseUint(resp.Header.Get(maxSeqHeader), 10, 64)
 		if err != nil {
-			return &retryError{status: resp.StatusCode, msg: "bad " + maxSeqHeader + " header"}
+			return nil, &retryError{status: resp.StatusCode, msg: "bad " + maxSeqHeader + " header"}
 		}
-		return &replayError{maxSeq: n}
+		return nil, &replayError{maxSeq: n}
 	case resp.StatusCode == http.StatusUnauthorized && s.Key != nil:
 		// Perhaps the key was reset on the server: register it again before
 		// the next try.
 		s.keyRegistered = false
-		return &retryError{status: resp.StatusCode, after: retryAfter(resp.Header.Get("Retry-After"), s.Now()), msg: string(bytes.TrimSpace(msg))}
-	case resp.StatusCode == http.StatusBadRequest, resp.StatusCode == http.StatusRequestEntityTooLarge:
-		return fmt.Errorf("%w: %d %s", ErrRejected, resp.StatusCode, bytes.TrimSpace(msg))
+		return nil, &retryError{status: resp.StatusCode, after: retryAfter(resp.Header.Get("Retry-After"), s.Now()), msg: string(bytes.TrimSpace(msg))}
 	default:
-		// 401/403 (token problems), 429, 5xx: keep the data and wait.
-		return &retryError{status: resp.StatusCode, after: retryAfter(resp.Header.Get("Retry-After"), s.Now()), msg: string(bytes.TrimSpace(msg))}
+		// 401/403 (token problems), 429 (the server is busy reading other
+		// reports), 5xx: keep the data and wait, at least Retry-After.
+		return nil, &retryError{status: resp.StatusCode, after: retryAfter(resp.Header.Get("Retry-After"), s.Now()), msg: string(bytes.TrimSpace(msg))}
 	}
 }
 
@@ -340,7 +593,8 @@ func (e *replayError) Error() string {
 	return fmt.Sprintf("server already holds records up to %d", e.maxSeq)
 }
 
-func (s *Sender) newStream() error {
+// newStream starts a new stream of record numbers, for the reason given.
+func (s *Sender) newStream(reason string) error {
 	old := s.Stream
 	if s.StreamFile != "" {
 		id, err := NewStream(s.StreamFile)
@@ -351,7 +605,7 @@ func (s *Sender) newStream() error {
 	} else {
 		s.Stream = streamID()
 	}
-	s.Logger.Warn("record numbers went back (spool reset?); starting a new stream", "old", old, "new", s.Stream, "village", s.Village)
+	s.Logger.Warn("starting a new stream", "reason", reason, "old", clip(old, 80), "new", s.Stream, "village", s.Village)
 	return nil
 }
 
