@@ -6,11 +6,14 @@ package notify
 // parser accepts the numeric entities html/template writes.
 
 import (
+	"cmp"
 	"fmt"
 	htmltemplate "html/template"
 	"io"
 	"maps"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	texttemplate "text/template"
 	"time"
@@ -99,6 +102,7 @@ type view struct {
 	Escalated  bool
 	AckedBy    string
 	Evidence   string
+	Signals    string // the probe's security signals in one line
 	URL        string
 	IncidentID string
 }
@@ -139,7 +143,8 @@ func newView(n jagadesa.Notification, dashboard string) view {
 	}
 	v.Place, v.Area, v.Names = places(n)
 	v.Emoji = emoji(n)
-	v.Evidence = evidence(inc.Evidence)
+	v.Evidence = evidence(inc.Evidence, n.Villages, ref)
+	v.Signals = signalSummary(inc.Signals, inc.SignalsDropped)
 	return v
 }
 
@@ -260,15 +265,282 @@ func duration(d time.Duration) string {
 	return fmt.Sprintf("%d jam %d menit", int(d.Hours()), int(d.Minutes())%60)
 }
 
-// evidence is "key: value" pairs in key order, short enough for a chat.
-func evidence(ev map[string]string) string {
+// evidence puts the server's evidence keys (docs/incidents.md) in words, the
+// known ones in a fixed order and any other as "key: value", short enough
+// for a chat. Values are codes and numbers; one that is not what its key
+// promises is shown as it is.
+func evidence(ev map[string]string, villages []jagadesa.Village, ref time.Time) string {
 	var parts []string
+	done := map[string]bool{}
+	take := func(k string) (string, bool) {
+		v, ok := ev[k]
+		done[k] = true
+		return v, ok && v != ""
+	}
+	if r, ok := take("reason"); ok {
+		silent, _ := take("silent_s")
+		parts = append(parts, reasonText(r, silent))
+	} else if s, ok := take("silent_s"); ok {
+		parts = append(parts, reasonText("silent", s))
+	}
+	if a, ok := take("anomaly"); ok {
+		var names []string
+		for _, x := range strings.Split(a, ",") {
+			names = append(names, metricName(strings.TrimSpace(x)))
+		}
+		parts = append(parts, "menyimpang: "+strings.Join(names, ", "))
+	}
+	for _, m := range []struct{ key, label, unit string }{
+		{"rtt_ms", "RTT", " ms"}, {"loss_pct", "loss", "%"}, {"jitter_ms", "jitter", " ms"},
+	} {
+		now, hasNow := take(m.key)
+		normal, hasNormal := take("normal_" + m.key)
+		switch {
+		case hasNow && hasNormal:
+			parts = append(parts, m.label+" "+number(now)+m.unit+" (biasanya "+number(normal)+m.unit+")")
+		case hasNow:
+			parts = append(parts, m.label+" "+number(now)+m.unit)
+		case hasNormal:
+			parts = append(parts, m.label+" biasanya "+number(normal)+m.unit)
+		}
+	}
+	if d, ok := take("download_pct_of_contract"); ok {
+		parts = append(parts, "unduh "+number(d)+"% dari kontrak")
+	}
+	if c, ok := take("cause"); ok {
+		parts = append(parts, "penyebab: "+causeName(c))
+	}
+	if ls, ok := take("last_seen"); ok {
+		if t, err := time.Parse(time.RFC3339, ls); err == nil {
+			ls = clock(t, ref)
+		}
+		parts = append(parts, "terakhir terlihat "+ls)
+	}
+	if g, ok := take("group"); ok {
+		parts = append(parts, "wilayah: "+groupText(g, villages))
+		if src, ok := take("source"); ok && g != "source:"+src {
+			parts = append(parts, "sumber: "+src)
+		}
+	} else if src, ok := take("source"); ok {
+		parts = append(parts, "sumber: "+src)
+	}
 	for _, k := range slices.Sorted(maps.Keys(ev)) {
+		if done[k] || ev[k] == "" {
+			continue
+		}
+		if code, ok := strings.CutPrefix(k, "cause:"); ok {
+			parts = append(parts, "penyebab di "+villageByCode(code, villages)+": "+causeName(ev[k]))
+			continue
+		}
 		parts = append(parts, k+": "+ev[k])
 	}
 	s := strings.Join(parts, "; ")
 	if r := []rune(s); len(r) > 300 {
 		s = string(r[:300]) + "…"
+	}
+	return s
+}
+
+// reasonText is a status reason code in words; silent takes the seconds
+// of silence.
+func reasonText(code, silentS string) string {
+	switch code {
+	case "no_report_yet":
+		return "belum pernah ada laporan"
+	case "silent":
+		if n, err := strconv.ParseFloat(silentS, 64); err == nil && n >= 0 {
+			return "tidak ada laporan selama " + shortDuration(time.Duration(n)*time.Second)
+		}
+		return "tidak ada laporan"
+	case "unreachable":
+		return "semua tujuan ping tidak terjangkau"
+	case "loss":
+		return "packet loss di atas 2%"
+	case "rtt":
+		return "median RTT di atas 150 ms"
+	case "baseline":
+		return "menyimpang dari kebiasaan desa pada jam ini"
+	}
+	return "alasan: " + code
+}
+
+func metricName(m string) string {
+	switch m {
+	case "rtt":
+		return "RTT"
+	case "loss":
+		return "loss"
+	case "jitter":
+		return "jitter"
+	}
+	return m
+}
+
+func causeName(c string) string {
+	switch c {
+	case "link":
+		return "putus jaringan"
+	case "power":
+		return "padam listrik"
+	case "probe":
+		return "gangguan probe"
+	}
+	return c
+}
+
+// groupText names a regional group key: district:<code>, regency:<code>,
+// isp:<name> or source:<address>.
+func groupText(g string, villages []jagadesa.Village) string {
+	kind, val, _ := strings.Cut(g, ":")
+	switch kind {
+	case "district":
+		for _, v := range villages {
+			if v.DistrictCode == val && v.District != "" {
+				return "kecamatan " + v.District + ", " + v.Regency
+			}
+		}
+		return "kecamatan " + val
+	case "regency":
+		for _, v := range villages {
+			if v.RegencyCode == val && v.Regency != "" {
+				return v.Regency
+			}
+		}
+		return "kabupaten/kota " + val
+	case "isp":
+		return "ISP " + val
+	case "source":
+		return "serangan dari " + val
+	}
+	return g
+}
+
+func villageByCode(code string, villages []jagadesa.Village) string {
+	for _, v := range villages {
+		if v.Code == code {
+			return villageName(v)
+		}
+	}
+	return "desa " + code
+}
+
+// number writes a decimal number the Indonesian way (1.234,5), at most one
+// decimal; anything else stays as it is.
+func number(s string) string {
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return s
+	}
+	f = math.Round(f*10) / 10
+	sign := ""
+	if f < 0 {
+		sign, f = "-", -f
+	}
+	whole, frac, _ := strings.Cut(strconv.FormatFloat(f, 'f', -1, 64), ".")
+	var b strings.Builder
+	for i, r := range whole {
+		if i > 0 && (len(whole)-i)%3 == 0 {
+			b.WriteByte('.')
+		}
+		b.WriteRune(r)
+	}
+	if frac != "" {
+		b.WriteString("," + frac)
+	}
+	return sign + b.String()
+}
+
+// shortDuration writes a short span for evidence: "17 dtk", "4 mnt 5 dtk",
+// "2 jam 3 mnt".
+func shortDuration(d time.Duration) string {
+	s := int64(d.Round(time.Second) / time.Second)
+	h, m, sec := s/3600, s%3600/60, s%60
+	switch {
+	case h > 0 && m > 0:
+		return fmt.Sprintf("%d jam %d mnt", h, m)
+	case h > 0:
+		return fmt.Sprintf("%d jam", h)
+	case m > 0 && sec > 0:
+		return fmt.Sprintf("%d mnt %d dtk", m, sec)
+	case m > 0:
+		return fmt.Sprintf("%d mnt", m)
+	}
+	return fmt.Sprintf("%d dtk", sec)
+}
+
+// signalKindNames are the probe's security signal kinds, short.
+var signalKindNames = map[string]string{
+	"config_changed":          "konfigurasi router berubah",
+	"gateway_mac_changed":     "MAC gateway berubah",
+	"login_new_source":        "login dari alamat baru",
+	"login_bruteforce":        "percobaan login beruntun",
+	"port_opened":             "port baru terbuka",
+	"dns_upstream_unexpected": "resolver DNS tidak diizinkan",
+	"dns_upstream_changed":    "resolver DNS berubah",
+	"threat_ip":               "koneksi ke alamat berbahaya",
+	"threat_domain":           "kueri ke domain berbahaya",
+	"threat_summary":          "banyak kecocokan threat feed",
+	"dns_hijack":              "DNS hijack",
+	"dns_nxdomain_rewrite":    "NXDOMAIN diubah",
+	"dns_answer_mismatch":     "jawaban DNS berbeda",
+}
+
+// SignalKindName is the Indonesian name of a security signal kind.
+func SignalKindName(kind string) string {
+	if s, ok := signalKindNames[kind]; ok {
+		return s
+	}
+	return kind
+}
+
+var severityRank = map[jagadesa.Severity]int{jagadesa.SeverityCritical: 0, jagadesa.SeverityWarning: 1, jagadesa.SeverityInfo: 2}
+
+func rankOf(s jagadesa.Severity) int {
+	if r, ok := severityRank[s]; ok {
+		return r
+	}
+	return len(severityRank)
+}
+
+// signalSummary is the probe's security signals in one line: how many kinds,
+// and the three that matter most (the most severe, then the most seen), e.g.
+// "4 jenis: percobaan login beruntun (40×), login dari alamat baru (3×),
+// port baru terbuka (1×), +1 lainnya".
+func signalSummary(signals []jagadesa.Signal, dropped int) string {
+	type kind struct {
+		name  string
+		rank  int
+		count int
+	}
+	byKind := map[string]*kind{}
+	for _, sg := range signals {
+		k := byKind[sg.Kind]
+		if k == nil {
+			k = &kind{name: SignalKindName(sg.Kind), rank: rankOf(sg.Severity)}
+			byKind[sg.Kind] = k
+		}
+		k.rank = min(k.rank, rankOf(sg.Severity))
+		k.count += max(sg.Count, 1)
+	}
+	if len(byKind) == 0 {
+		if dropped > 0 {
+			return fmt.Sprintf("%d sinyal tidak disimpan", dropped)
+		}
+		return ""
+	}
+	kinds := slices.SortedFunc(maps.Values(byKind), func(a, b *kind) int {
+		return cmp.Or(cmp.Compare(a.rank, b.rank), cmp.Compare(b.count, a.count), cmp.Compare(a.name, b.name))
+	})
+	var top []string
+	for _, k := range kinds[:min(3, len(kinds))] {
+		top = append(top, fmt.Sprintf("%s (%d×)", k.name, k.count))
+	}
+	if rest := len(kinds) - len(top); rest > 0 {
+		top = append(top, fmt.Sprintf("+%d lainnya", rest))
+	}
+	s := fmt.Sprintf("%d jenis: %s", len(kinds), strings.Join(top, ", "))
+	if dropped > 0 {
+		s += fmt.Sprintf("; %d sinyal lain tidak disimpan", dropped)
 	}
 	return s
 }
@@ -304,6 +576,8 @@ Tingkat: <b>{{.Severity}}</b> · Status: {{.Event}} · CSIRT: {{.CSIRT}}
 ⚠️ <b>` + textPriority + `</b>{{end}}
 {{- if .Evidence}}
 Bukti: <i>{{.Evidence}}</i>{{end}}
+{{- if .Signals}}
+Sinyal keamanan: {{.Signals}}{{end}}
 {{- if .URL}}
 <a href="{{.URL}}">Buka di dasbor JagaDesa</a>{{end}}
 <code>{{.IncidentID}}</code>`))
@@ -330,6 +604,8 @@ Desa:      {{.Names}}{{end}}
 ` + textPriority + `{{end}}
 {{- if .Evidence}}
 Bukti:     {{.Evidence}}{{end}}
+{{- if .Signals}}
+Sinyal:    {{.Signals}}{{end}}
 {{- if .URL}}
 
 Buka di dasbor: {{.URL}}{{end}}
@@ -361,6 +637,8 @@ var emailHTMLTmpl = htmltemplate.Must(htmltemplate.New("email.html").Parse(`<!DO
 <tr><th align="left">Desa</th><td>{{.Names}}</td></tr>{{end}}
 {{- if .Evidence}}
 <tr><th align="left">Bukti</th><td>{{.Evidence}}</td></tr>{{end}}
+{{- if .Signals}}
+<tr><th align="left">Sinyal keamanan</th><td>{{.Signals}}</td></tr>{{end}}
 </table>
 {{- if .Priority}}
 <p><b>` + textPriority + `</b></p>{{end}}
@@ -402,6 +680,12 @@ func amDescription(n jagadesa.Notification, v view) string {
 	}
 	if v.Evidence != "" {
 		b.WriteString(" Bukti: " + v.Evidence)
+	}
+	if v.Signals != "" {
+		if v.Evidence != "" {
+			b.WriteString(".")
+		}
+		b.WriteString(" Sinyal keamanan: " + v.Signals)
 	}
 	return b.String()
 }

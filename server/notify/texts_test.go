@@ -176,3 +176,119 @@ func TestDestinationLabelHidesWebhookPath(t *testing.T) {
 		t.Fatalf("label %q", l)
 	}
 }
+
+// TestEvidenceTexts: the server's evidence codes and numbers in Indonesian.
+func TestEvidenceTexts(t *testing.T) {
+	ref := time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC) // 17.00 WIB
+	villages := []jagadesa.Village{
+		{Code: "33.19.05.2001", Name: "Jati Wetan", Kind: "desa", DistrictCode: "33.19.05", District: "Jati", RegencyCode: "33.19", Regency: "Kabupaten Kudus"},
+		{Code: "33.19.05.2002", Name: "Loram", Kind: "kelurahan", DistrictCode: "33.19.05", District: "Jati", RegencyCode: "33.19", Regency: "Kabupaten Kudus"},
+	}
+	tests := []struct {
+		name string
+		ev   map[string]string
+		want string
+	}{
+		{"silent", map[string]string{"reason": "silent", "silent_s": "17", "last_seen": "2026-03-03T09:47:12Z"},
+			"tidak ada laporan selama 17 dtk; terakhir terlihat 16.47 WIB"},
+		{"silent for long", map[string]string{"reason": "silent", "silent_s": "3725"}, "tidak ada laporan selama 1 jam 2 mnt"},
+		{"silent minutes", map[string]string{"reason": "silent", "silent_s": "245"}, "tidak ada laporan selama 4 mnt 5 dtk"},
+		{"silent seconds alone", map[string]string{"silent_s": "90"}, "tidak ada laporan selama 1 mnt 30 dtk"},
+		{"unreachable", map[string]string{"reason": "unreachable"}, "semua tujuan ping tidak terjangkau"},
+		{"loss", map[string]string{"reason": "loss", "loss_pct": "5.25", "rtt_ms": "23.4"},
+			"packet loss di atas 2%; RTT 23,4 ms; loss 5,3%"},
+		{"rtt", map[string]string{"reason": "rtt", "rtt_ms": "1234.56"}, "median RTT di atas 150 ms; RTT 1.234,6 ms"},
+		{"baseline", map[string]string{"reason": "baseline", "anomaly": "rtt,jitter", "rtt_ms": "96", "normal_rtt_ms": "21.5",
+			"jitter_ms": "30", "normal_jitter_ms": "2.1", "normal_loss_pct": "0"},
+			"menyimpang dari kebiasaan desa pada jam ini; menyimpang: RTT, jitter; RTT 96 ms (biasanya 21,5 ms); loss biasanya 0%; jitter 30 ms (biasanya 2,1 ms)"},
+		{"throughput", map[string]string{"download_pct_of_contract": "42.5"}, "unduh 42,5% dari kontrak"},
+		{"cause", map[string]string{"reason": "silent", "silent_s": "600", "cause": "power"}, "tidak ada laporan selama 10 mnt; penyebab: padam listrik"},
+		{"regional", map[string]string{"group": "district:33.19.05", "cause:33.19.05.2002": "link", "cause:33.19.05.2001": "power"},
+			"wilayah: kecamatan Jati, Kabupaten Kudus; penyebab di Desa Jati Wetan: padam listrik; penyebab di Kelurahan Loram: putus jaringan"},
+		{"regency", map[string]string{"group": "regency:33.19"}, "wilayah: Kabupaten Kudus"},
+		{"isp", map[string]string{"group": "isp:telkom indonesia"}, "wilayah: ISP telkom indonesia"},
+		{"attack campaign", map[string]string{"group": "source:203.0.113.9", "source": "203.0.113.9"}, "wilayah: serangan dari 203.0.113.9"},
+		{"source alone", map[string]string{"source": "203.0.113.9"}, "sumber: 203.0.113.9"},
+		{"unknown codes and keys as they are", map[string]string{"reason": "solar_flare", "cause": "goats", "zeta": "1", "alpha": "x", "rtt_ms": "fast"},
+			"alasan: solar_flare; RTT fast ms; penyebab: goats; alpha: x; zeta: 1"},
+		{"empty values left out", map[string]string{"reason": "", "rtt_ms": ""}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := evidence(tt.ev, villages, ref); got != tt.want {
+				t.Fatalf("\n got: %s\nwant: %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestNumber(t *testing.T) {
+	for in, want := range map[string]string{
+		"0": "0", "2.5": "2,5", "2.04": "2", "99.96": "100", "1234.5": "1.234,5", "1234567": "1.234.567", "-3.25": "-3,3", "n/a": "n/a",
+	} {
+		if got := number(in); got != want {
+			t.Errorf("number(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestSignalSummary(t *testing.T) {
+	sig := func(kind string, sev jagadesa.Severity, count int) jagadesa.Signal {
+		return jagadesa.Signal{Kind: kind, Severity: sev, Count: count, Source: "198.51.100.7", Message: "<b>probe words</b>"}
+	}
+	tests := []struct {
+		name    string
+		signals []jagadesa.Signal
+		dropped int
+		want    string
+	}{
+		{"none", nil, 0, ""},
+		{"one", []jagadesa.Signal{sig("login_bruteforce", jagadesa.SeverityWarning, 40)}, 0, "1 jenis: percobaan login beruntun (40×)"},
+		{"the most severe first, then the most seen, one line per kind", []jagadesa.Signal{
+			sig("port_opened", jagadesa.SeverityWarning, 1),
+			sig("login_new_source", jagadesa.SeverityWarning, 2),
+			sig("login_new_source", jagadesa.SeverityWarning, 3),
+			sig("config_changed", jagadesa.SeverityCritical, 1),
+			sig("threat_ip", jagadesa.SeverityWarning, 4),
+		}, 0, "4 jenis: konfigurasi router berubah (1×), login dari alamat baru (5×), koneksi ke alamat berbahaya (4×), +1 lainnya"},
+		{"unknown kind as it is, and what was dropped", []jagadesa.Signal{sig("new_kind", jagadesa.SeverityWarning, 0)}, 12,
+			"1 jenis: new_kind (1×); 12 sinyal lain tidak disimpan"},
+		{"only dropped", nil, 3, "3 sinyal tidak disimpan"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := signalSummary(tt.signals, tt.dropped); got != tt.want {
+				t.Fatalf("\n got: %s\nwant: %s", got, tt.want)
+			}
+		})
+	}
+	for kind := range signalKindNames {
+		if SignalKindName(kind) == kind {
+			t.Errorf("signal kind %s has no Indonesian name", kind)
+		}
+	}
+}
+
+// A security incident's notifications carry the signal summary in every
+// template, and the probe's own words in none.
+func TestSignalsInTemplates(t *testing.T) {
+	n := krandegan("opened")
+	n.Incident.Kind, n.Incident.Severity = jagadesa.IncidentSecurity, jagadesa.SeverityCritical
+	n.Incident.Evidence = map[string]string{"source": "198.51.100.7"}
+	n.Incident.Signals = []jagadesa.Signal{{Kind: "login_bruteforce", Severity: jagadesa.SeverityWarning, Count: 40,
+		Source: "198.51.100.7", Message: "<script>x</script>", Attrs: map[string]string{"user": "root"}}}
+	v := newView(n, "")
+	for name, out := range map[string]string{
+		"telegram":   render(telegramTmpl, v),
+		"email.txt":  render(emailTextTmpl, v),
+		"email.html": render(emailHTMLTmpl, v),
+		"am":         amDescription(n, v),
+	} {
+		if !strings.Contains(out, "percobaan login beruntun (40×)") || !strings.Contains(out, "sumber: 198.51.100.7") {
+			t.Errorf("%s lacks the signals or the source:\n%s", name, out)
+		}
+		if strings.Contains(out, "script") || strings.Contains(out, "root") {
+			t.Errorf("%s carries the probe's words:\n%s", name, out)
+		}
+	}
+}

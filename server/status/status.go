@@ -30,9 +30,26 @@ type Config struct {
 	Grace time.Duration
 	// DefaultInterval is assumed until a heartbeat says otherwise (60 s).
 	DefaultInterval time.Duration
+	// DegradedAfter is how long a village's rounds must be degraded without
+	// a break before its status says so (3 min); RecoveredAfter how long
+	// they must then be healthy before it says up again (5 min). One lossy
+	// round is weather, not a fault; the incident manager opens and closes
+	// degraded incidents on this same status, so map and queue agree.
+	DegradedAfter  time.Duration
+	RecoveredAfter time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
+
+// Reasons, as language-neutral codes: the dashboard and the notifications
+// put them in words.
+const (
+	ReasonNoReportYet = "no_report_yet" // never heard from
+	ReasonSilent      = "silent"        // no report past interval + grace; see View.SilentS
+	ReasonUnreachable = "unreachable"   // every target lost every ping
+	ReasonLoss        = "loss"          // loss above DegradedLossPct
+	ReasonRTT         = "rtt"           // median RTT above DegradedRTTMs
+)
 
 // Engine holds the live state. It is safe for concurrent use.
 type Engine struct {
@@ -48,6 +65,59 @@ type village struct {
 	targets  map[string]*Target
 	download *speed // latest successful throughput test per direction
 	upload   *speed
+	h        hysteresis
+}
+
+// hysteresis is what turns per-round verdicts into a status people can
+// trust. It changes only when a report arrives; between reports, view
+// works out on a copy where the same rules have taken it by now.
+type hysteresis struct {
+	raw    jagadesa.Status // the verdict when the latest report arrived
+	reason string          // and its reason
+	// The current unbroken run of degraded, or of healthy, verdicts began
+	// at: zero when not in one. A down verdict breaks both.
+	degradedSince, healthySince time.Time
+	// shown is set while the status says degraded: since shownSince (the
+	// start of the run that lasted DegradedAfter), lately for shownReason.
+	// It outlives an outage: a link that was degraded before it went down
+	// is degraded when it comes back, until healthy for RecoveredAfter.
+	shown       bool
+	shownSince  time.Time
+	shownReason string
+}
+
+// settle applies the thresholds at t, the verdict h.raw having held since
+// the run began.
+func (h *hysteresis) settle(t time.Time, cfg *Config) {
+	switch {
+	case h.raw == jagadesa.StatusDegraded && !h.shown && !h.degradedSince.IsZero() && t.Sub(h.degradedSince) >= cfg.DegradedAfter:
+		h.shown, h.shownSince, h.shownReason = true, h.degradedSince, h.reason
+	case h.raw == jagadesa.StatusUp && h.shown && !h.healthySince.IsZero() && t.Sub(h.healthySince) >= cfg.RecoveredAfter:
+		h.shown, h.shownSince, h.shownReason = false, time.Time{}, ""
+	}
+}
+
+// round records the verdict of a report that arrived at now.
+func (h *hysteresis) round(now time.Time, raw jagadesa.Status, reason string, cfg *Config) {
+	h.raw, h.reason = raw, reason
+	switch raw {
+	case jagadesa.StatusDegraded:
+		h.healthySince = time.Time{}
+		if h.degradedSince.IsZero() {
+			h.degradedSince = now
+		}
+		if h.shown {
+			h.shownReason = reason
+		}
+	case jagadesa.StatusUp:
+		h.degradedSince = time.Time{}
+		if h.healthySince.IsZero() {
+			h.healthySince = now
+		}
+	default: // down or unknown: neither run goes on
+		h.degradedSince, h.healthySince = time.Time{}, time.Time{}
+	}
+	h.settle(now, cfg)
 }
 
 // speed is one direction of a throughput test.
@@ -70,14 +140,28 @@ type Target struct {
 
 // View is a village's live state as the API shows it.
 type View struct {
+	// Status is the village's status after hysteresis: what maps, lists
+	// and the incident manager go by.
 	Status   jagadesa.Status `json:"status"`
 	Probe    string          `json:"probe,omitempty"`
 	LastSeen *time.Time      `json:"last_seen"`
 	RTTMs    *float64        `json:"rtt_ms"`
 	LossPct  *float64        `json:"loss_pct"`
 	JitterMs *float64        `json:"jitter_ms"` // mean over the targets that answered
-	Reason   string          `json:"reason,omitempty"`
-	Targets  []Target        `json:"targets,omitempty"`
+	// Reason says why Status is not up, as one of the Reason* codes.
+	Reason string `json:"reason,omitempty"`
+	// SilentS is how many whole seconds the village has been silent, when
+	// Reason is silent.
+	SilentS int64 `json:"silent_s,omitempty"`
+	// DegradedSince is when the run of degraded rounds that made Status
+	// degraded began; set only while Status is degraded.
+	DegradedSince *time.Time `json:"degraded_since,omitempty"`
+	// RawStatus and RawReason are the latest rounds' own verdict, before
+	// hysteresis: a degradation too young to show, or a recovery too young
+	// to trust.
+	RawStatus jagadesa.Status `json:"raw_status"`
+	RawReason string          `json:"raw_reason,omitempty"`
+	Targets   []Target        `json:"targets,omitempty"`
 
 	// The latest throughput tests, null until the probe has run one.
 	// OtherMbps is the village's own traffic during the latest download,
@@ -95,6 +179,12 @@ func New(cfg Config) *Engine {
 	}
 	if cfg.DefaultInterval <= 0 {
 		cfg.DefaultInterval = 60 * time.Second
+	}
+	if cfg.DegradedAfter <= 0 {
+		cfg.DegradedAfter = 3 * time.Minute
+	}
+	if cfg.RecoveredAfter <= 0 {
+		cfg.RecoveredAfter = 5 * time.Minute
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -118,6 +208,7 @@ func (e *Engine) Observe(r *jagadesa.Report) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	v := e.get(r.Village)
+	e.catchUp(v, now)
 	v.probe = r.Probe
 	for i := range r.Samples {
 		s := &r.Samples[i]
@@ -164,10 +255,36 @@ func (e *Engine) Observe(r *jagadesa.Report) {
 			*dst = &speed{time: t, mbps: x.Mbps, other: x.OtherMbps}
 		}
 	}
+	e.record(v, now)
 }
 
-// Restore seeds the engine from stored data at start-up.
+// catchUp brings a village's hysteresis to now under the verdict it last
+// recorded. If the village fell silent meanwhile, that verdict held only
+// until the deadline, and the silence broke every run.
+func (e *Engine) catchUp(v *village, now time.Time) {
+	if v.lastSeen.IsZero() {
+		return
+	}
+	if deadline := v.lastSeen.Add(v.interval + e.cfg.Grace); now.After(deadline) {
+		v.h.settle(deadline, &e.cfg)
+		v.h.round(deadline, jagadesa.StatusDown, ReasonSilent, &e.cfg)
+		return
+	}
+	v.h.settle(now, &e.cfg)
+}
+
+// record judges the village as it stands at now and adds the verdict to
+// its hysteresis.
+func (e *Engine) record(v *village, now time.Time) {
+	st, reason, _ := e.judge(v, e.measure(v, now), now)
+	v.h.round(now, st, reason, &e.cfg)
+}
+
+// Restore seeds the engine from stored data at start-up. The hysteresis
+// starts afresh: a village degraded before the restart shows degraded
+// again once it has been so for DegradedAfter.
 func (e *Engine) Restore(code, probe string, lastSeen time.Time, rttMs, lossPct float64, hasPing bool) {
+	now := e.cfg.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	v := e.get(code)
@@ -175,6 +292,7 @@ func (e *Engine) Restore(code, probe string, lastSeen time.Time, rttMs, lossPct 
 	if hasPing {
 		v.targets["(restored)"] = &Target{Target: "(restored)", Time: lastSeen, RTTMs: rttMs, LossPct: lossPct}
 	}
+	e.record(v, now)
 }
 
 // Get returns the live view of one village; unknown when never heard from.
@@ -184,7 +302,7 @@ func (e *Engine) Get(code string) View {
 	defer e.mu.RUnlock()
 	v := e.v[code]
 	if v == nil {
-		return View{Status: jagadesa.StatusUnknown, Reason: "no report received yet"}
+		return View{Status: jagadesa.StatusUnknown, Reason: ReasonNoReportYet, RawStatus: jagadesa.StatusUnknown, RawReason: ReasonNoReportYet}
 	}
 	return e.view(v, now)
 }
@@ -198,31 +316,68 @@ func (e *Engine) Counts(codes []string) map[jagadesa.Status]int {
 	return out
 }
 
-func (e *Engine) view(v *village, now time.Time) View {
-	out := View{Probe: v.probe}
-	if !v.lastSeen.IsZero() {
-		ls := v.lastSeen
-		out.LastSeen = &ls
-	}
+// measures are a village's latest rounds over the targets still fresh.
+type measures struct {
+	lossPct, rttMs, jitterMs *float64
+	allLost                  bool // at least one fresh target, and every one lost every ping
+}
+
+func (e *Engine) measure(v *village, now time.Time) measures {
 	// A target's round counts while it is fresh: three intervals covers a
 	// late upload without keeping a dead target's last word forever.
 	fresh := now.Add(-3*v.interval - e.cfg.Grace)
 	var loss, rtt, jitter float64
 	var nLoss, nRTT int
-	allLost := true
 	for _, t := range v.targets {
-		out.Targets = append(out.Targets, *t)
 		if t.Time.Before(fresh) {
 			continue
 		}
 		loss += t.LossPct
 		nLoss++
 		if t.LossPct < 100 {
-			allLost = false
 			rtt += t.RTTMs
 			jitter += t.JitterMs
 			nRTT++
 		}
+	}
+	var m measures
+	if nLoss > 0 {
+		l := loss / float64(nLoss)
+		m.lossPct = &l
+	}
+	if nRTT > 0 {
+		r, j := rtt/float64(nRTT), jitter/float64(nRTT)
+		m.rttMs, m.jitterMs = &r, &j
+	}
+	m.allLost = nLoss > 0 && nRTT == 0
+	return m
+}
+
+// judge is the verdict of the latest rounds alone, before hysteresis.
+func (e *Engine) judge(v *village, m measures, now time.Time) (st jagadesa.Status, reason string, silentS int64) {
+	switch {
+	case v.lastSeen.IsZero():
+		return jagadesa.StatusUnknown, ReasonNoReportYet, 0
+	case now.Sub(v.lastSeen) > v.interval+e.cfg.Grace:
+		return jagadesa.StatusDown, ReasonSilent, int64(now.Sub(v.lastSeen) / time.Second)
+	case m.allLost:
+		return jagadesa.StatusDown, ReasonUnreachable, 0
+	case m.lossPct != nil && *m.lossPct > DegradedLossPct:
+		return jagadesa.StatusDegraded, ReasonLoss, 0
+	case m.rttMs != nil && *m.rttMs > DegradedRTTMs:
+		return jagadesa.StatusDegraded, ReasonRTT, 0
+	}
+	return jagadesa.StatusUp, "", 0
+}
+
+func (e *Engine) view(v *village, now time.Time) View {
+	out := View{Probe: v.probe}
+	if !v.lastSeen.IsZero() {
+		ls := v.lastSeen
+		out.LastSeen = &ls
+	}
+	for _, t := range v.targets {
+		out.Targets = append(out.Targets, *t)
 	}
 	sort.Slice(out.Targets, func(i, j int) bool { return out.Targets[i].Target < out.Targets[j].Target })
 	if d := v.download; d != nil {
@@ -236,26 +391,32 @@ func (e *Engine) view(v *village, now time.Time) View {
 			out.ThroughputAt = &at
 		}
 	}
-	if nLoss > 0 {
-		l := loss / float64(nLoss)
-		out.LossPct = &l
+	m := e.measure(v, now)
+	out.LossPct, out.RTTMs, out.JitterMs = m.lossPct, m.rttMs, m.jitterMs
+
+	var silentS int64
+	out.RawStatus, out.RawReason, silentS = e.judge(v, m, now)
+	switch out.RawStatus {
+	case jagadesa.StatusDown, jagadesa.StatusUnknown:
+		// Down needs no hysteresis: its deadline is one.
+		out.Status, out.Reason = out.RawStatus, out.RawReason
+		if out.Reason == ReasonSilent {
+			out.SilentS = silentS
+		}
+		return out
 	}
-	if nRTT > 0 {
-		r, j := rtt/float64(nRTT), jitter/float64(nRTT)
-		out.RTTMs, out.JitterMs = &r, &j
-	}
-	switch {
-	case now.Sub(v.lastSeen) > v.interval+e.cfg.Grace:
-		out.Status, out.Reason = jagadesa.StatusDown, "no report for "+now.Sub(v.lastSeen).Round(time.Second).String()
-	case nLoss > 0 && allLost:
-		out.Status, out.Reason = jagadesa.StatusDown, "every target unreachable"
-	case out.LossPct != nil && *out.LossPct > DegradedLossPct:
-		out.Status, out.Reason = jagadesa.StatusDegraded, "packet loss above 2%"
-	case out.RTTMs != nil && *out.RTTMs > DegradedRTTMs:
-		out.Status, out.Reason = jagadesa.StatusDegraded, "median RTT above 150 ms"
-	default:
+	h := v.h // a copy: readers do not move the state on
+	h.settle(now, &e.cfg)
+	if !h.shown {
 		out.Status = jagadesa.StatusUp
+		return out
 	}
+	out.Status, out.Reason = jagadesa.StatusDegraded, h.shownReason
+	if out.RawStatus == jagadesa.StatusDegraded {
+		out.Reason = out.RawReason
+	}
+	since := h.shownSince
+	out.DegradedSince = &since
 	return out
 }
 

@@ -24,31 +24,35 @@ func report(t time.Time, loss map[string]int, rttMs float64) *jagadesa.Report {
 	return r
 }
 
+// TestStatus judges single rounds. One bad round is not enough to show a
+// village degraded (see TestHysteresis), but the round's own verdict shows
+// as the raw status.
 func TestStatus(t *testing.T) {
 	t0 := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
 	tests := []struct {
-		name string
-		feed []*jagadesa.Report
-		at   time.Duration // after t0
-		want jagadesa.Status
-		rtt  float64
-		loss float64
+		name      string
+		feed      []*jagadesa.Report
+		at        time.Duration // after t0
+		want, raw jagadesa.Status
+		reason    string // of the raw verdict
+		rtt, loss float64
+		silentS   int64
 	}{
-		{"never heard", nil, 0, jagadesa.StatusUnknown, 0, 0},
-		{"healthy", []*jagadesa.Report{report(t0, map[string]int{"a": 0, "b": 0}, 20)}, 10 * time.Second, jagadesa.StatusUp, 20, 0},
-		{"lossy", []*jagadesa.Report{report(t0, map[string]int{"a": 1, "b": 0}, 20)}, 10 * time.Second, jagadesa.StatusDegraded, 20, 5},
-		{"slow", []*jagadesa.Report{report(t0, map[string]int{"a": 0}, 200)}, 10 * time.Second, jagadesa.StatusDegraded, 200, 0},
-		{"every target lost", []*jagadesa.Report{report(t0, map[string]int{"a": 10, "b": 10}, 0)}, 10 * time.Second, jagadesa.StatusDown, 0, 100},
-		{"silent past interval+grace", []*jagadesa.Report{report(t0, map[string]int{"a": 0}, 20)}, 76 * time.Second, jagadesa.StatusDown, 20, 0},
-		{"silent within interval+grace", []*jagadesa.Report{report(t0, map[string]int{"a": 0}, 20)}, 74 * time.Second, jagadesa.StatusUp, 20, 0},
+		{"never heard", nil, 0, jagadesa.StatusUnknown, jagadesa.StatusUnknown, ReasonNoReportYet, 0, 0, 0},
+		{"healthy", []*jagadesa.Report{report(t0, map[string]int{"a": 0, "b": 0}, 20)}, 10 * time.Second, jagadesa.StatusUp, jagadesa.StatusUp, "", 20, 0, 0},
+		{"lossy", []*jagadesa.Report{report(t0, map[string]int{"a": 1, "b": 0}, 20)}, 10 * time.Second, jagadesa.StatusUp, jagadesa.StatusDegraded, ReasonLoss, 20, 5, 0},
+		{"slow", []*jagadesa.Report{report(t0, map[string]int{"a": 0}, 200)}, 10 * time.Second, jagadesa.StatusUp, jagadesa.StatusDegraded, ReasonRTT, 200, 0, 0},
+		{"every target lost", []*jagadesa.Report{report(t0, map[string]int{"a": 10, "b": 10}, 0)}, 10 * time.Second, jagadesa.StatusDown, jagadesa.StatusDown, ReasonUnreachable, 0, 100, 0},
+		{"silent past interval+grace", []*jagadesa.Report{report(t0, map[string]int{"a": 0}, 20)}, 76*time.Second + 900*time.Millisecond, jagadesa.StatusDown, jagadesa.StatusDown, ReasonSilent, 20, 0, 76},
+		{"silent within interval+grace", []*jagadesa.Report{report(t0, map[string]int{"a": 0}, 20)}, 74 * time.Second, jagadesa.StatusUp, jagadesa.StatusUp, "", 20, 0, 0},
 		{"backfill does not overwrite newer", []*jagadesa.Report{
 			report(t0, map[string]int{"a": 0}, 20),
 			report(t0.Add(-time.Hour), map[string]int{"a": 10}, 0),
-		}, 10 * time.Second, jagadesa.StatusUp, 20, 0},
+		}, 10 * time.Second, jagadesa.StatusUp, jagadesa.StatusUp, "", 20, 0, 0},
 		{"recovered", []*jagadesa.Report{
 			report(t0, map[string]int{"a": 10}, 0),
 			report(t0.Add(time.Minute), map[string]int{"a": 0}, 30),
-		}, time.Minute + 5*time.Second, jagadesa.StatusUp, 30, 0},
+		}, time.Minute + 5*time.Second, jagadesa.StatusUp, jagadesa.StatusUp, "", 30, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,8 +67,17 @@ func TestStatus(t *testing.T) {
 			}
 			c.t = t0.Add(tt.at)
 			v := e.Get("33.06.08.2005")
-			if v.Status != tt.want {
-				t.Fatalf("status = %s (%s), want %s", v.Status, v.Reason, tt.want)
+			if v.Status != tt.want || v.RawStatus != tt.raw || v.RawReason != tt.reason {
+				t.Fatalf("status = %s (%s), raw %s (%s); want %s, raw %s (%s)", v.Status, v.Reason, v.RawStatus, v.RawReason, tt.want, tt.raw, tt.reason)
+			}
+			if v.SilentS != tt.silentS {
+				t.Errorf("silent_s = %d, want %d", v.SilentS, tt.silentS)
+			}
+			if tt.want == jagadesa.StatusDown && v.Reason != tt.reason {
+				t.Errorf("reason = %q, want %q", v.Reason, tt.reason)
+			}
+			if tt.want == jagadesa.StatusUp && v.Reason != "" {
+				t.Errorf("up with a reason %q", v.Reason)
 			}
 			if tt.want == jagadesa.StatusUnknown {
 				if v.LastSeen != nil {
@@ -79,6 +92,149 @@ func TestStatus(t *testing.T) {
 				t.Errorf("loss = %v, want %v", v.LossPct, tt.loss)
 			}
 		})
+	}
+}
+
+// TestHysteresis plays scripts of one round a minute: O healthy, L lossy,
+// S slow, X every target lost, - no report. Round i is measured at minute
+// i and arrives a second later; the status is read 30 s after that. The
+// want script is the status read each minute: u up, g degraded, d down.
+// DegradedAfter is 3 min and RecoveredAfter 5 min, the defaults.
+func TestHysteresis(t *testing.T) {
+	tests := []struct {
+		name, rounds, want string
+	}{
+		{"healthy", "OOOOO", "uuuuu"},
+		{"a blip never shows", "OOLLOOOO", "uuuuuuuu"},
+		{"a single bad round never shows", "OLOOLOOL", "uuuuuuuu"},
+		{"sustained loss shows after 3 min", "OLLLLLL", "uuuuggg"},
+		{"sustained slowness too", "SSSSS", "uuugg"},
+		{"loss then slowness is one run", "LLSSO", "uuugg"},
+		// The run of L from 0:01 lasted until the O at 3:01: three minutes.
+		{"three minutes of loss is enough", "LLLOOO", "uuuggg"},
+		{"recovery waits 5 min of health", "LLLLOOOOOOO", "uuuggggggu" + "u"},
+		{"one good round does not clear it", "LLLLOLOOOOOO", "uuuggggggggu"},
+		{"flapping after degraded stays degraded", "LLLLOLOLOLOLOL", "uuuggggggggggg"},
+		{"flapping from healthy stays up", "LOLOLOLOLO", "uuuuuuuuuu"},
+		{"down is immediate and clears on the next report", "OOXOO", "uuduu"},
+		{"silence is down at its deadline", "OOO--OO", "uuuddu" + "u"},
+		{"down breaks a run of degradation", "LLXLLOO", "uudu" + "uuu"},
+		{"silence breaks it too", "LL-LLOO", "uuduuuu"},
+		{"down does not clear degraded", "LLLLXOOOOOO", "uuugdgggggu"},
+		{"recovery restarts after a down", "LLLLOOOXOOOOOO", "uuugggg" + "dggggg" + "u"},
+		{"down while degrading, then degraded again", "LLLLX-LLLLL", "uuugddggggg"},
+	}
+	t0 := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if len(tt.rounds) != len(tt.want) {
+				t.Fatalf("script %q and want %q differ in length", tt.rounds, tt.want)
+			}
+			c := &clock{t0}
+			e := New(Config{Now: c.now})
+			for i, r := range tt.rounds {
+				at := t0.Add(time.Duration(i) * time.Minute)
+				c.t = at.Add(time.Second)
+				rawWant := jagadesa.StatusDown
+				switch r {
+				case 'O':
+					e.Observe(report(at, map[string]int{"a": 0, "b": 0}, 20))
+					rawWant = jagadesa.StatusUp
+				case 'L':
+					e.Observe(report(at, map[string]int{"a": 2, "b": 0}, 20))
+					rawWant = jagadesa.StatusDegraded
+				case 'S':
+					e.Observe(report(at, map[string]int{"a": 0, "b": 0}, 180))
+					rawWant = jagadesa.StatusDegraded
+				case 'X':
+					e.Observe(report(at, map[string]int{"a": 10, "b": 10}, 0))
+				}
+				c.t = at.Add(31 * time.Second)
+				v := e.Get("33.06.08.2005")
+				want := map[byte]jagadesa.Status{'u': jagadesa.StatusUp, 'g': jagadesa.StatusDegraded, 'd': jagadesa.StatusDown}[tt.want[i]]
+				if v.Status != want || v.RawStatus != rawWant {
+					t.Fatalf("minute %d of %q: status %s (%s), raw %s; want %s, raw %s", i, tt.rounds, v.Status, v.Reason, v.RawStatus, want, rawWant)
+				}
+				switch {
+				case v.Status == jagadesa.StatusDegraded && v.Reason != ReasonLoss && v.Reason != ReasonRTT:
+					t.Fatalf("minute %d: degraded for reason %q", i, v.Reason)
+				case v.Status == jagadesa.StatusDegraded && v.RawStatus == jagadesa.StatusDegraded && v.Reason != v.RawReason:
+					t.Fatalf("minute %d: degraded for %q while the round says %q", i, v.Reason, v.RawReason)
+				case v.Status == jagadesa.StatusDown && r == 'X' && v.Reason != ReasonUnreachable:
+					t.Fatalf("minute %d: down for %q, want unreachable", i, v.Reason)
+				case v.Status == jagadesa.StatusDown && r == '-' && (v.Reason != ReasonSilent || v.SilentS < 75):
+					t.Fatalf("minute %d: down for %q after %d s, want silent", i, v.Reason, v.SilentS)
+				case v.Status == jagadesa.StatusUp && v.Reason != "":
+					t.Fatalf("minute %d: up for reason %q", i, v.Reason)
+				case (v.Status == jagadesa.StatusDegraded) != (v.DegradedSince != nil):
+					t.Fatalf("minute %d: %s with degraded_since %v", i, v.Status, v.DegradedSince)
+				}
+			}
+		})
+	}
+}
+
+// The hysteresis moves on when reports arrive, not when someone looks: a
+// degradation nobody read while it lasted still shows once it has.
+func TestHysteresisNeedsNoReader(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+	c := &clock{t0}
+	e := New(Config{Now: c.now})
+	for i, lossy := range []bool{true, true, true, true, false} {
+		at := t0.Add(time.Duration(i) * time.Minute)
+		c.t = at.Add(time.Second)
+		lost := 0
+		if lossy {
+			lost = 3
+		}
+		e.Observe(report(at, map[string]int{"a": lost}, 20))
+	}
+	c.t = t0.Add(4*time.Minute + 30*time.Second)
+	v := e.Get("33.06.08.2005")
+	if v.Status != jagadesa.StatusDegraded || v.Reason != ReasonLoss || v.RawStatus != jagadesa.StatusUp {
+		t.Fatalf("status %s (%s), raw %s; want degraded (loss), raw up", v.Status, v.Reason, v.RawStatus)
+	}
+	if want := t0.Add(time.Second); v.DegradedSince == nil || !v.DegradedSince.Equal(want) {
+		t.Fatalf("degraded_since %v, want %v", v.DegradedSince, want)
+	}
+	// Reading does not move the state: the same answer twice.
+	if again := e.Get("33.06.08.2005"); again.Status != v.Status || again.Reason != v.Reason {
+		t.Fatalf("second read %s (%s)", again.Status, again.Reason)
+	}
+}
+
+// Tests and small deployments may shorten the hysteresis; zero or less
+// takes the defaults.
+func TestHysteresisConfig(t *testing.T) {
+	for _, d := range []time.Duration{0, -time.Second} {
+		e := New(Config{DegradedAfter: d, RecoveredAfter: d})
+		if e.cfg.DegradedAfter != 3*time.Minute || e.cfg.RecoveredAfter != 5*time.Minute {
+			t.Fatalf("%v: degraded after %v, recovered after %v", d, e.cfg.DegradedAfter, e.cfg.RecoveredAfter)
+		}
+	}
+	t0 := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+	c := &clock{t0}
+	e := New(Config{Now: c.now, DegradedAfter: 10 * time.Second, RecoveredAfter: 20 * time.Second})
+	steps := []struct {
+		at   time.Duration
+		lost int // of 10 pings; -1: no report, only a look
+		want jagadesa.Status
+	}{
+		{0, 5, jagadesa.StatusUp},
+		{9 * time.Second, -1, jagadesa.StatusUp},
+		{10 * time.Second, -1, jagadesa.StatusDegraded},
+		{15 * time.Second, 0, jagadesa.StatusDegraded},
+		{34 * time.Second, -1, jagadesa.StatusDegraded},
+		{35 * time.Second, -1, jagadesa.StatusUp},
+	}
+	for _, s := range steps {
+		c.t = t0.Add(s.at)
+		if s.lost >= 0 {
+			e.Observe(report(c.t, map[string]int{"a": s.lost}, 20))
+		}
+		if got := e.Get("33.06.08.2005").Status; got != s.want {
+			t.Fatalf("at %v: %s, want %s", s.at, got, s.want)
+		}
 	}
 }
 

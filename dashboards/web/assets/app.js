@@ -2,7 +2,7 @@
 // (/), a village (/desa/{code}), a regency (/kabupaten/{code}) and sign-in
 // (/login). Plain ES modules, no build step; MapLibre GL and uPlot are
 // vendored under /assets/vendor.
-import { t, num, when, duration, statusName, statusKeys, currentLang, setLang } from "./i18n.js";
+import { t, tf, has, num, when, duration, humanDuration, reasonText, statusName, statusKeys, currentLang, setLang } from "./i18n.js";
 
 const STATUS_COLOURS = { up: "#2e9e44", degraded: "#e0a100", down: "#d7301f", compromised: "#7b2cbf", unknown: "#8c8c8c" };
 const UPTIME_COLOURS = { up: "#2e9e44", degraded: "#e0a100", down: "#d7301f", power: "#4b4b4b", probe: "#1f78b4", nodata: "#e3e3e3" };
@@ -241,6 +241,7 @@ async function mapView() {
         props.monitored ? null : h("div", { class: "muted" }, t("not_monitored")),
         props.approximate ? h("div", { class: "muted" }, t("approximate")) : null,
         h("div", {}, `${t("rtt")} ${num(props.rtt_ms)} ms · ${t("loss")} ${num(props.loss_pct)}%`),
+        popupReason(props, state.byCode.get(props.code)),
         state.byCode.get(props.code) ? h("div", {}, `${t("last_seen")}: ${state.byCode.get(props.code).properties.last_seen ? when(state.byCode.get(props.code).properties.last_seen) : t("never")}`) : null,
         h("a", { href: `/desa/${props.code}`, "data-link": true, "data-testid": "popup-village-link" }, t("open_village") + " →"))
       : h("div", { class: "popup" },
@@ -335,6 +336,15 @@ async function mapView() {
   });
 }
 
+// popupReason says why a village is not up, when the map data carries the
+// reason code.
+function popupReason(props, feature) {
+  const p = feature ? feature.properties : {};
+  const code = props.reason ?? p.reason;
+  if (!code || props.status === "up") return null;
+  return h("div", {}, `${t("reason")}: ${reasonText(code, props.silent_s ?? p.silent_s)}`);
+}
+
 function dist(map, f, point) {
   const p = map.project(f.geometry.coordinates);
   return (p.x - point.x) ** 2 + (p.y - point.y) ** 2;
@@ -373,8 +383,14 @@ async function villageView(code) {
       [t("idm"), v.idm ? `${v.idm.status} (${num(v.idm.score, 4)})` : "–"],
       [t("last_seen"), v.last_seen ? when(v.last_seen) : t("never")],
       [t("rtt"), `${num(v.rtt_ms)} ms`], [t("loss"), `${num(v.loss_pct)}%`],
-      [t("reason"), v.reason || "–"],
+      [t("reason"), v.reason ? reasonText(v.reason, v.silent_s) : "–"],
     ];
+    // The hysteresis: a degradation too young to show, or a recovery too
+    // young to trust, is visible as the latest round's own verdict.
+    if (v.degraded_since) facts.push([t("degraded_since"), when(v.degraded_since)]);
+    if (v.raw_status && v.raw_status !== v.status) {
+      facts.push([t("latest_round"), h("span", { "data-testid": "village-raw-status" }, badge(v.raw_status), v.raw_reason ? " " + reasonText(v.raw_reason, v.silent_s) : "")]);
+    }
     const rangeSel = h("select", { id: "range", onchange: (e) => { range = e.target.value; sessionStorage.setItem("jagadesa.range", range); load(); } },
       ["1h", "6h", "24h", "7d", "30d"].map((r) => h("option", { value: r, selected: r === range }, r)));
     const targetSel = h("select", { id: "target", onchange: (e) => { target = e.target.value; render(); } },
@@ -505,8 +521,9 @@ async function regencyView(code) {
       h("h1", { "data-testid": "regency-title" }, r.name),
       h("table", { class: "summary" }, h("thead", {}, h("tr", {}, covHeads().map((x) => h("th", {}, x)))), h("tbody", {}, h("tr", {}, covCells(r).map((c) => h("td", {}, c))))),
       h("h2", {}, t("worst")),
-      table([t("villages"), t("district"), t("status"), t("rtt"), t("loss"), t("last_seen")],
+      table([t("villages"), t("district"), t("status"), t("reason"), t("rtt"), t("loss"), t("last_seen")],
         data.worst.map((v) => [h("a", { href: `/desa/${v.code}`, "data-link": true }, v.name), v.district, badge(v.status),
+          v.reason && v.status !== "up" ? reasonText(v.reason, v.silent_s) : "–",
           v.rtt_ms === null ? "–" : `${num(v.rtt_ms)} ms`, v.loss_pct === null ? "–" : `${num(v.loss_pct)}%`, v.last_seen ? when(v.last_seen) : t("never")])),
       h("h2", {}, t("cohorts")),
       table([t("cohort"), ...covHeads()], cohortRows.map(([y, c]) => [y, ...covCells(c)])),
@@ -529,7 +546,7 @@ async function regencyView(code) {
 const SEVERITY_COLOURS = { critical: "#d7301f", warning: "#e0a100", info: "#1f78b4" };
 
 function sevBadge(sev) {
-  return h("span", { class: "badge", style: `background:${SEVERITY_COLOURS[sev] || "#888"}` }, t("severity_" + sev));
+  return h("span", { class: "badge", style: `background:${SEVERITY_COLOURS[sev] || "#888"}` }, has("severity_" + sev) ? t("severity_" + sev) : sev);
 }
 
 function stateBadge(st) {
@@ -543,6 +560,233 @@ async function act(id, action, body) {
   });
 }
 
+// places holds registry entries by village code, so incident titles, lists
+// and evidence can name villages whichever page brought the data.
+const places = new Map();
+const placeMisses = new Set();
+let placesLoading = null;
+
+function remember(villages) {
+  for (const v of villages || []) if (v && v.code) places.set(v.code, v);
+}
+
+// ensurePlaces loads the monitored villages once, then asks for the few
+// codes still unknown one by one.
+async function ensurePlaces(codes) {
+  if (!placesLoading) {
+    placesLoading = api("/api/v1/villages").then((r) => remember(r.villages)).catch((err) => {
+      placesLoading = null;
+      if (err instanceof Unauthorized) throw err;
+    });
+  }
+  await placesLoading;
+  const missing = [...new Set(codes)].filter((c) => c && !places.has(c) && !placeMisses.has(c)).slice(0, 20);
+  await Promise.all(missing.map((c) => api(`/api/v1/villages/${encodeURIComponent(c)}`).then((v) => remember([v])).catch((err) => {
+    if (err instanceof Unauthorized) throw err;
+    placeMisses.add(c);
+  })));
+}
+
+function placeName(code) {
+  const v = places.get(code);
+  return v ? v.name : code;
+}
+
+// incidentPlace names an incident's single village; the stored title ends
+// with the name when the registry cannot be asked.
+function incidentPlace(i) {
+  const code = (i.villages || [])[0] || i.village;
+  if (places.has(code)) return places.get(code).name;
+  const tail = (i.title || "").split(" — ");
+  return tail.length > 1 ? tail.pop() : code || "–";
+}
+
+// groupText names a group key: district:<code>, regency:<code>, isp:<name>
+// or source:<address>.
+function groupText(g, short) {
+  const at = String(g).indexOf(":");
+  const kind = at < 0 ? "" : g.slice(0, at), val = at < 0 ? g : g.slice(at + 1);
+  const find = (f) => { for (const v of places.values()) if (f(v)) return v; return null; };
+  switch (kind) {
+    case "district": {
+      const v = find((p) => p.district_code === val);
+      return tf("group_district", { name: v ? `${v.district}, ${v.regency}` : val });
+    }
+    case "regency": {
+      const v = find((p) => p.regency_code === val);
+      return v ? v.regency : tf("group_regency_code", { code: val });
+    }
+    case "isp": return tf(short ? "group_isp_short" : "group_isp", { name: val });
+    case "source": return tf("group_source", { ip: val });
+  }
+  return g;
+}
+
+const SEVERITY_RANK = { critical: 0, warning: 1, info: 2 };
+
+function signalName(kind) { return has("sig_" + kind) ? t("sig_" + kind) : kind; }
+
+// midSentence lowercases a text's first letter unless it starts an
+// acronym ("MAC gateway …").
+function midSentence(s) {
+  return s.length > 1 && s[1] === s[1].toLowerCase() ? s[0].toLowerCase() + s.slice(1) : s;
+}
+
+function topSignal(i) {
+  return [...(i.signals || [])].sort((a, b) => (SEVERITY_RANK[a.severity] ?? 3) - (SEVERITY_RANK[b.severity] ?? 3) || (b.count || 0) - (a.count || 0))[0];
+}
+
+// incidentTitle composes the title in the chosen language from the
+// incident's codes; the stored title (Indonesian) is the last resort.
+function incidentTitle(i) {
+  const ev = i.evidence || {};
+  const n = (i.villages || []).length;
+  const group = ev.group || "";
+  if (group.startsWith("source:")) return tf(n === 1 ? "title_campaign_one" : "title_campaign", { ip: group.slice(7), n: num(n, 0) });
+  if (i.kind === "regional_outage") return tf(n === 1 ? "title_regional_one" : "title_regional", { n: num(n, 0), area: group ? groupText(group) : "–" });
+  if (!has("kind_" + i.kind)) return i.title || i.id;
+  const kind = t("kind_" + i.kind), name = incidentPlace(i);
+  const sig = i.kind === "security" ? topSignal(i) : null;
+  if (sig) return tf("title_security", { kind, signal: midSentence(signalName(sig.kind)), name });
+  if (i.kind === "degraded" && ev.reason) return tf("title_with_reason", { kind, reason: reasonText(ev.reason, ev.silent_s), name });
+  return tf("title_village", { kind, name });
+}
+
+// incidentVillages is the queue's villages column: the area of a group,
+// else the village and how many more.
+function incidentVillages(i) {
+  const n = (i.villages || []).length;
+  const group = (i.evidence || {}).group;
+  if (group) return `${groupText(group, true)} (${num(n, 0)})`;
+  return `${incidentPlace(i)}${n > 1 ? ` (+${num(n - 1, 0)})` : ""}`;
+}
+
+function causeText(c) { return has("cause_" + c) ? t("cause_" + c) : c; }
+
+// Evidence keys in the order people read them; others follow, sorted.
+const EVIDENCE_ORDER = ["reason", "silent_s", "anomaly", "rtt_ms", "normal_rtt_ms", "loss_pct", "normal_loss_pct", "jitter_ms",
+  "normal_jitter_ms", "download_pct_of_contract", "cause", "last_seen", "group", "source"];
+
+function evidenceRows(ev) {
+  ev = ev || {};
+  const keys = Object.keys(ev).filter((k) => ev[k] !== "" && ev[k] !== null && ev[k] !== undefined);
+  const known = EVIDENCE_ORDER.filter((k) => keys.includes(k) && !(k === "silent_s" && ev.reason === "silent"));
+  const rest = keys.filter((k) => !EVIDENCE_ORDER.includes(k)).sort();
+  return [...known, ...rest].map((k) => [evidenceLabel(k), evidenceValue(k, ev[k], ev)]);
+}
+
+function evidenceLabel(k) {
+  if (k.startsWith("cause:")) return tf("ev_cause_village", { name: placeName(k.slice(6)) });
+  return has("ev_" + k) ? t("ev_" + k) : k;
+}
+
+function evidenceValue(k, v, ev) {
+  const x = Number(v);
+  const isNum = String(v).trim() !== "" && Number.isFinite(x);
+  switch (k) {
+    case "reason": return reasonText(String(v), ev.silent_s);
+    case "silent_s": return isNum ? humanDuration(x) : v;
+    case "last_seen": return Number.isNaN(Date.parse(v)) ? v : when(v);
+    case "rtt_ms": case "normal_rtt_ms": case "jitter_ms": case "normal_jitter_ms": return isNum ? `${num(x)} ms` : v;
+    case "loss_pct": case "normal_loss_pct": return isNum ? `${num(x)}%` : v;
+    case "download_pct_of_contract": return isNum ? `${num(x)}% ${t("of_contract")}` : v;
+    case "anomaly": return String(v).split(",").map((m) => m.trim()).map((m) => (has("metric_" + m) ? t("metric_" + m) : m)).join(", ");
+    case "cause": return causeText(v);
+    case "group": return groupText(v, true);
+  }
+  if (k.startsWith("cause:")) return causeText(v);
+  return v;
+}
+
+// evidenceTable is the evidence as label and value, in the chosen language.
+function evidenceTable(ev) {
+  const rows = evidenceRows(ev);
+  if (!rows.length) return h("p", { class: "muted" }, t("none"));
+  return h("table", { class: "evidence", "data-testid": "evidence" },
+    h("thead", {}, h("tr", {}, h("th", {}, t("ev_item")), h("th", {}, t("ev_value")))),
+    h("tbody", {}, rows.map(([k, v]) => h("tr", {}, h("th", { scope: "row" }, k), h("td", {}, v)))));
+}
+
+// probeWords shows a signal's message and attributes as the probe wrote
+// them: text, never markup.
+function probeWords(s) {
+  const attrs = Object.entries(s.attrs || {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  if (!s.message && !attrs.length) return "–";
+  return h("div", { class: "probe-words" },
+    s.message ? h("div", {}, h("q", {}, s.message)) : null,
+    attrs.length ? h("ul", { class: "attrs" }, attrs.map(([k, v]) => h("li", {}, h("code", {}, k), " ", String(v)))) : null);
+}
+
+function signalsSection(i) {
+  const sigs = i.signals || [];
+  if (!sigs.length && !i.signals_dropped) return null;
+  const withVillage = sigs.some((s) => s.village && s.village !== i.village);
+  const heads = [t("kind"), t("severity"), withVillage ? t("villages") : null, t("source"), t("count"), t("first_seen"), t("last_seen"), t("from_probe")];
+  const rows = sigs.map((s) => [signalName(s.kind), s.severity ? sevBadge(s.severity) : "–",
+    withVillage ? (s.village ? h("a", { href: `/desa/${s.village}`, "data-link": true }, placeName(s.village)) : "–") : null,
+    s.source || "–", num(s.count, 0), when(s.first_seen), when(s.last_seen), probeWords(s)]);
+  return [
+    h("h2", {}, t("signals")),
+    table(heads.filter((x) => x !== null), rows.map((r) => r.filter((c, n) => heads[n] !== null))),
+    i.signals_dropped ? h("p", { class: "muted", "data-testid": "signals-dropped" }, tf("signals_dropped", { n: num(i.signals_dropped, 0) })) : null,
+  ];
+}
+
+// Go's time.Duration text ("1h30m0s") in seconds; null when it is not one.
+function goDuration(s) {
+  const m = /^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$/.exec(s);
+  if (!m || !s) return null;
+  return 3600 * Number(m[1] || 0) + 60 * Number(m[2] || 0) + Number(m[3] || 0);
+}
+
+// auditDetail puts a system entry's code in words; a person's text, and
+// anything not in the expected shape, is shown as it is.
+function auditDetail(a) {
+  const d = a.detail || "";
+  if (!d) return "";
+  switch (a.action) {
+    case "resolved": return has("resolved_" + d) ? t("resolved_" + d) : d;
+    case "merged":
+      return /^[A-Za-z0-9_-]{1,64}$/.test(d) ? h("a", { href: `/insiden/${d}`, "data-link": true }, `${t("merged_into")} ${d}`) : d;
+    case "opened":
+      if (has("kind_" + d)) return t("kind_" + d);
+      return /^(district|regency|isp|source):/.test(d) ? groupText(d) : d;
+    case "grown": {
+      const [from, to] = d.split(" → ");
+      return to ? tf("grown_detail", { from: groupText(from), to: groupText(to) }) : d;
+    }
+    case "village_added": return places.has(d) ? placeName(d) : d;
+    case "stage": return has("stage_" + d) ? t("stage_" + d) : d;
+    case "evidence": return /^\d+$/.test(d) ? tf(d === "1" ? "evidence_detail_one" : "evidence_detail", { n: num(Number(d), 0) }) : signalName(d);
+    case "raised": return signalName(d);
+    case "classified": {
+      const [cause, start, end, ...more] = d.split(/\s+/).filter((x) => x && x !== "–" && x !== "-");
+      if (more.length || !end || Number.isNaN(Date.parse(start)) || Number.isNaN(Date.parse(end))) return d;
+      return `${causeText(cause.replace(/:$/, ""))}: ${when(start)} – ${when(end)}`;
+    }
+    case "escalated": {
+      const m = /^(.+?) → (.+) (\S+)$/.exec(d);
+      const secs = m ? goDuration(m[3]) : null;
+      return secs === null ? d : tf("escalated_detail", { team: m[1], prov: m[2], d: humanDuration(secs) });
+    }
+  }
+  return d;
+}
+
+// auditAction is the action in words, with its code beside it: the code is
+// what the API, the CSV report and the logs call it.
+function auditAction(code) {
+  if (!has("action_" + code)) return code;
+  const label = t("action_" + code);
+  return label === code ? label : [label, " ", h("code", { class: "muted" }, code)];
+}
+
+function auditBy(by) {
+  if (by === "system") return t("by_system");
+  if (by === "probe") return t("by_probe");
+  return by;
+}
+
 // incidentsView is the CSIRT's queue: newest first, filtered by state,
 // with acknowledge and resolve at hand.
 async function incidentsView() {
@@ -554,6 +798,11 @@ async function incidentsView() {
     data = await api("/api/v1/incidents?limit=500" + (state && state !== "active" ? "&status=" + state : ""));
     if (state === "active") data.incidents = data.incidents.filter((i) => i.status !== "resolved");
     render();
+    const codes = data.incidents.flatMap((i) => i.villages || []);
+    if (codes.some((c) => !places.has(c) && !placeMisses.has(c))) {
+      await ensurePlaces(codes);
+      render();
+    }
   };
   function render() {
     const sel = h("select", { id: "inc-state", onchange: (e) => { state = e.target.value; sessionStorage.setItem("jagadesa.incstate", state); load(); } },
@@ -567,9 +816,9 @@ async function incidentsView() {
       table([t("opened"), t("kind"), t("severity"), t("villages"), t("csirt"), t("status"), t("actions")],
         data.incidents.map((i) => [
           when(i.opened_at),
-          h("a", { href: `/insiden/${i.id}`, "data-link": true }, t("kind_" + i.kind)),
+          h("a", { href: `/insiden/${i.id}`, "data-link": true, title: incidentTitle(i) }, has("kind_" + i.kind) ? t("kind_" + i.kind) : i.kind),
           [sevBadge(i.severity), i.priority ? h("span", { class: "tag" }, t("priority")) : null, i.escalated ? h("span", { class: "tag" }, t("escalated")) : null],
-          `${i.title.split(" — ").pop()}${i.villages.length > 1 ? ` (${i.villages.length})` : ""}`,
+          incidentVillages(i),
           i.csirt,
           [stateBadge(i.status), i.merged_into ? h("div", { class: "muted" }, `${t("merged_into")} ${i.merged_into}`) : null],
           [
@@ -587,8 +836,9 @@ async function incidentsView() {
 
 async function incidentView(id) {
   let data = await api(`/api/v1/incidents/${id}`);
+  remember(data.villages);
   const root = h("section", { class: "page incident" });
-  const reload = async () => { data = await api(`/api/v1/incidents/${id}`); render(); };
+  const reload = async () => { data = await api(`/api/v1/incidents/${id}`); remember(data.villages); render(); };
   function render() {
     const i = data.incident;
     const note = h("textarea", { id: "note-text", rows: 3, maxlength: 4000 });
@@ -596,9 +846,9 @@ async function incidentView(id) {
       ["identification", "containment", "recovery"].map((s) => h("option", { value: s, selected: s === i.stage }, t("stage_" + s))));
     fill(root,
       h("a", { href: "/insiden", "data-link": true }, "← " + t("incident_queue")),
-      h("h1", {}, h("span", { "data-testid": "incident-title" }, i.title), " ", stateBadge(i.status)),
+      h("h1", {}, h("span", { "data-testid": "incident-title" }, incidentTitle(i)), " ", stateBadge(i.status)),
       h("dl", { class: "facts" },
-        h("dt", {}, t("kind")), h("dd", {}, t("kind_" + i.kind)),
+        h("dt", {}, t("kind")), h("dd", {}, has("kind_" + i.kind) ? t("kind_" + i.kind) : i.kind),
         h("dt", {}, t("severity")), h("dd", {}, sevBadge(i.severity), i.priority ? h("span", { class: "tag" }, t("priority")) : null),
         h("dt", {}, t("csirt")), h("dd", {}, i.csirt, i.escalated ? h("span", { class: "tag" }, t("escalated")) : null),
         h("dt", {}, t("started")), h("dd", {}, when(i.started_at)),
@@ -614,7 +864,8 @@ async function incidentView(id) {
       h("h2", {}, t("villages")),
       h("ul", {}, data.villages.map((v) => h("li", {}, h("a", { href: `/desa/${v.code}`, "data-link": true }, v.name), ` — Kec. ${v.district}, ${v.regency}`))),
       h("h2", {}, t("evidence")),
-      table([t("kind"), t("message")], Object.entries(i.evidence || {}).map(([k, v]) => [k, v])),
+      evidenceTable(i.evidence),
+      signalsSection(i),
       h("h2", {}, t("notes")),
       table([t("time"), t("by"), t("message")], data.notes.map((n) => [when(n.at), n.by, n.text])),
       h("form", { class: "note", onsubmit: async (e) => {
@@ -624,12 +875,18 @@ async function incidentView(id) {
         reload();
       } }, note, h("button", { type: "submit", id: "note-submit" }, t("add_note"))),
       h("h2", {}, t("audit")),
-      table([t("time"), t("by"), t("actions"), t("message")], data.audit.map((a) => [when(a.at), a.by, a.action, a.detail || ""])),
+      table([t("time"), t("by"), t("actions"), t("message")], (data.audit || []).map((a) => [when(a.at), auditBy(a.by), auditAction(a.action), auditDetail(a)])),
     );
   }
   setView("incident", { relabel: render });
   view().replaceChildren(root);
   render();
+  // Signals of a campaign may come from villages the page has not named.
+  const codes = (data.incident.signals || []).map((s) => s.village).filter((c) => c && !places.has(c));
+  if (codes.length) {
+    await ensurePlaces(codes);
+    if (current && current.relabel === render) render();
+  }
 }
 
 setLang(currentLang());

@@ -43,6 +43,52 @@ export const strings = {
     severity_critical: "Kritis", severity_warning: "Peringatan", severity_info: "Info",
     stage_identification: "Identifikasi", stage_containment: "Penanggulangan", stage_recovery: "Pemulihan",
     merged_into: "digabung ke", muted: "notifikasi ditahan",
+    // Status reasons (server/status codes) and the hysteresis.
+    reason_no_report_yet: "belum pernah ada laporan", reason_silent: "tidak ada laporan selama {d}", reason_silent_bare: "tidak ada laporan",
+    reason_unreachable: "semua tujuan ping tidak terjangkau", reason_loss: "packet loss di atas 2%", reason_rtt: "median RTT di atas 150 ms",
+    reason_baseline: "menyimpang dari kebiasaan desa pada jam ini", reason_security_incident: "ada insiden keamanan terbuka",
+    latest_round: "Putaran terakhir", degraded_since: "Terganggu sejak",
+    unit_second: "detik", unit_seconds: "detik", unit_minute: "menit", unit_minutes: "menit", unit_hour: "jam", unit_hours: "jam",
+    unit_day: "hari", unit_days: "hari",
+    // Incident titles, composed here from the incident's codes.
+    title_village: "{kind} — {name}", title_with_reason: "{kind} ({reason}) — {name}", title_security: "{kind}: {signal} — {name}",
+    title_regional: "Gangguan wilayah: {n} desa putus di {area}", title_regional_one: "Gangguan wilayah: 1 desa putus di {area}",
+    title_campaign: "Serangan dari {ip} ke {n} desa", title_campaign_one: "Serangan dari {ip} ke 1 desa",
+    group_district: "kecamatan {name}", group_regency_code: "kabupaten/kota {code}", group_isp: "jaringan {name}",
+    group_isp_short: "ISP {name}", group_source: "serangan dari {ip}",
+    // Evidence: server-owned keys, values are codes and numbers.
+    ev_item: "Keterangan", ev_value: "Nilai",
+    ev_reason: "Alasan", ev_silent_s: "Lama tanpa laporan", ev_last_seen: "Terakhir terlihat", ev_rtt_ms: "RTT",
+    ev_normal_rtt_ms: "RTT biasanya", ev_loss_pct: "Loss", ev_normal_loss_pct: "Loss biasanya", ev_jitter_ms: "Jitter",
+    ev_normal_jitter_ms: "Jitter biasanya", ev_anomaly: "Menyimpang pada", ev_download_pct_of_contract: "Unduh dibanding kontrak",
+    ev_cause: "Penyebab", ev_cause_village: "Penyebab di {name}", ev_group: "Cakupan", ev_source: "Sumber",
+    metric_rtt: "RTT", metric_loss: "loss", metric_jitter: "jitter",
+    // Security signals from the probe.
+    signals: "Sinyal keamanan", source: "Sumber", count: "Jumlah", first_seen: "Pertama terlihat", from_probe: "Dari probe",
+    signals_dropped: "{n} sinyal lain tidak disimpan",
+    sig_config_changed: "Konfigurasi atau kredensial router berubah",
+    sig_gateway_mac_changed: "MAC gateway berubah (kemungkinan ARP spoofing)",
+    sig_login_new_source: "Login dari alamat yang belum pernah terlihat",
+    sig_login_bruteforce: "Percobaan login beruntun",
+    sig_port_opened: "Port baru terbuka di router",
+    sig_dns_upstream_unexpected: "Router memakai resolver DNS yang tidak diizinkan",
+    sig_dns_upstream_changed: "Resolver DNS router berubah",
+    sig_threat_ip: "Koneksi dengan alamat berbahaya dari threat feed",
+    sig_threat_domain: "Kueri DNS ke domain berbahaya dari threat feed",
+    sig_threat_summary: "Banyak kecocokan threat feed sekaligus",
+    sig_dns_hijack: "Resolver router mengarahkan nama publik ke alamat internal (DNS hijack)",
+    sig_dns_nxdomain_rewrite: "Resolver router menjawab nama yang tidak ada (NXDOMAIN diubah)",
+    sig_dns_answer_mismatch: "Jawaban DNS router berbeda dengan resolver pembanding",
+    // The audit trail: action codes and the codes of system entries.
+    action_opened: "dibuka", action_village_added: "desa ditambahkan", action_grown: "diperluas", action_merged: "digabung",
+    action_escalated: "dieskalasi", action_acknowledged: "ditangani", action_assigned: "ditugaskan", action_stage: "tahap diubah",
+    action_resolved: "diselesaikan", action_note: "catatan", action_notified: "diberitahukan", action_muted: "notifikasi ditahan",
+    action_classified: "penyebab diketahui", action_evidence: "bukti baru", action_raised: "tingkat dinaikkan",
+    evidence_detail: "{n} sinyal baru", evidence_detail_one: "1 sinyal baru",
+    resolved_recovered: "kembali normal", resolved_probe_back: "probe melapor kembali",
+    resolved_all_back: "semua desa melapor kembali", resolved_throughput_ok: "uji kecepatan memenuhi kontrak",
+    escalated_detail: "tidak ditangani {team} dalam {d}; diteruskan ke {prov}", grown_detail: "{from} → {to}",
+    by_system: "sistem", by_probe: "probe",
   },
   en: {
     map: "Map", incidents: "Incidents", logout: "Sign out", loading: "Loading…",
@@ -85,6 +131,47 @@ export const strings = {
     severity_critical: "Critical", severity_warning: "Warning", severity_info: "Info",
     stage_identification: "Identification", stage_containment: "Containment", stage_recovery: "Recovery",
     merged_into: "merged into", muted: "notifications held",
+    reason_no_report_yet: "no report yet", reason_silent: "no report for {d}", reason_silent_bare: "no report",
+    reason_unreachable: "every ping target unreachable", reason_loss: "packet loss above 2%", reason_rtt: "median RTT above 150 ms",
+    reason_baseline: "off the village's usual values for this hour", reason_security_incident: "open security incident",
+    latest_round: "Latest round", degraded_since: "Degraded since",
+    unit_second: "second", unit_seconds: "seconds", unit_minute: "minute", unit_minutes: "minutes", unit_hour: "hour", unit_hours: "hours",
+    unit_day: "day", unit_days: "days",
+    title_village: "{kind} — {name}", title_with_reason: "{kind} ({reason}) — {name}", title_security: "{kind}: {signal} — {name}",
+    title_regional: "Regional outage: {n} villages down in {area}", title_regional_one: "Regional outage: 1 village down in {area}",
+    title_campaign: "Attack from {ip} on {n} villages", title_campaign_one: "Attack from {ip} on 1 village",
+    group_district: "district {name}", group_regency_code: "regency/city {code}", group_isp: "the {name} network",
+    group_isp_short: "ISP {name}", group_source: "attack from {ip}",
+    ev_item: "Item", ev_value: "Value",
+    ev_reason: "Reason", ev_silent_s: "Silent for", ev_last_seen: "Last seen", ev_rtt_ms: "RTT",
+    ev_normal_rtt_ms: "Usual RTT", ev_loss_pct: "Loss", ev_normal_loss_pct: "Usual loss", ev_jitter_ms: "Jitter",
+    ev_normal_jitter_ms: "Usual jitter", ev_anomaly: "Off normal in", ev_download_pct_of_contract: "Download vs contract",
+    ev_cause: "Cause", ev_cause_village: "Cause at {name}", ev_group: "Scope", ev_source: "Source",
+    metric_rtt: "RTT", metric_loss: "loss", metric_jitter: "jitter",
+    signals: "Security signals", source: "Source", count: "Count", first_seen: "First seen", from_probe: "From the probe",
+    signals_dropped: "{n} further signals not kept",
+    sig_config_changed: "Router configuration or credentials changed",
+    sig_gateway_mac_changed: "Gateway MAC changed (possible ARP spoofing)",
+    sig_login_new_source: "Login from an address never seen before",
+    sig_login_bruteforce: "Repeated login attempts",
+    sig_port_opened: "New port open on the router",
+    sig_dns_upstream_unexpected: "Router uses a DNS resolver that is not allowed",
+    sig_dns_upstream_changed: "Router's DNS resolver changed",
+    sig_threat_ip: "Connection with a threat-feed address",
+    sig_threat_domain: "DNS query for a threat-feed domain",
+    sig_threat_summary: "Many threat-feed matches at once",
+    sig_dns_hijack: "Router's resolver sends public names to internal addresses (DNS hijack)",
+    sig_dns_nxdomain_rewrite: "Router's resolver answers names that do not exist (NXDOMAIN rewritten)",
+    sig_dns_answer_mismatch: "Router's DNS answers differ from the reference resolver",
+    action_opened: "opened", action_village_added: "village added", action_grown: "grown", action_merged: "merged",
+    action_escalated: "escalated", action_acknowledged: "acknowledged", action_assigned: "assigned", action_stage: "stage changed",
+    action_resolved: "resolved", action_note: "note", action_notified: "notified", action_muted: "notifications held",
+    action_classified: "cause classified", action_evidence: "new evidence", action_raised: "severity raised",
+    evidence_detail: "{n} new signals", evidence_detail_one: "1 new signal",
+    resolved_recovered: "back to normal", resolved_probe_back: "the probe reports again",
+    resolved_all_back: "every village reports again", resolved_throughput_ok: "speed test meets the contract",
+    escalated_detail: "not handled by {team} within {d}; passed to {prov}", grown_detail: "{from} → {to}",
+    by_system: "system", by_probe: "probe",
   },
 };
 
@@ -100,6 +187,17 @@ export function setLang(l) {
 
 export function t(key) {
   return strings[lang][key] ?? strings.id[key] ?? key;
+}
+
+// has says whether a key has a text, so codes the dashboard does not know
+// yet can be shown as they are.
+export function has(key) {
+  return key in strings[lang] || key in strings.id;
+}
+
+// tf fills a text's {placeholders}: tf("reason_silent", {d: "17 detik"}).
+export function tf(key, vars = {}) {
+  return t(key).replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m));
 }
 
 const locale = () => (lang === "id" ? "id-ID" : "en-GB");
@@ -127,6 +225,33 @@ export function duration(seconds) {
   if (h) return `${h}${t("hours")} ${m}${t("minutes")}`;
   if (m) return `${m}${t("minutes")} ${r}${t("seconds")}`;
   return `${r}${t("seconds")}`;
+}
+
+// humanDuration writes a span in words, at most two units: "4 menit 5
+// detik", "2 hours 3 minutes".
+export function humanDuration(seconds) {
+  if (seconds === null || seconds === undefined || !Number.isFinite(Number(seconds))) return "–";
+  let s = Math.max(0, Math.round(Number(seconds)));
+  const units = [["day", 86400], ["hour", 3600], ["minute", 60], ["second", 1]];
+  const parts = [];
+  for (const [u, size] of units) {
+    const n = Math.floor(s / size);
+    s -= n * size;
+    if (n > 0 || (u === "second" && parts.length === 0)) parts.push(`${num(n, 0)} ${t("unit_" + u + (n === 1 ? "" : "s"))}`);
+    if (parts.length === 2) break;
+    if (parts.length === 1 && n === 0) break;
+  }
+  return parts.join(" ");
+}
+
+// reasonText puts a status reason code (server/status) in words; a code it
+// does not know is shown as it is.
+export function reasonText(code, silentS) {
+  if (!code) return "";
+  if (code === "silent") {
+    return silentS === null || silentS === undefined || silentS === "" ? t("reason_silent_bare") : tf("reason_silent", { d: humanDuration(silentS) });
+  }
+  return has("reason_" + code) ? t("reason_" + code) : code;
 }
 
 export const statusKeys = ["up", "degraded", "down", "compromised", "unknown"];
