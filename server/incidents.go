@@ -19,15 +19,28 @@ type Incidents interface {
 	Resolve(ctx context.Context, id, by, why string) (*jagadesa.Incident, error)
 	Assign(ctx context.Context, id, by, assignee string) (*jagadesa.Incident, error)
 	SetStage(ctx context.Context, id, by, stage string) (*jagadesa.Incident, error)
-	OutageReported(ctx context.Context, village, cause string, start, end time.Time)
-	SecurityEvent(ctx context.Context, village string, e jagadesa.Event)
-	Compromised() map[string]bool
+	Overlay() map[string]jagadesa.Status
 }
 
-// compromised reports whether a village has an open critical security
-// incident: it then shows as compromised, whatever its link does.
-func (s *Server) compromised(code string) bool {
-	return s.Incidents != nil && s.Incidents.Compromised()[code]
+// overlay is what open incidents add to live status (incident.Overlay).
+func (s *Server) overlay() map[string]jagadesa.Status {
+	if s.Incidents == nil {
+		return nil
+	}
+	return s.Incidents.Overlay()
+}
+
+// withOverlay applies an open incident to a village's live status: an
+// open critical security incident shows as compromised whatever the link
+// does; an open degraded incident shows a village that is up as degraded.
+func withOverlay(live, o jagadesa.Status) (jagadesa.Status, string, bool) {
+	switch {
+	case o == jagadesa.StatusCompromised:
+		return o, "security_incident", true
+	case o == jagadesa.StatusDegraded && live == jagadesa.StatusUp:
+		return o, "baseline", true
+	}
+	return live, "", false
 }
 
 // IncidentReporter lists the incidents opened in a period, for the

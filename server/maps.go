@@ -66,10 +66,7 @@ func (s *Server) snapshot(ctx context.Context) (*mapSnapshot, error) {
 	for _, p := range probes {
 		withProbe[p.Village] = true
 	}
-	var compromised map[string]bool
-	if s.Incidents != nil {
-		compromised = s.Incidents.Compromised()
-	}
+	overlay := s.overlay()
 	all := s.Registry.Villages()
 	sn := &mapSnapshot{at: now, villages: make([]geo.MapVillage, len(all)), coverage: map[string]map[string]*geo.Coverage{}}
 	for i, v := range all {
@@ -90,9 +87,7 @@ func (s *Server) snapshot(ctx context.Context) (*mapSnapshot, error) {
 		}
 		live := s.Status.Get(v.Code)
 		mv.Status, mv.LastSeen, mv.RTTMs, mv.LossPct = live.Status, live.LastSeen, live.RTTMs, live.LossPct
-		if compromised[v.Code] {
-			mv.Status = jagadesa.StatusCompromised
-		}
+		mv.Status, _, _ = withOverlay(mv.Status, overlay[v.Code])
 	}
 	s.snaps.snap = sn
 	return sn, nil
@@ -456,8 +451,9 @@ func (s *Server) handleRegency(c *gin.Context) {
 		}
 	}
 	sort.SliceStable(ranked, func(i, j int) bool { return worse(ranked[i], ranked[j]) })
+	overlay := s.overlay()
 	for _, v := range ranked[:min(10, len(ranked))] {
-		vv := s.villageView(v.Village)
+		vv := s.villageView(v.Village, overlay)
 		vv.Targets = nil
 		worst = append(worst, vv)
 	}

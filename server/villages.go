@@ -28,10 +28,12 @@ type villageView struct {
 	SLAThroughputBreach   bool     `json:"sla_throughput_breach,omitempty"`
 }
 
-func (s *Server) villageView(v jagadesa.Village) villageView {
+// villageView is a village's live status with what open incidents add
+// (overlay, from s.overlay(), read once per request).
+func (s *Server) villageView(v jagadesa.Village, overlay map[string]jagadesa.Status) villageView {
 	out := villageView{Village: v, View: s.Status.Get(v.Code)}
-	if s.compromised(v.Code) {
-		out.Status, out.Reason = jagadesa.StatusCompromised, "open security incident"
+	if st, why, ok := withOverlay(out.Status, overlay[v.Code]); ok {
+		out.Status, out.Reason = st, why
 	}
 	if idm, ok := s.Registry.IDM(v.Code); ok {
 		out.IDM = &idm
@@ -87,6 +89,7 @@ func (s *Server) handleVillages(c *gin.Context) {
 		}
 	}
 	out := make([]villageView, 0, 1024)
+	overlay := s.overlay()
 	for _, v := range s.Registry.Villages() {
 		if scope == "monitored" && !monitored[v.Code] {
 			if _, ok := s.Programme[v.Code]; !ok {
@@ -99,7 +102,7 @@ func (s *Server) handleVillages(c *gin.Context) {
 		if district != "" && district != v.DistrictCode && district != v.District {
 			continue
 		}
-		vv := s.villageView(v)
+		vv := s.villageView(v, overlay)
 		if want != "" && vv.Status != want {
 			continue
 		}
@@ -126,7 +129,7 @@ func (s *Server) handleVillage(c *gin.Context) {
 		_ = c.Error(notFound("village %s is not in the registry", code))
 		return
 	}
-	c.JSON(http.StatusOK, s.villageView(v))
+	c.JSON(http.StatusOK, s.villageView(v, s.overlay()))
 }
 
 func itoa[T ~int | ~int64](i T) string { return strconv.FormatInt(int64(i), 10) }

@@ -1,9 +1,9 @@
 package incident
 
 import (
-	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -103,9 +103,9 @@ func (b *Baselines) Normal(code string, t time.Time) (Normal, bool) {
 }
 
 // Observe judges one round against the village's normal for its hour, then
-// learns from it. It returns a reason once anomalyRounds rounds in a row
-// were off, "" otherwise.
-func (b *Baselines) Observe(code string, t time.Time, rttMs, lossPct, jitterMs float64) string {
+// learns from it. It returns what was off once anomalyRounds rounds in a
+// row were, nil otherwise.
+func (b *Baselines) Observe(code string, t time.Time, rttMs, lossPct, jitterMs float64) *Anomaly {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	vb := b.v[code]
@@ -119,39 +119,48 @@ func (b *Baselines) Observe(code string, t time.Time, rttMs, lossPct, jitterMs f
 		hb = &hourBucket{}
 		vb.hours[h] = hb
 	}
-	reason := ""
+	var a Anomaly
 	if hb.rtt.n >= baselineMinimum {
 		med, mad := hb.rtt.medMAD()
 		sigma := max(mad*madToSigma, minSigmaRTTMs, med*minSigmaRTTShare)
-		if rttMs > med+anomalySigmas*sigma {
-			reason = fmt.Sprintf("RTT %.0f ms, biasanya %.0f ms pada jam ini", rttMs, med)
-		}
+		a.RTT = rttMs > med+anomalySigmas*sigma
 		lmed, lmad := hb.loss.medMAD()
-		if lossPct >= minLossPct && lossPct > lmed+anomalySigmas*max(lmad*madToSigma, minSigmaLossPct) {
-			reason = joinReason(reason, fmt.Sprintf("loss %.0f%%, biasanya %.0f%%", lossPct, lmed))
-		}
+		a.Loss = lossPct >= minLossPct && lossPct > lmed+anomalySigmas*max(lmad*madToSigma, minSigmaLossPct)
 		jmed, jmad := hb.jitter.medMAD()
-		if jitterMs > jmed+anomalySigmas*max(jmad*madToSigma, minSigmaJitterMs, jmed*minSigmaRTTShare) {
-			reason = joinReason(reason, fmt.Sprintf("jitter %.0f ms, biasanya %.0f ms", jitterMs, jmed))
-		}
+		a.Jitter = jitterMs > jmed+anomalySigmas*max(jmad*madToSigma, minSigmaJitterMs, jmed*minSigmaRTTShare)
+		a.UsualRTTMs, a.UsualLossPct, a.UsualJitterMs = med, lmed, jmed
 	}
 	hb.rtt.add(rttMs)
 	hb.loss.add(lossPct)
 	hb.jitter.add(jitterMs)
-	if reason == "" {
+	if !a.RTT && !a.Loss && !a.Jitter {
 		vb.anomalous = 0
-		return ""
+		return nil
 	}
 	vb.anomalous++
 	if vb.anomalous < anomalyRounds {
-		return ""
+		return nil
 	}
-	return reason
+	return &a
 }
 
-func joinReason(a, b string) string {
-	if a == "" {
-		return b
+// Anomaly says which measures of a round were off the village's usual
+// values for its hour, and what those usual values are.
+type Anomaly struct {
+	RTT, Loss, Jitter                       bool
+	UsualRTTMs, UsualLossPct, UsualJitterMs float64
+}
+
+// Codes lists the measures off their usual values: rtt, loss, jitter.
+func (a *Anomaly) Codes() string {
+	var c []string
+	for _, x := range []struct {
+		on   bool
+		name string
+	}{{a.RTT, "rtt"}, {a.Loss, "loss"}, {a.Jitter, "jitter"}} {
+		if x.on {
+			c = append(c, x.name)
+		}
 	}
-	return a + "; " + b
+	return strings.Join(c, ",")
 }

@@ -3,36 +3,49 @@ package incident
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jagadesa/jagadesa"
 )
 
+// Reason and detail codes the manager writes (evidence "reason", audit
+// details of system actions); pages and notifications translate them.
+const (
+	ReasonBaseline     = "baseline"      // off the village's usual values for this hour
+	DetailRecovered    = "recovered"     // a degraded village is healthy again
+	DetailProbeBack    = "probe_back"    // a silent village reports again
+	DetailAllBack      = "all_back"      // every village of a regional incident reports again
+	DetailThroughputOK = "throughput_ok" // a speed test met the contract again
+)
+
 type villageState struct {
-	status        jagadesa.Status
-	degradedSince time.Time // zero unless degraded
-	healthySince  time.Time // zero unless up
-	learnedAt     time.Time // LastSeen of the round last fed to the baseline
-	slaAt         time.Time // ThroughputAt of the test last judged
+	status    jagadesa.Status
+	anomalyAt time.Time // last round off the village's baseline
+	learnedAt time.Time // LastSeen of the round last fed to the baseline
+	slaAt     time.Time // ThroughputAt of the test last judged
 }
 
 // Evaluate runs detection over the fleet's live state at now. It is called
 // every second by the server; tests call it with a scripted clock.
 func (m *Manager) Evaluate(ctx context.Context, now time.Time, snaps []Snapshot) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer func() {
+		m.mu.Unlock()
+		_ = m.flush(ctx) // a failure is logged and retried at the next tick
+	}()
 	if m.started.IsZero() {
 		m.started = now
 	}
 	for i := range snaps {
-		m.evaluateVillage(ctx, now, &snaps[i])
+		m.evaluateVillage(now, &snaps[i])
 	}
-	m.releaseHeld(ctx, now)
-	m.escalate(ctx, now)
-	m.resolveRegional(ctx, now, snaps)
+	m.releaseHeld(now)
+	m.escalate(now)
+	m.resolveRegional(now, snaps)
 }
 
-func (m *Manager) evaluateVillage(ctx context.Context, now time.Time, s *Snapshot) {
+func (m *Manager) evaluateVillage(now time.Time, s *Snapshot) {
 	st := m.villages[s.Code]
 	if st == nil {
 		st = &villageState{}
@@ -42,15 +55,18 @@ func (m *Manager) evaluateVillage(ctx context.Context, now time.Time, s *Snapsho
 	st.status = s.Status
 
 	// Learn the village's normal from each new round while it is up.
-	var anomaly string
+	var anomaly *Anomaly
 	if s.Status != jagadesa.StatusDown && !s.LastSeen.IsZero() && s.LastSeen.After(st.learnedAt) && s.RTTMs != nil {
 		st.learnedAt = s.LastSeen
 		anomaly = m.baseline.Observe(s.Code, s.LastSeen, *s.RTTMs, val(s.LossPct), val(s.JitterMs))
 	}
 
+	// The status engine applies the hysteresis (status.Config
+	// DegradedAfter, RecoveredAfter): a village is degraded here exactly
+	// when the map and the lists show it so, and the server paints a
+	// village with an open degraded incident degraded too.
 	switch s.Status {
 	case jagadesa.StatusDown:
-		st.degradedSince, st.healthySince = time.Time{}, time.Time{}
 		if now.Before(m.started.Add(m.cfg.StartupGrace)) {
 			// Just started: probes are still flushing what they spooled
 			// while the server was away. Judge silence after the grace.
@@ -58,27 +74,18 @@ func (m *Manager) evaluateVillage(ctx context.Context, now time.Time, s *Snapsho
 			return
 		}
 		if prev != jagadesa.StatusDown {
-			m.villageDown(ctx, now, s)
+			m.villageDown(now, s)
 		}
 	case jagadesa.StatusDegraded:
-		st.healthySince = time.Time{}
-		if st.degradedSince.IsZero() {
-			st.degradedSince = now
-		}
-		m.villageBack(ctx, now, s)
-		if now.Sub(st.degradedSince) >= m.cfg.DegradedAfter {
-			m.openDegraded(ctx, now, s, st.degradedSince, s.Reason)
-		}
+		m.villageBack(now, s)
+		m.openDegraded(now, s, now, s.Reason, nil)
 	case jagadesa.StatusUp:
-		st.degradedSince = time.Time{}
-		if st.healthySince.IsZero() {
-			st.healthySince = now
-		}
-		m.villageBack(ctx, now, s)
-		if anomaly != "" {
-			m.openDegraded(ctx, now, s, now, anomaly)
-		} else if now.Sub(st.healthySince) >= m.cfg.RecoveredAfter {
-			m.resolveVillage(ctx, now, s.Code, jagadesa.IncidentDegraded, "kembali normal")
+		m.villageBack(now, s)
+		if anomaly != nil {
+			st.anomalyAt = now
+			m.openDegraded(now, s, now, ReasonBaseline, anomaly)
+		} else if now.Sub(st.anomalyAt) >= m.cfg.RecoveredAfter {
+			m.resolveVillage(now, s.Code, jagadesa.IncidentDegraded, DetailRecovered)
 		}
 	}
 
@@ -90,9 +97,9 @@ func (m *Manager) evaluateVillage(ctx context.Context, now time.Time, s *Snapsho
 			if s.DownloadPct != nil {
 				ev["download_pct_of_contract"] = fmt.Sprintf("%.1f", *s.DownloadPct)
 			}
-			m.openVillage(ctx, now, s.Code, jagadesa.IncidentSLABreach, jagadesa.SeverityWarning, s.ThroughputAt, "Kecepatan di bawah 80% kontrak", ev)
+			m.openVillage(now, s.Code, jagadesa.IncidentSLABreach, jagadesa.SeverityWarning, s.ThroughputAt, "Kecepatan di bawah 80% kontrak", ev)
 		} else {
-			m.resolveVillage(ctx, now, s.Code, jagadesa.IncidentSLABreach, "uji kecepatan memenuhi kontrak")
+			m.resolveVillage(now, s.Code, jagadesa.IncidentSLABreach, DetailThroughputOK)
 		}
 	}
 }
@@ -106,15 +113,15 @@ func val(p *float64) float64 {
 
 // villageBack closes a village's down incident when it reports again; a
 // regional incident closes when its last village is back (resolveRegional).
-func (m *Manager) villageBack(ctx context.Context, now time.Time, s *Snapshot) {
+func (m *Manager) villageBack(now time.Time, s *Snapshot) {
 	for _, k := range []jagadesa.IncidentKind{jagadesa.IncidentDown, jagadesa.IncidentPowerCut, jagadesa.IncidentProbeFault} {
-		m.resolveVillage(ctx, now, s.Code, k, "probe melapor kembali")
+		m.resolveVillage(now, s.Code, k, DetailProbeBack)
 	}
 }
 
 // openVillage opens an incident about one village unless one of the same
 // kind is open; hold (optional) delays its notification until then.
-func (m *Manager) openVillage(ctx context.Context, now time.Time, code string, kind jagadesa.IncidentKind, sev jagadesa.Severity, started time.Time, title string, evidence map[string]string, hold ...time.Time) *jagadesa.Incident {
+func (m *Manager) openVillage(now time.Time, code string, kind jagadesa.IncidentKind, sev jagadesa.Severity, started time.Time, title string, evidence map[string]string, hold ...time.Time) *jagadesa.Incident {
 	key := villageKey(code, kind)
 	if in := m.open[key]; in != nil {
 		return in
@@ -124,10 +131,7 @@ func (m *Manager) openVillage(ctx context.Context, now time.Time, code string, k
 		return nil
 	}
 	in := m.newIncident(now, kind, sev, []string{code}, started, title+" — "+v.Name, evidence)
-	if err := m.store.CreateIncident(ctx, in, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "opened", Detail: title}); err != nil {
-		m.log.Error("incident not stored; will retry on the next tick", "village", code, "kind", kind, "err", err)
-		return nil
-	}
+	m.save(in, true, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "opened", Detail: string(kind)})
 	m.open[key] = in
 	until := now // sent at the end of this tick, unless merged meanwhile
 	if len(hold) > 0 && !hold[0].IsZero() {
@@ -137,23 +141,37 @@ func (m *Manager) openVillage(ctx context.Context, now time.Time, code string, k
 	return in
 }
 
-func (m *Manager) openDegraded(ctx context.Context, now time.Time, s *Snapshot, since time.Time, why string) {
+// openDegraded opens a degraded incident; why is a status reason code or
+// ReasonBaseline with the anomaly that made it.
+func (m *Manager) openDegraded(now time.Time, s *Snapshot, since time.Time, why string, a *Anomaly) {
+	if m.open[villageKey(s.Code, jagadesa.IncidentDegraded)] != nil {
+		return
+	}
 	ev := map[string]string{"reason": why}
 	if s.RTTMs != nil {
-		ev["rtt_ms"] = fmt.Sprintf("%.1f", *s.RTTMs)
+		ev["rtt_ms"] = num(*s.RTTMs)
 	}
 	if s.LossPct != nil {
-		ev["loss_pct"] = fmt.Sprintf("%.1f", *s.LossPct)
+		ev["loss_pct"] = num(*s.LossPct)
 	}
-	if b, ok := m.baseline.Normal(s.Code, now); ok {
-		ev["normal_rtt_ms"] = fmt.Sprintf("%.1f ± %.1f", b.MedianRTT, b.MADRTT)
+	if s.JitterMs != nil {
+		ev["jitter_ms"] = num(*s.JitterMs)
 	}
-	m.openVillage(ctx, now, s.Code, jagadesa.IncidentDegraded, jagadesa.SeverityWarning, since, "Desa terganggu: "+why, ev)
+	if a != nil {
+		ev["anomaly"] = a.Codes()
+		ev["normal_rtt_ms"], ev["normal_loss_pct"], ev["normal_jitter_ms"] = num(a.UsualRTTMs), num(a.UsualLossPct), num(a.UsualJitterMs)
+	} else if b, ok := m.baseline.Normal(s.Code, now); ok {
+		ev["normal_rtt_ms"] = num(b.MedianRTT)
+	}
+	m.openVillage(now, s.Code, jagadesa.IncidentDegraded, jagadesa.SeverityWarning, since, "Desa terganggu", ev)
 }
 
-func (m *Manager) resolveVillage(ctx context.Context, now time.Time, code string, kind jagadesa.IncidentKind, why string) {
+// num writes a measurement for the evidence: one decimal, a dot.
+func num(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
+
+func (m *Manager) resolveVillage(now time.Time, code string, kind jagadesa.IncidentKind, why string) {
 	key := villageKey(code, kind)
 	if in := m.open[key]; in != nil {
-		m.resolve(ctx, now, key, in, "system", why)
+		m.resolve(now, key, in, "system", why)
 	}
 }

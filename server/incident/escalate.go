@@ -1,7 +1,6 @@
 package incident
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -12,7 +11,7 @@ import (
 // not acknowledged in time: critical ones, and any at a priority (3T or
 // miskin ekstrem) village. Warnings such as a slow speed test wait for the
 // regency's team.
-func (m *Manager) escalate(ctx context.Context, now time.Time) {
+func (m *Manager) escalate(now time.Time) {
 	for _, in := range m.open {
 		if in.State != jagadesa.StateOpen || in.Escalated || (in.Severity != jagadesa.SeverityCritical && !in.Priority) {
 			continue
@@ -34,12 +33,8 @@ func (m *Manager) escalate(ctx context.Context, now time.Time) {
 			continue
 		}
 		in.Escalated = true
-		if err := m.store.UpdateIncident(ctx, in, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "escalated",
-			Detail: fmt.Sprintf("tidak ditangani %s dalam %s; diteruskan ke %s", owner.Name, delay, prov.Name)}); err != nil {
-			m.log.Error("escalating incident", "id", in.ID, "err", err)
-			in.Escalated = false
-			continue
-		}
-		m.notify(ctx, now, in, "escalated", true)
+		m.save(in, false, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "escalated",
+			Detail: fmt.Sprintf("%s → %s %s", owner.Name, prov.Name, delay)})
+		m.notify(now, in, "escalated", true)
 	}
 }

@@ -9,16 +9,13 @@ import (
 	"github.com/jagadesa/jagadesa"
 )
 
-func (m *Manager) resolve(ctx context.Context, now time.Time, key string, in *jagadesa.Incident, by, why string) {
+func (m *Manager) resolve(now time.Time, key string, in *jagadesa.Incident, by, why string) {
 	t := now
 	in.State, in.ResolvedAt, in.Stage = jagadesa.StateResolved, &t, jagadesa.StageRecovery
 	if in.EndedAt == nil {
 		in.EndedAt = &t
 	}
-	if err := m.store.UpdateIncident(ctx, in, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: by, Action: "resolved", Detail: why}); err != nil {
-		m.log.Error("resolving incident", "id", in.ID, "err", err)
-		return
-	}
+	m.save(in, false, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: by, Action: "resolved", Detail: why})
 	delete(m.open, key)
 	wasHeld := false
 	m.held = slices.DeleteFunc(m.held, func(h heldNote) bool {
@@ -29,7 +26,7 @@ func (m *Manager) resolve(ctx context.Context, now time.Time, key string, in *ja
 		return false
 	})
 	if !wasHeld { // nobody was told it opened; nobody needs to hear it closed
-		m.notify(ctx, now, in, "resolved", false)
+		m.notify(now, in, "resolved", false)
 	}
 }
 
@@ -81,42 +78,55 @@ func (m *Manager) SetStage(ctx context.Context, id, by, stage string) (*jagadesa
 }
 
 // change applies a person's change to an incident, open or not, stores it
-// with its audit entry and, for lifecycle events, notifies the team.
+// with its audit entry and, for lifecycle events, notifies the team. A
+// closed incident is read from the store before the lock is taken.
 func (m *Manager) change(ctx context.Context, id, by string, apply func(*jagadesa.Incident, time.Time) (string, string, error), event string) (*jagadesa.Incident, error) {
+	var stored *jagadesa.Incident
+	if !m.isOpen(id) {
+		var err error
+		if stored, err = m.store.Incident(ctx, id); err != nil {
+			return nil, err
+		}
+	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	now := m.now()
 	var key string
-	in := (*jagadesa.Incident)(nil)
+	in := stored
 	for k, o := range m.open {
 		if o.ID == id {
 			key, in = k, o
 		}
 	}
-	if in == nil {
-		stored, err := m.store.Incident(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		in = stored
+	if in == nil { // resolved by detection meanwhile
+		m.mu.Unlock()
+		return m.change(ctx, id, by, apply, event)
 	}
-	before := *in
 	action, detail, err := apply(in, now)
 	if err != nil {
+		m.mu.Unlock()
 		return nil, err
 	}
-	if err := m.store.UpdateIncident(ctx, in, jagadesa.AuditEntry{IncidentID: id, At: now, By: by, Action: action, Detail: detail}); err != nil {
-		*in = before
-		return nil, err
-	}
+	m.save(in, false, jagadesa.AuditEntry{IncidentID: id, At: now, By: by, Action: action, Detail: detail})
 	if in.State == jagadesa.StateResolved && key != "" {
 		delete(m.open, key)
 	}
 	if event != "" {
-		m.notify(ctx, now, in, event, false)
+		m.notify(now, in, event, false)
 	}
-	out := *in
-	return &out, nil
+	out := snapshot(in)
+	m.mu.Unlock()
+	return out, m.flush(ctx)
+}
+
+func (m *Manager) isOpen(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, o := range m.open {
+		if o.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // OutageReported takes an outage the probe reported after it ended (from
@@ -124,9 +134,18 @@ func (m *Manager) change(ctx context.Context, id, by string, apply func(*jagades
 // the true start and end, and the cause — a power cut or a probe fault is
 // not the ISP's link going down.
 func (m *Manager) OutageReported(ctx context.Context, village, cause string, start, end time.Time) {
+	// The incident may be closed already: look it up in the store first,
+	// outside the lock.
+	recent, err := m.store.Incidents(ctx, jagadesa.Filter{Village: village, Since: start.Add(-time.Minute), Limit: 20})
+	if err != nil {
+		m.log.Error("finding the incident of a reported outage", "village", village, "err", err)
+	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	now := m.now()
+	defer func() {
+		m.mu.Unlock()
+		_ = m.flush(ctx)
+	}()
 	overlaps := func(in *jagadesa.Incident) bool {
 		if in.Kind != jagadesa.IncidentDown && in.Kind != jagadesa.IncidentPowerCut && in.Kind != jagadesa.IncidentProbeFault && in.Kind != jagadesa.IncidentRegional {
 			return false
@@ -144,11 +163,6 @@ func (m *Manager) OutageReported(ctx context.Context, village, cause string, sta
 		}
 	}
 	if target == nil {
-		recent, err := m.store.Incidents(ctx, jagadesa.Filter{Village: village, Since: start.Add(-time.Minute), Limit: 20})
-		if err != nil {
-			m.log.Error("finding the incident of a reported outage", "village", village, "err", err)
-			return
-		}
 		for i := range recent {
 			if recent[i].MergedInto == "" && overlaps(&recent[i]) {
 				target = &recent[i]
@@ -159,7 +173,7 @@ func (m *Manager) OutageReported(ctx context.Context, village, cause string, sta
 	if target == nil {
 		return // too short to have been detected, or no incident: the SLA still counts it
 	}
-	detail := fmt.Sprintf("%s: %s – %s", cause, start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339))
+	detail := fmt.Sprintf("%s %s %s", cause, start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339))
 	if target.Kind == jagadesa.IncidentRegional {
 		if target.Evidence == nil {
 			target.Evidence = map[string]string{}
@@ -182,9 +196,7 @@ func (m *Manager) OutageReported(ctx context.Context, village, cause string, sta
 		e := end
 		target.EndedAt = &e
 	}
-	if err := m.store.UpdateIncident(ctx, target, jagadesa.AuditEntry{IncidentID: target.ID, At: now, By: "probe", Action: "classified", Detail: detail}); err != nil {
-		m.log.Error("classifying incident", "id", target.ID, "err", err)
-	}
+	m.save(target, false, jagadesa.AuditEntry{IncidentID: target.ID, At: now, By: "probe", Action: "classified", Detail: detail})
 	// The open map is keyed by kind: re-key a village incident whose kind changed.
 	for k, in := range m.open {
 		if in == target && k != openKey(in) {

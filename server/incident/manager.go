@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -18,8 +19,9 @@ import (
 // Snapshot is one village's live state as the detector reads it each tick.
 type Snapshot struct {
 	Code     string
-	Status   jagadesa.Status // up, degraded, down, unknown (never heard)
-	Reason   string          // why degraded or down, from the status engine
+	Status   jagadesa.Status // up, degraded, down, unknown (never heard), with the engine's hysteresis
+	Reason   string          // why degraded or down: the status engine's reason code
+	SilentS  int64           // when silent: for how many seconds
 	LastSeen time.Time       // zero: never heard from
 	RTTMs    *float64        // latest round, mean over targets
 	LossPct  *float64
@@ -43,11 +45,11 @@ type Registry interface {
 
 // Config tunes detection. Zero values take the defaults in brackets.
 type Config struct {
-	// DegradedAfter is how long a village must stay degraded before an
-	// incident opens [3m]; RecoveredAfter how long it must stay healthy
-	// before a degraded incident closes [5m]. Down opens at once: the
-	// status engine's deadline (interval + grace) is its hysteresis.
-	DegradedAfter, RecoveredAfter time.Duration
+	// RecoveredAfter is how long a village must go without an anomaly off
+	// its baseline before the degraded incident it opened closes [5m].
+	// Degraded and down come from the status engine, whose hysteresis
+	// (status.Config) they follow.
+	RecoveredAfter time.Duration
 	// RegionalWindow and the thresholds: this many villages of one
 	// kecamatan [3], regency [5] or ISP [10] going down within the window
 	// [10m] make one regional incident.
@@ -65,12 +67,12 @@ type Config struct {
 	StartupGrace time.Duration
 	// DashboardURL, when set, makes notifications link to the incident.
 	DashboardURL string
+	// Now is the clock for changes made by people and probes [time.Now];
+	// detection uses the time Evaluate is given.
+	Now func() time.Time
 }
 
 func (c *Config) defaults() {
-	if c.DegradedAfter <= 0 {
-		c.DegradedAfter = 3 * time.Minute
-	}
 	if c.RecoveredAfter <= 0 {
 		c.RecoveredAfter = 5 * time.Minute
 	}
@@ -88,6 +90,9 @@ func (c *Config) defaults() {
 	}
 	if c.StartupGrace <= 0 {
 		c.StartupGrace = 2 * time.Minute
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	if c.GroupHold <= 0 {
 		c.GroupHold = 90 * time.Second
@@ -117,16 +122,95 @@ type Manager struct {
 	downs map[string][]down
 	// notifications held while a burst might turn regional
 	held []heldNote
-	// attackers: per source address, the villages it hit and when
-	attackers map[string]map[string]time.Time
+	// campaigns correlates attackers across villages (security.go).
+	campaigns campaigns
+	// journal holds, in order, the changes to store and the notifications
+	// to send once what came before them is stored. It is filled under mu
+	// and emptied by flush outside it: no disk or network I/O happens
+	// under the manager's lock.
+	journal []pending
+	flushMu sync.Mutex // one flush at a time, so the journal stays in order
 }
+
+// pending is one entry of the journal: an incident's state and its audit
+// entry to store, or a notification to send.
+type pending struct {
+	in     *jagadesa.Incident // a copy taken when the change was made
+	audit  jagadesa.AuditEntry
+	create bool
+	team   *route.Team // with note: a notification
+	note   *jagadesa.Notification
+	tries  int
+}
+
+// maxTries is how often a failing write is retried (at each flush) before
+// it is given up and logged: a store that refuses the same write ten
+// times will not take it the eleventh.
+const maxTries = 10
+
+// save journals the incident's current state with its audit entry.
+func (m *Manager) save(in *jagadesa.Incident, create bool, a jagadesa.AuditEntry) {
+	m.journal = append(m.journal, pending{in: snapshot(in), audit: a, create: create})
+}
+
+// snapshot copies what later changes to in would otherwise share.
+func snapshot(in *jagadesa.Incident) *jagadesa.Incident {
+	c := *in
+	c.Villages = slices.Clone(in.Villages)
+	c.Evidence = maps.Clone(in.Evidence)
+	c.Signals = slices.Clone(in.Signals)
+	return &c
+}
+
+// flush stores the journal in order and sends each notification once what
+// came before it is stored. A failed write stays at the head of the
+// journal, with what follows it, for the next flush.
+func (m *Manager) flush(ctx context.Context) error {
+	m.flushMu.Lock()
+	defer m.flushMu.Unlock()
+	m.mu.Lock()
+	work := m.journal
+	m.journal = nil
+	m.mu.Unlock()
+	for i := range work {
+		p := &work[i]
+		if p.note != nil {
+			m.send.Send(p.team, *p.note)
+			continue
+		}
+		var err error
+		if p.create {
+			err = m.store.CreateIncident(ctx, p.in, p.audit)
+		} else {
+			err = m.store.UpdateIncident(ctx, p.in, p.audit)
+		}
+		if err == nil {
+			continue
+		}
+		p.tries++
+		if p.tries >= maxTries {
+			m.log.Error("incident change given up after repeated store failures", "id", p.in.ID, "action", p.audit.Action, "err", err)
+			continue
+		}
+		m.log.Error("incident change not stored; will retry", "id", p.in.ID, "action", p.audit.Action, "err", err)
+		m.mu.Lock()
+		m.journal = append(slices.Clone(work[i:]), m.journal...)
+		m.mu.Unlock()
+		return jagadesa.Errorf(jagadesa.EUnavailable, "the incident store is unavailable; the change is kept and stored when it is back")
+	}
+	return nil
+}
+
+// Flush stores what is pending; the server calls it at shutdown.
+func (m *Manager) Flush(ctx context.Context) error { return m.flush(ctx) }
 
 // New returns a manager. Restore must be called before the first Evaluate
 // so that incidents open before a restart are continued, not duplicated.
 func New(cfg Config, log *slog.Logger, store Store, dir *route.Directory, reg Registry, programme map[string]jagadesa.Programme, send Sender) *Manager {
 	cfg.defaults()
 	return &Manager{cfg: cfg, log: log, store: store, dir: dir, reg: reg, programme: programme, send: send,
-		baseline: NewBaselines(), open: map[string]*jagadesa.Incident{}, villages: map[string]*villageState{}, downs: map[string][]down{}}
+		baseline: NewBaselines(), open: map[string]*jagadesa.Incident{}, villages: map[string]*villageState{}, downs: map[string][]down{},
+		campaigns: campaigns{hits: map[string]map[string]time.Time{}}}
 }
 
 // Restore loads the incidents still open from the store.
@@ -191,8 +275,8 @@ func newID(now time.Time) string {
 
 // notify sends an incident event to its team (and, on escalation, to the
 // province's team), unless a silence or maintenance window mutes it.
-func (m *Manager) notify(ctx context.Context, now time.Time, in *jagadesa.Incident, event string, toProvince bool) {
-	n := jagadesa.Notification{Event: event, Incident: *in, At: now}
+func (m *Manager) notify(now time.Time, in *jagadesa.Incident, event string, toProvince bool) {
+	n := jagadesa.Notification{Event: event, Incident: *snapshot(in), At: now}
 	if m.cfg.DashboardURL != "" {
 		n.URL = strings.TrimSuffix(m.cfg.DashboardURL, "/") + "/insiden/" + in.ID
 	}
@@ -207,7 +291,7 @@ func (m *Manager) notify(ctx context.Context, now time.Time, in *jagadesa.Incide
 	if muted, why := m.dir.Muted(route.Subject{Village: n.Villages[0], ISP: in.ISP, Kind: in.Kind}, now); muted {
 		if in.Muted != why {
 			in.Muted = why
-			_ = m.store.UpdateIncident(ctx, in, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "muted", Detail: why + " (" + event + ")"})
+			m.save(in, false, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "muted", Detail: why + " (" + event + ")"})
 		}
 		return
 	}
@@ -216,19 +300,15 @@ func (m *Manager) notify(ctx context.Context, now time.Time, in *jagadesa.Incide
 		m.log.Warn("incident has no team to notify", "id", in.ID, "csirt", in.CSIRT)
 		return
 	}
-	m.send.Send(owner, n)
+	m.journal = append(m.journal, pending{team: owner, note: &n})
 	if toProvince {
 		if _, prov, err := m.dir.Route(n.Villages[0]); err == nil && prov != owner {
-			m.send.Send(prov, n)
+			m.journal = append(m.journal, pending{team: prov, note: &n})
 		}
 	}
 }
 
-// Clock is the manager's time source for changes made by people; detection
-// uses the time Evaluate is given.
-var Clock = time.Now
-
-func (m *Manager) now() time.Time { return Clock() }
+func (m *Manager) now() time.Time { return m.cfg.Now() }
 
 // Open returns the incidents open now, for the dashboard and the status
 // views (a village with an open security incident is compromised).
@@ -255,6 +335,29 @@ func (m *Manager) Compromised() map[string]bool {
 		if in.Kind == jagadesa.IncidentSecurity && in.Severity == jagadesa.SeverityCritical && in.Evidence["group"] == "" {
 			for _, v := range in.Villages {
 				out[v] = true
+			}
+		}
+	}
+	return out
+}
+
+// Overlay is what open incidents add to the live status of villages:
+// compromised where a critical security incident is open, degraded where a
+// degraded incident is open (the baseline detector opens them while the
+// status engine still says up). Maps and lists so agree with the queue.
+func (m *Manager) Overlay() map[string]jagadesa.Status {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]jagadesa.Status{}
+	for _, in := range m.open {
+		switch {
+		case in.Kind == jagadesa.IncidentSecurity && in.Severity == jagadesa.SeverityCritical && in.Evidence["group"] == "":
+			for _, v := range in.Villages {
+				out[v] = jagadesa.StatusCompromised
+			}
+		case in.Kind == jagadesa.IncidentDegraded:
+			if out[in.Village] == "" {
+				out[in.Village] = jagadesa.StatusDegraded
 			}
 		}
 	}

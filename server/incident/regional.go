@@ -1,10 +1,10 @@
 package incident
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,7 +24,7 @@ type heldNote struct {
 // villageDown handles a village that just went silent: attach it to a
 // regional incident, or open its own, possibly holding the notification
 // while its neighbours go down too.
-func (m *Manager) villageDown(ctx context.Context, now time.Time, s *Snapshot) {
+func (m *Manager) villageDown(now time.Time, s *Snapshot) {
 	v, ok := m.reg.Village(s.Code)
 	if !ok {
 		return
@@ -36,7 +36,7 @@ func (m *Manager) villageDown(ctx context.Context, now time.Time, s *Snapshot) {
 	groups := m.groups(v)
 	for _, g := range groups {
 		if in := m.open[g]; in != nil {
-			m.attach(ctx, now, in, v.Code)
+			m.attach(now, in, v.Code)
 			return
 		}
 	}
@@ -63,17 +63,22 @@ func (m *Manager) villageDown(ctx context.Context, now time.Time, s *Snapshot) {
 		if strings.HasPrefix(g, "regency:") {
 			for key, in := range m.open {
 				if strings.HasPrefix(key, "district:"+v.RegencyCode+".") {
-					m.grow(ctx, now, key, g, in, recent)
+					m.grow(now, key, g, in, recent)
 					return
 				}
 			}
 		}
-		m.openRegional(ctx, now, g, recent)
+		m.openRegional(now, g, recent)
 		return
 	}
-	in := m.openVillage(ctx, now, v.Code, jagadesa.IncidentDown, jagadesa.SeverityCritical, started, "Desa putus: tidak ada laporan dari probe",
-		map[string]string{"reason": s.Reason, "last_seen": s.LastSeen.UTC().Format(time.RFC3339)}, holdIf(burst, now.Add(m.cfg.GroupHold)))
-	_ = in
+	ev := map[string]string{"reason": s.Reason}
+	if !s.LastSeen.IsZero() {
+		ev["last_seen"] = s.LastSeen.UTC().Format(time.RFC3339)
+	}
+	if s.SilentS > 0 {
+		ev["silent_s"] = strconv.FormatInt(s.SilentS, 10)
+	}
+	m.openVillage(now, v.Code, jagadesa.IncidentDown, jagadesa.SeverityCritical, started, "Desa putus: tidak ada laporan dari probe", ev, holdIf(burst, now.Add(m.cfg.GroupHold)))
 }
 
 func (m *Manager) threshold(group string) int {
@@ -88,7 +93,7 @@ func (m *Manager) threshold(group string) int {
 
 // grow turns a kecamatan's regional incident into its regency's and
 // attaches the villages of the burst.
-func (m *Manager) grow(ctx context.Context, now time.Time, fromKey, toKey string, in *jagadesa.Incident, burst []down) {
+func (m *Manager) grow(now time.Time, fromKey, toKey string, in *jagadesa.Incident, burst []down) {
 	delete(m.open, fromKey)
 	in.Evidence["group"] = toKey
 	m.open[toKey] = in
@@ -96,13 +101,11 @@ func (m *Manager) grow(ctx context.Context, now time.Time, fromKey, toKey string
 		if !slices.Contains(in.Villages, d.village) {
 			in.Villages = append(in.Villages, d.village)
 		}
-		m.mergeVillageIncident(ctx, now, in, d.village)
+		m.mergeVillageIncident(now, in, d.village)
 	}
 	sort.Strings(in.Villages)
 	in.Title = m.regionalTitle(toKey, in.Villages)
-	if err := m.store.UpdateIncident(ctx, in, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "grown", Detail: fromKey + " → " + toKey}); err != nil {
-		m.log.Error("growing regional incident", "id", in.ID, "err", err)
-	}
+	m.save(in, false, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "grown", Detail: fromKey + " → " + toKey})
 }
 
 func holdIf(hold bool, until time.Time) time.Time {
@@ -123,7 +126,7 @@ func (m *Manager) groups(v jagadesa.Village) []string {
 
 // openRegional opens one incident for a burst of downs in one regency or
 // ISP, folding in the village incidents already open for them.
-func (m *Manager) openRegional(ctx context.Context, now time.Time, group string, burst []down) {
+func (m *Manager) openRegional(now time.Time, group string, burst []down) {
 	codes := make([]string, 0, len(burst))
 	started := now
 	for _, d := range burst {
@@ -143,20 +146,17 @@ func (m *Manager) openRegional(ctx context.Context, now time.Time, group string,
 			}
 		}
 	}
-	if err := m.store.CreateIncident(ctx, in, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "opened", Detail: group}); err != nil {
-		m.log.Error("regional incident not stored", "group", group, "err", err)
-		return
-	}
+	m.save(in, true, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "opened", Detail: group})
 	m.open[group] = in
 	for _, c := range codes {
-		m.mergeVillageIncident(ctx, now, in, c)
+		m.mergeVillageIncident(now, in, c)
 	}
-	m.notify(ctx, now, in, "opened", false)
+	m.notify(now, in, "opened", false)
 }
 
 // mergeVillageIncident folds a village's own down incident into a regional
 // one: closed as merged, its held notification dropped.
-func (m *Manager) mergeVillageIncident(ctx context.Context, now time.Time, into *jagadesa.Incident, code string) {
+func (m *Manager) mergeVillageIncident(now time.Time, into *jagadesa.Incident, code string) {
 	key := villageKey(code, jagadesa.IncidentDown)
 	vi := m.open[key]
 	if vi == nil {
@@ -166,9 +166,7 @@ func (m *Manager) mergeVillageIncident(ctx context.Context, now time.Time, into 
 	vi.State = jagadesa.StateResolved
 	t := now
 	vi.ResolvedAt = &t
-	if err := m.store.UpdateIncident(ctx, vi, jagadesa.AuditEntry{IncidentID: vi.ID, At: now, By: "system", Action: "merged", Detail: "digabung ke " + into.ID}); err != nil {
-		m.log.Error("merging village incident", "id", vi.ID, "err", err)
-	}
+	m.save(vi, false, jagadesa.AuditEntry{IncidentID: vi.ID, At: now, By: "system", Action: "merged", Detail: into.ID})
 	delete(m.open, key)
 	m.held = slices.DeleteFunc(m.held, func(h heldNote) bool { return h.incident == key })
 }
@@ -190,20 +188,18 @@ func (m *Manager) regionalTitle(group string, villages []string) string {
 	return fmt.Sprintf("Gangguan wilayah: %d desa putus di %s %s", len(villages), what, label)
 }
 
-func (m *Manager) attach(ctx context.Context, now time.Time, in *jagadesa.Incident, code string) {
+func (m *Manager) attach(now time.Time, in *jagadesa.Incident, code string) {
 	if slices.Contains(in.Villages, code) {
 		return
 	}
 	in.Villages = append(in.Villages, code)
 	sort.Strings(in.Villages)
 	in.Title = m.regionalTitle(in.Evidence["group"], in.Villages)
-	if err := m.store.UpdateIncident(ctx, in, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "village_added", Detail: code}); err != nil {
-		m.log.Error("attaching village to regional incident", "id", in.ID, "village", code, "err", err)
-	}
+	m.save(in, false, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "village_added", Detail: code})
 }
 
 // releaseHeld sends held notifications whose wait is over.
-func (m *Manager) releaseHeld(ctx context.Context, now time.Time) {
+func (m *Manager) releaseHeld(now time.Time) {
 	kept := m.held[:0]
 	for _, h := range m.held {
 		if now.Before(h.until) {
@@ -214,14 +210,14 @@ func (m *Manager) releaseHeld(ctx context.Context, now time.Time) {
 		// absorbed it first: villages cut in the same second make one
 		// regional notification and no village ones.
 		if in := m.open[h.incident]; in != nil {
-			m.notify(ctx, now, in, "opened", false)
+			m.notify(now, in, "opened", false)
 		}
 	}
 	m.held = kept
 }
 
 // resolveRegional closes regional incidents whose villages all report again.
-func (m *Manager) resolveRegional(ctx context.Context, now time.Time, snaps []Snapshot) {
+func (m *Manager) resolveRegional(now time.Time, snaps []Snapshot) {
 	for key, in := range m.open {
 		if in.Kind != jagadesa.IncidentRegional {
 			continue
@@ -234,7 +230,7 @@ func (m *Manager) resolveRegional(ctx context.Context, now time.Time, snaps []Sn
 			}
 		}
 		if back {
-			m.resolve(ctx, now, key, in, "system", "semua desa melapor kembali")
+			m.resolve(now, key, in, "system", DetailAllBack)
 		}
 	}
 }

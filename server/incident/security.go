@@ -2,9 +2,9 @@ package incident
 
 import (
 	"context"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jagadesa/jagadesa"
@@ -28,63 +28,147 @@ var securityKinds = map[string]bool{
 // sockets are taken for services starting up, not an intruder.
 const afterOutage = 10 * time.Minute
 
-// SecurityEvent takes one event from a village's probe and, when it is a
-// sign of attack, opens a security incident for the village (or adds the
-// evidence to the one open). A configuration change is raised even when it
-// happened while the village was offline: that is when one would be made
-// unseen.
-func (m *Manager) SecurityEvent(ctx context.Context, village string, e jagadesa.Event) {
-	if !securityKinds[e.Kind] || e.Severity == "info" {
+// SecurityEvents takes a batch's events from a village's probe and, for
+// each sign of attack, opens a security incident for the village or adds
+// to the one open. Evidence is aggregated: one Signal per kind and source,
+// with a count and first and last seen, and at most jagadesa.MaxSignals
+// per incident. A configuration change is raised even when it happened
+// while the village was offline: that is when one would be made unseen.
+// Applying the same events twice changes nothing (the outbox worker
+// applies at least once): a signal remembers the highest sequence number
+// it counted per stream.
+func (m *Manager) SecurityEvents(ctx context.Context, village, probe, stream string, events []jagadesa.Event) {
+	var evs []jagadesa.Event
+	ports := false
+	for _, e := range events {
+		if securityKinds[e.Kind] && e.Severity != "info" {
+			evs = append(evs, e)
+			ports = ports || e.Kind == "port_opened"
+		}
+	}
+	if len(evs) == 0 {
 		return
+	}
+	back := false
+	if ports { // the store is read before the lock is taken
+		back = m.recentlyBackStored(ctx, village, m.now())
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	now := m.now()
-	if e.Kind == "port_opened" && m.recentlyBack(ctx, village, now) {
-		m.log.Info("new listening socket after an outage, not raised", "village", village, "socket", e.Attrs["socket"])
-		return
+	back = back || m.outageOpen(village)
+	added := 0
+	for _, e := range evs {
+		if e.Kind == "port_opened" && back {
+			m.log.Info("new listening socket after an outage, not raised", "village", village)
+			continue
+		}
+		if m.securityEvent(now, village, stream, e) {
+			added++
+		}
 	}
-	ev := map[string]string{"event": e.Kind, "message": e.Message}
-	for k, v := range e.Attrs {
-		ev[k] = v
+	// One write for the batch, however many events it added.
+	if in := m.open[villageKey(village, jagadesa.IncidentSecurity)]; in != nil && added > 0 {
+		m.save(in, false, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "probe", Action: "evidence", Detail: strconv.Itoa(added)})
 	}
+	m.releaseHeld(now) // security incidents are not held for regional grouping
+	m.mu.Unlock()
+	_ = m.flush(ctx)
+}
+
+// SecurityEvent takes one event; see SecurityEvents.
+func (m *Manager) SecurityEvent(ctx context.Context, village string, e jagadesa.Event) {
+	m.SecurityEvents(ctx, village, "", "", []jagadesa.Event{e})
+}
+
+// securityEvent counts one event into the village's security incident,
+// opening it if need be. It reports whether an open incident took new
+// evidence, which the caller stores once per batch.
+func (m *Manager) securityEvent(now time.Time, village, stream string, e jagadesa.Event) bool {
 	at := time.UnixMilli(e.TimeMs).UTC()
-	ev["at"] = at.Format(time.RFC3339)
 	sev := jagadesa.SeverityWarning
 	if e.Severity == "critical" {
 		sev = jagadesa.SeverityCritical
 	}
 	key := villageKey(village, jagadesa.IncidentSecurity)
-	if in := m.open[key]; in != nil {
-		// One incident per village under attack: new evidence joins it, and
-		// a critical sign raises it.
-		n := 1
-		for k := range in.Evidence {
-			if strings.HasPrefix(k, "event") {
-				n++
+	in := m.open[key]
+	if in == nil {
+		in = m.openVillage(now, village, jagadesa.IncidentSecurity, sev, at, "Insiden keamanan: "+securityTitle(e.Kind), map[string]string{"event": e.Kind})
+		if in == nil {
+			return false
+		}
+		addSignal(in, village, stream, e, sev, at)
+		m.journal[len(m.journal)-1].in = snapshot(in) // the opening write carries its first signal
+		m.campaigns.saw(m, now, village, e)
+		return false
+	}
+	// One incident per village under attack: new evidence joins it, and a
+	// critical sign raises it.
+	if !addSignal(in, village, stream, e, sev, at) {
+		return false // counted before
+	}
+	if sev == jagadesa.SeverityCritical && in.Severity != jagadesa.SeverityCritical {
+		in.Severity = sev
+		m.save(in, false, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "probe", Action: "raised", Detail: e.Kind})
+		m.notify(now, in, "escalated", false)
+	}
+	m.campaigns.saw(m, now, village, e)
+	return true
+}
+
+// addSignal counts e into the incident's signals and reports whether it
+// changed anything. The probe's attrs and message stay in the signal, never
+// among the server's evidence keys.
+func addSignal(in *jagadesa.Incident, village, stream string, e jagadesa.Event, sev jagadesa.Severity, at time.Time) bool {
+	src := e.Attrs["source"]
+	for i := range in.Signals {
+		g := &in.Signals[i]
+		if g.Kind != e.Kind || g.Source != src || g.Village != village {
+			continue
+		}
+		if stream != "" && g.Attrs[seqAttr(stream)] != "" {
+			if last, _ := strconv.ParseUint(g.Attrs[seqAttr(stream)], 10, 64); e.Seq <= last {
+				return false // applied before
 			}
 		}
-		suffix := "#" + strconv.Itoa(n)
-		for k, v := range ev {
-			in.Evidence[k+suffix] = v
+		g.Count++
+		if at.Before(g.FirstSeen) {
+			g.FirstSeen = at
 		}
-		raised := sev == jagadesa.SeverityCritical && in.Severity != jagadesa.SeverityCritical
-		if raised {
-			in.Severity = sev
+		if at.After(g.LastSeen) {
+			g.LastSeen, g.Message = at, e.Message
+			g.Attrs = signalAttrs(e.Attrs, stream, e.Seq)
+		} else if stream != "" {
+			g.Attrs = maps.Clone(g.Attrs)
+			g.Attrs[seqAttr(stream)] = strconv.FormatUint(e.Seq, 10)
 		}
-		if err := m.store.UpdateIncident(ctx, in, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "probe", Action: "evidence", Detail: e.Kind + ": " + e.Message}); err != nil {
-			m.log.Error("adding security evidence", "id", in.ID, "err", err)
+		if sev == jagadesa.SeverityCritical {
+			g.Severity = sev
 		}
-		if raised {
-			m.notify(ctx, now, in, "escalated", false)
-		}
-		return
+		return true
 	}
-	in := m.openVillage(ctx, now, village, jagadesa.IncidentSecurity, sev, at, "Insiden keamanan: "+securityTitle(e.Kind), ev)
-	if in != nil {
-		m.releaseHeld(ctx, now) // security incidents are not held for regional grouping
+	if len(in.Signals) >= jagadesa.MaxSignals {
+		in.SignalsDropped++
+		return true
 	}
-	m.correlateAttacker(ctx, now, village, e)
+	in.Signals = append(in.Signals, jagadesa.Signal{Kind: e.Kind, Severity: sev, Source: src, Count: 1, FirstSeen: at, LastSeen: at,
+		Message: e.Message, Attrs: signalAttrs(e.Attrs, stream, e.Seq), Village: village})
+	return true
+}
+
+// seqAttr is the attribute, set by the server, in which a signal keeps the
+// highest sequence number it counted from a stream. Probe attributes
+// cannot take its name: they are copied with a "probe." prefix.
+func seqAttr(stream string) string { return "jagadesa.seq." + stream }
+
+func signalAttrs(probe map[string]string, stream string, seq uint64) map[string]string {
+	out := make(map[string]string, len(probe)+1)
+	for k, v := range probe {
+		out["probe."+k] = v
+	}
+	if stream != "" {
+		out[seqAttr(stream)] = strconv.FormatUint(seq, 10)
+	}
+	return out
 }
 
 // Attacker correlation: one address trying several villages' routers is
@@ -93,20 +177,29 @@ func (m *Manager) SecurityEvent(ctx context.Context, village string, e jagadesa.
 const (
 	attackerVillages = 3
 	attackerWindow   = time.Hour
+	maxAttackers     = 10000 // addresses remembered at once
 )
 
-func (m *Manager) correlateAttacker(ctx context.Context, now time.Time, village string, e jagadesa.Event) {
+// campaigns remembers, per source address, the villages it hit and when.
+// It lives under the manager's lock.
+type campaigns struct {
+	hits map[string]map[string]time.Time
+}
+
+// saw notes that e, from a source address, hit village, and opens or
+// grows the campaign's incident when the address has hit enough villages.
+func (c *campaigns) saw(m *Manager, now time.Time, village string, e jagadesa.Event) {
 	src := e.Attrs["source"]
-	if src == "" {
+	if src == "" || len(src) > 64 {
 		return
 	}
-	if m.attackers == nil {
-		m.attackers = map[string]map[string]time.Time{}
-	}
-	hit := m.attackers[src]
+	hit := c.hits[src]
 	if hit == nil {
+		if len(c.hits) >= maxAttackers {
+			c.forget(now)
+		}
 		hit = map[string]time.Time{}
-		m.attackers[src] = hit
+		c.hits[src] = hit
 	}
 	hit[village] = now
 	for v, t := range hit {
@@ -116,17 +209,13 @@ func (m *Manager) correlateAttacker(ctx context.Context, now time.Time, village 
 	}
 	key := "source:" + src
 	if in := m.open[key]; in != nil {
-		m.attach(ctx, now, in, village)
+		m.attach(now, in, village)
 		return
 	}
 	if len(hit) < attackerVillages {
 		return
 	}
-	codes := make([]string, 0, len(hit))
-	for v := range hit {
-		codes = append(codes, v)
-	}
-	sort.Strings(codes)
+	codes := slices.Sorted(maps.Keys(hit))
 	in := m.newIncident(now, jagadesa.IncidentSecurity, jagadesa.SeverityCritical, codes, now, "", map[string]string{"group": key, "source": src})
 	in.Title = m.regionalTitle(key, in.Villages)
 	if first, ok := m.reg.Village(codes[0]); ok {
@@ -134,12 +223,24 @@ func (m *Manager) correlateAttacker(ctx context.Context, now time.Time, village 
 			in.CSIRT = prov.Name // a campaign across the province is the province's
 		}
 	}
-	if err := m.store.CreateIncident(ctx, in, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "opened", Detail: "attacker " + src}); err != nil {
-		m.log.Error("attacker incident not stored", "source", src, "err", err)
-		return
-	}
+	m.save(in, true, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "opened", Detail: key})
 	m.open[key] = in
-	m.notify(ctx, now, in, "opened", false)
+	m.notify(now, in, "opened", false)
+}
+
+// forget drops the addresses not seen within the window.
+func (c *campaigns) forget(now time.Time) {
+	for src, hit := range c.hits {
+		var latest time.Time
+		for _, t := range hit {
+			if t.After(latest) {
+				latest = t
+			}
+		}
+		if now.Sub(latest) > attackerWindow {
+			delete(c.hits, src)
+		}
+	}
 }
 
 func securityTitle(kind string) string {
@@ -174,14 +275,19 @@ func securityTitle(kind string) string {
 	return kind
 }
 
-// recentlyBack reports whether the village's last outage ended within
-// afterOutage of now.
-func (m *Manager) recentlyBack(ctx context.Context, village string, now time.Time) bool {
+// outageOpen reports whether the village has an outage incident open.
+func (m *Manager) outageOpen(village string) bool {
 	for _, k := range []jagadesa.IncidentKind{jagadesa.IncidentDown, jagadesa.IncidentPowerCut, jagadesa.IncidentProbeFault} {
 		if m.open[villageKey(village, k)] != nil {
 			return true
 		}
 	}
+	return false
+}
+
+// recentlyBackStored reports whether the village's last outage, as stored,
+// ended within afterOutage of now.
+func (m *Manager) recentlyBackStored(ctx context.Context, village string, now time.Time) bool {
 	recent, err := m.store.Incidents(ctx, jagadesa.Filter{Village: village, Since: now.Add(-24 * time.Hour), Limit: 20})
 	if err != nil {
 		return false

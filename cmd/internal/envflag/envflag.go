@@ -3,44 +3,82 @@
 package envflag
 
 import (
+	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// Getenv is os.Getenv, or a test's stand-in.
-type Getenv func(string) string
+// Env reads flag defaults from the environment. A variable that is set
+// but malformed is an error (Err), never a silent fallback to the default:
+// JAGADESA_GRACE=15 (no unit) must not quietly become 15 s or the default.
+type Env struct {
+	get  func(string) string
+	errs []error
+}
+
+// New reads from get (os.Getenv, or a test's stand-in).
+func New(get func(string) string) *Env { return &Env{get: get} }
+
+// Getenv is New, for callers that name the type.
+func Getenv(get func(string) string) *Env { return New(get) }
+
+// Err reports every malformed variable read so far.
+func (e *Env) Err() error { return errors.Join(e.errs...) }
+
+func (e *Env) bad(key, v, want string) {
+	e.errs = append(e.errs, fmt.Errorf("%s=%q is not %s", key, v, want))
+}
 
 // String returns the variable, or def when it is unset or empty.
-func (g Getenv) String(key, def string) string {
-	if v := g(key); v != "" {
+func (e *Env) String(key, def string) string {
+	if v := e.get(key); v != "" {
 		return v
 	}
 	return def
 }
 
-// Duration returns the variable parsed as a duration, or def.
-func (g Getenv) Duration(key string, def time.Duration) time.Duration {
-	if d, err := time.ParseDuration(g(key)); err == nil {
-		return d
+// Duration returns the variable parsed as a duration, or def when unset.
+func (e *Env) Duration(key string, def time.Duration) time.Duration {
+	v := e.get(key)
+	if v == "" {
+		return def
 	}
-	return def
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		e.bad(key, v, "a duration such as 15s or 2m")
+		return def
+	}
+	return d
 }
 
-// Int returns the variable parsed as an integer, or def.
-func (g Getenv) Int(key string, def int) int {
-	if n, err := strconv.Atoi(g(key)); err == nil {
-		return n
+// Int returns the variable parsed as an integer, or def when unset.
+func (e *Env) Int(key string, def int) int {
+	v := e.get(key)
+	if v == "" {
+		return def
 	}
-	return def
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		e.bad(key, v, "a whole number")
+		return def
+	}
+	return n
 }
 
-// Bool returns the variable parsed as a boolean, or def.
-func (g Getenv) Bool(key string, def bool) bool {
-	if b, err := strconv.ParseBool(g(key)); err == nil {
-		return b
+// Bool returns the variable parsed as a boolean, or def when unset.
+func (e *Env) Bool(key string, def bool) bool {
+	v := e.get(key)
+	if v == "" {
+		return def
 	}
-	return def
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		e.bad(key, v, "true or false")
+		return def
+	}
+	return b
 }
 
 // List is a repeatable flag.

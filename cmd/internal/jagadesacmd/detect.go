@@ -67,7 +67,7 @@ func snapshots(engine *status.Engine, codes []string, prog map[string]jagadesa.P
 	out := make([]incident.Snapshot, 0, len(codes))
 	for _, c := range codes {
 		v := engine.Get(c)
-		s := incident.Snapshot{Code: c, Status: v.Status, Reason: v.Reason, RTTMs: v.RTTMs, LossPct: v.LossPct, JitterMs: v.JitterMs}
+		s := incident.Snapshot{Code: c, Status: v.Status, Reason: v.Reason, SilentS: v.SilentS, RTTMs: v.RTTMs, LossPct: v.LossPct, JitterMs: v.JitterMs}
 		if v.LastSeen != nil {
 			s.LastSeen = *v.LastSeen
 		}

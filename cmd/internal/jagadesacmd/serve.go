@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/jagadesa/jagadesa"
 	"github.com/jagadesa/jagadesa/cmd/internal/envflag"
@@ -25,6 +26,7 @@ import (
 	"github.com/jagadesa/jagadesa/server/evidence"
 	"github.com/jagadesa/jagadesa/server/incident"
 	"github.com/jagadesa/jagadesa/server/influx"
+	"github.com/jagadesa/jagadesa/server/ingest"
 	"github.com/jagadesa/jagadesa/server/notify"
 	"github.com/jagadesa/jagadesa/server/route"
 	"github.com/jagadesa/jagadesa/server/sqlite"
@@ -121,15 +123,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	c.Notify.Telegram = notify.TelegramBot{Token: getenv("JAGADESA_TELEGRAM_TOKEN"), APIBase: getenv("JAGADESA_TELEGRAM_API")}
 	c.Notify.SMTP = notify.SMTPServer{Host: getenv("JAGADESA_SMTP_HOST"), Username: getenv("JAGADESA_SMTP_USER"),
 		Password: getenv("JAGADESA_SMTP_PASSWORD"), From: getenv("JAGADESA_SMTP_FROM"), TLS: getenv("JAGADESA_SMTP_TLS")}
-	if p := getenv("JAGADESA_SMTP_PORT"); p != "" {
-		fmt.Sscanf(p, "%d", &c.Notify.SMTP.Port)
-	}
+	c.Notify.SMTP.Port = env.Int("JAGADESA_SMTP_PORT", 0)
 	fs.BoolVar(&c.AllowUnsigned, "allow-unsigned", env.Bool("JAGADESA_ALLOW_UNSIGNED", false), "accept unsigned batches from probes that have registered no key (probes older than signing; a probe with a key must always sign) (env JAGADESA_ALLOW_UNSIGNED)")
 	fs.StringVar(&c.EvidenceDir, "evidence-dir", getenv("JAGADESA_EVIDENCE_DIR"), "where every accepted signed batch is kept with its signature (env JAGADESA_EVIDENCE_DIR; default <data-dir>/evidence; \"off\" keeps none)")
 	fs.IntVar(&c.EvidenceDays, "evidence-days", env.Int("JAGADESA_EVIDENCE_DAYS", 0), "delete stored batches older than this many days (0 keeps them all) (env JAGADESA_EVIDENCE_DAYS)")
 	fs.StringVar(&c.ThreatFeed, "threat-feed", getenv("JAGADESA_THREAT_FEED"), "operator's threat feed `file` (addresses, prefixes, domains; see server/threatfeed/example-feed.txt) that probes fetch and match; reloaded when it changes (env JAGADESA_THREAT_FEED)")
 	fs.StringVar(&c.LogLevel, "log-level", env.String("JAGADESA_LOG_LEVEL", "info"), "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := env.Err(); err != nil {
 		return err
 	}
 	if err := c.validate(); err != nil {
@@ -190,7 +193,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := mgr.Restore(ctx); err != nil {
 		return fmt.Errorf("restore incidents: %w", err)
 	}
-	go runDetector(ctx, log, mgr, engine, db, prog)
+	// Every goroutine of the server runs in this group and has ended
+	// before the stores close (the defers above run after g.Wait).
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { runDetector(gctx, log, mgr, engine, db, prog); return nil })
+	// Accepted batches' effects (security events, outage reports) are
+	// applied from the outbox, on the server's context, not the request's.
+	g.Go(func() error { return (&ingest.Worker{Outbox: db, Apply: mgr, Logger: log}).Run(gctx) })
 	if c.Notify.Telegram.Token != "" {
 		var chats []string
 		for _, t := range dir.Teams {
@@ -200,11 +209,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		tu := &notify.TelegramUpdates{Bot: c.Notify.Telegram, Logger: log, AllowedChats: chats,
 			Ack: func(ctx context.Context, id, by string) error { _, err := mgr.Acknowledge(ctx, id, by); return err }}
-		go func() {
-			if err := tu.Run(ctx); err != nil && ctx.Err() == nil {
+		g.Go(func() error {
+			if err := tu.Run(gctx); err != nil && gctx.Err() == nil {
 				log.Error("telegram updates stopped", "err", err)
 			}
-		}()
+			return nil
+		})
 	}
 
 	var archive *evidence.Archive
@@ -217,7 +227,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return err
 		}
 		if c.EvidenceDays > 0 {
-			go pruneEvidence(ctx, log, archive, time.Duration(c.EvidenceDays)*24*time.Hour)
+			g.Go(func() error {
+				pruneEvidence(gctx, log, archive, time.Duration(c.EvidenceDays)*24*time.Hour)
+				return nil
+			})
 		}
 	}
 	var feed *threatfeed.Source
@@ -253,17 +266,26 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		"provinces", reg.Province(), "villages", reg.Len(), "programme", len(prog), "version", Version)
 	fmt.Fprintf(stdout, "jagadesa: listening on http://%s\n", ln.Addr())
 
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		log.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	err = g.Wait()
+	fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return srv.Shutdown(sctx)
+	if ferr := mgr.Flush(fctx); ferr != nil {
+		log.Error("incident changes not stored at shutdown", "err", ferr)
+	}
+	return err
 }
 
 func loadProgramme(path string, reg *geo.Registry, log *slog.Logger) (map[string]jagadesa.Programme, error) {

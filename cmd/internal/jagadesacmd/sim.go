@@ -33,6 +33,9 @@ func runSim(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if err := env.Err(); err != nil {
+		return err
+	}
 	if cfg.AdminToken == "" {
 		return errors.New("--admin-token (or JAGADESA_ADMIN_TOKEN) is required to enroll the simulated probes")
 	}

@@ -34,6 +34,9 @@ func verify(args []string, getenv func(string) string, stdout, stderr io.Writer)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if err := env.Err(); err != nil {
+		return err
+	}
 	files := fs.Args()
 	if len(files) == 0 {
 		a := &evidence.Archive{Dir: filepath.Join(*dataDir, "evidence")}

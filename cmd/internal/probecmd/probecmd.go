@@ -162,6 +162,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (pr
 	if err := fs.Parse(args); err != nil {
 		return cfg, opts, l, err
 	}
+	if err := env.Err(); err != nil {
+		return cfg, opts, l, err
+	}
 	opts.explicit = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { opts.explicit[f.Name] = true })
 	return cfg, opts, l, nil
@@ -406,6 +409,9 @@ func keygen(args []string, getenv func(string) string, stdout, stderr io.Writer)
 	keyFile := fs.String("key", getenv("JAGADESA_KEY"), "key `file` (env JAGADESA_KEY; default <spool>/probe.key)")
 	pemOut := fs.Bool("pem", false, "print the public key as PEM (for OpenSSL) instead of base64")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := env.Err(); err != nil {
 		return err
 	}
 	path := *keyFile
