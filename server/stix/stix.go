@@ -312,6 +312,29 @@ type event struct {
 	attrs map[string]string
 }
 
+// incidentEvents lists what the probe reported about the incident: its
+// signals, or for incidents stored before signals existed, the events
+// folded into its evidence map.
+func incidentEvents(in *jagadesa.Incident) []event {
+	if len(in.Signals) == 0 {
+		return events(in.Evidence)
+	}
+	out := make([]event, 0, len(in.Signals))
+	for i, g := range in.Signals {
+		e := event{n: i + 1, kind: g.Kind, msg: g.Message, at: g.LastSeen.UTC(), attrs: map[string]string{}}
+		for k, v := range g.Attrs {
+			if name, ok := strings.CutPrefix(k, "probe."); ok {
+				e.attrs[name] = v
+			}
+		}
+		if g.Source != "" {
+			e.attrs["source"] = g.Source
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
 // events splits an incident's evidence into its events: the keys of the
 // first have no suffix, those of the n-th end in "#n".
 func events(ev map[string]string) []event {
@@ -416,7 +439,7 @@ type seen struct {
 }
 
 func (b *builder) incident(in *jagadesa.Incident) {
-	evs := events(in.Evidence)
+	evs := incidentEvents(in)
 	campaign := strings.HasPrefix(in.Evidence["group"], "source:")
 	created := in.OpenedAt.UTC()
 	if created.IsZero() {

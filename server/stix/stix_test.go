@@ -702,3 +702,16 @@ func TestSTIXProducerRequired(t *testing.T) {
 		t.Fatal("an incident without an id was exported")
 	}
 }
+
+// Incidents since signals: the probe's attributes come back without their
+// probe. prefix, the server's own bookkeeping stays out, and the signal's
+// source is the event's source.
+func TestSTIXEventsFromSignals(t *testing.T) {
+	in := &jagadesa.Incident{Signals: []jagadesa.Signal{{Kind: "threat_ip", Source: "192.31.196.9", Count: 4, Message: "c2",
+		LastSeen: ts("2026-11-03T02:14:00Z"), Attrs: map[string]string{"probe.indicator": "192.31.196.9", "probe.host": "192.168.1.7", "jagadesa.seq.s": "9"}}}}
+	evs := incidentEvents(in)
+	if len(evs) != 1 || evs[0].kind != "threat_ip" || evs[0].attrs["source"] != "192.31.196.9" || evs[0].attrs["indicator"] != "192.31.196.9" ||
+		evs[0].attrs["host"] != "192.168.1.7" || len(evs[0].attrs) != 3 || !evs[0].at.Equal(ts("2026-11-03T02:14:00Z")) {
+		t.Fatalf("events %+v", evs)
+	}
+}

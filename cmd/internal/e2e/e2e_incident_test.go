@@ -334,7 +334,8 @@ func TestCompromisedVillageEndToEnd(t *testing.T) {
 			sec = x.n
 		}
 	}
-	if sec.Incident.CSIRT != "CSIRT Kabupaten Purworejo" || sec.Incident.Severity != jagadesa.SeverityCritical || sec.Incident.Evidence["path"] != "etc/shadow" {
+	if sec.Incident.CSIRT != "CSIRT Kabupaten Purworejo" || sec.Incident.Severity != jagadesa.SeverityCritical ||
+		len(sec.Incident.Signals) == 0 || sec.Incident.Signals[0].Attrs["probe.path"] != "etc/shadow" {
 		t.Fatalf("security notification %+v", sec.Incident)
 	}
 	if s := status(); s != "compromised" {
