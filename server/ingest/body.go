@@ -17,8 +17,8 @@ import (
 // stays well under them; a gzip bomb hits the decompressed one, or the
 // server-wide budget first.
 const (
-	MaxBody         = 4 << 20  // as sent on the wire
-	MaxDecompressed = 32 << 20 // after gzip
+	MaxBody         = 4 << 20 // as sent on the wire
+	MaxDecompressed = 8 << 20 // after gzip; a probe batches at most 2 MiB of records
 )
 
 // DefaultBudget is the memory all reports being read and decoded at once
@@ -26,6 +26,11 @@ const (
 // records. A report that would go beyond it is refused with 429 and
 // Retry-After, and the probe sends it again later.
 const DefaultBudget = 96 << 20
+
+// maxPooled is the largest buffer kept for reuse: a live report is a few
+// KiB, a backfill batch up to 2 MiB; bigger buffers go to the collector
+// rather than sit in the pool outside the budget.
+const maxPooled = 2 << 20
 
 // chunk is how much budget a body reader takes at a time.
 const chunk = 64 << 10
@@ -75,7 +80,7 @@ type Body struct {
 // Release gives back the body's memory. The body must not be used after.
 func (b *Body) Release() {
 	for _, buf := range b.bufs {
-		if buf != nil && buf.Cap() <= 2*MaxBody { // do not pin a bomb's worth of memory
+		if buf != nil && buf.Cap() <= maxPooled { // do not pin a bomb's worth of memory
 			bufPool.Put(buf)
 		}
 	}
@@ -136,10 +141,14 @@ func (s *Service) ReadBody(r io.Reader, length int64, encoding string, keepWire 
 	// "exactly at the limit" from "over".
 	var total int64
 	for {
-		if err := b.claim.take(chunk); err != nil {
-			return nil, err
-		}
+		// Charge what the buffer holds, not what it was sent: growing
+		// doubles its capacity.
 		buf.Grow(chunk)
+		if c := int64(buf.Cap()); c > b.claim.n {
+			if err := b.claim.take(c - b.claim.n); err != nil {
+				return nil, err
+			}
+		}
 		n, err := buf.ReadFrom(io.LimitReader(src, chunk))
 		total += n
 		if total > MaxDecompressed {

@@ -70,6 +70,45 @@ func decodeList[T any](b []byte, list *[]T, c *counter) error {
 	return nil
 }
 
+// countRecords counts the objects in the report's top-level arrays (the
+// samples and the events) without decoding anything: one pass over the
+// bytes, no allocation. It stops counting past limit.
+func countRecords(body []byte, limit int) int {
+	depth, n := 0, 0
+	inString, escaped := false, false
+	var stack [3]byte // the containers at depths 1..3, enough to tell a record
+	for _, c := range body {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			if c == '{' && depth == 2 && stack[1] == '[' && stack[0] == '{' {
+				if n++; n > limit {
+					return n
+				}
+			}
+			if depth < len(stack) {
+				stack[depth] = c
+			}
+			depth++
+		case '}', ']':
+			depth--
+		}
+	}
+	return n
+}
+
 // decode parses a report's JSON, counting records as it goes.
 func decode(body []byte) (*jagadesa.Report, error) {
 	c := &counter{limit: jagadesa.MaxRecordsPerReport}

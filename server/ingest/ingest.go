@@ -114,6 +114,15 @@ func (s *Service) Accept(ctx context.Context, p jagadesa.Probe, body *Body, sig 
 	if err := s.checkSignature(p, key, hasKey, body.JSON, sig); err != nil {
 		return nil, err
 	}
+	// A report of a million tiny records is refused before anything is
+	// decoded. Decoding copies the body once more and reads it through a
+	// stream buffer: charge that before, and the decoded records after.
+	if countRecords(body.JSON, jagadesa.MaxRecordsPerReport) > jagadesa.MaxRecordsPerReport {
+		return nil, jagadesa.Errorf(jagadesa.ETooLarge, "more than %d records in one report", jagadesa.MaxRecordsPerReport)
+	}
+	if err := body.claim.take(2 * int64(len(body.JSON))); err != nil {
+		return nil, err
+	}
 	r, err := decode(body.JSON)
 	if err != nil {
 		return nil, err
