@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/jagadesa/jagadesa"
 )
@@ -24,6 +26,7 @@ const (
 	minProgrammeYear, maxProgrammeYear = 2022, 2030
 	minContractMbps, maxContractMbps   = 1, 10000
 	maxProgrammeProblems               = 20
+	maxISPLen                          = 100 // characters; ISP names are short
 )
 
 // ProgrammeError is one problem in an operator's programme file. It is a type
@@ -137,7 +140,7 @@ func parseProgrammeRow(rec []string, line int, reg *Registry) (jagadesa.Programm
 	}
 
 	if code := rec[0]; !jagadesa.ValidVillageCode(code) {
-		bad(0, "%q is not a village code NN.NN.NN.NNNN", code)
+		bad(0, "%.40q is not a village code NN.NN.NN.NNNN", code)
 	} else if _, ok := reg.Village(code); !ok {
 		bad(0, "unknown village code %s in %s", code, reg.Province())
 	} else {
@@ -145,17 +148,24 @@ func parseProgrammeRow(rec []string, line int, reg *Registry) (jagadesa.Programm
 	}
 
 	if y, err := strconv.Atoi(rec[1]); err != nil {
-		bad(1, "%q is not a year", rec[1])
+		bad(1, "%.40q is not a year", rec[1])
 	} else if y < minProgrammeYear || y > maxProgrammeYear {
 		bad(1, "%d is outside %d..%d", y, minProgrammeYear, maxProgrammeYear)
 	} else {
 		p.Year = y
 	}
 
-	p.ISP = rec[2]
+	// The ISP name is shown on the map and in notifications, and grouped
+	// on: it must be one line of visible text (no control or bidi-override
+	// characters, no invalid UTF-8), not bytes or a paragraph.
+	if isp := rec[2]; !utf8.ValidString(isp) || strings.ContainsFunc(isp, notGraphic) || utf8.RuneCountInString(isp) > maxISPLen {
+		bad(2, "%.40q is not an ISP name (at most %d printable characters)", isp, maxISPLen)
+	} else {
+		p.ISP = isp
+	}
 
 	if m, err := strconv.Atoi(rec[3]); err != nil {
-		bad(3, "%q is not a whole number of Mbps", rec[3])
+		bad(3, "%.40q is not a whole number of Mbps", rec[3])
 	} else if m < minContractMbps || m > maxContractMbps {
 		bad(3, "%d Mbps is outside %d..%d", m, minContractMbps, maxContractMbps)
 	} else {
@@ -167,7 +177,7 @@ func parseProgrammeRow(rec []string, line int, reg *Registry) (jagadesa.Programm
 		col := 4 + i
 		b, ok := parseFlag(rec[col])
 		if !ok {
-			bad(col, "%q is not a yes/no value (want true/false, 1/0, ya/tidak or blank)", rec[col])
+			bad(col, "%.40q is not a yes/no value (want true/false, 1/0, ya/tidak or blank)", rec[col])
 			continue
 		}
 		*dst = b
@@ -187,6 +197,8 @@ func parseFlag(s string) (value, ok bool) {
 	}
 	return false, false
 }
+
+func notGraphic(r rune) bool { return !unicode.IsGraphic(r) }
 
 func blankRecord(rec []string) bool {
 	for _, f := range rec {

@@ -293,16 +293,9 @@ func (s *Server) handleRegenciesGeoJSON(c *gin.Context) {
 // handleTile serves one Mapbox Vector Tile with a villages and a regencies
 // layer, filtered like villages.geojson.
 func (s *Server) handleTile(c *gin.Context) {
-	z, errZ := strconv.ParseUint(c.Param("z"), 10, 32)
-	x, errX := strconv.ParseUint(c.Param("x"), 10, 32)
-	yName := c.Param("y")
-	y, errY := strconv.ParseUint(strings.TrimSuffix(yName, ".mvt"), 10, 32)
-	if errZ != nil || errX != nil || errY != nil || !strings.HasSuffix(yName, ".mvt") {
-		_ = c.Error(invalid(jagadesa.Problems{"path": "must be /api/v1/tiles/{z}/{x}/{y}.mvt with whole numbers"}, "bad tile address"))
-		return
-	}
-	if z > geo.MaxZoom || x >= 1<<z || y >= 1<<z {
-		_ = c.Error(invalid(jagadesa.Problems{"path": fmt.Sprintf("tile %d/%d/%d does not exist (z ≤ %d, x and y < 2^z)", z, x, y, geo.MaxZoom)}, "bad tile address"))
+	z, x, y, err := parseTilePath(c.Param("z"), c.Param("x"), c.Param("y"))
+	if err != nil {
+		_ = c.Error(err)
 		return
 	}
 	f, sn, ok := s.mapRequest(c)
@@ -310,7 +303,7 @@ func (s *Server) handleTile(c *gin.Context) {
 		return
 	}
 	cov := sn.regencyCoverage(f)
-	tile, err := s.tiles().Tile(uint32(z), uint32(x), uint32(y),
+	tile, err := s.tiles().Tile(z, x, y,
 		func(i int) (geo.MapVillage, bool) { return sn.villages[i], f.match(&sn.villages[i]) },
 		func(code string) *geo.Coverage { return cov[code] })
 	if err != nil {

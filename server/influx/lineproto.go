@@ -2,8 +2,11 @@ package influx
 
 import (
 	"encoding/json"
+	"fmt"
+	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
 
@@ -23,9 +26,23 @@ const (
 
 // Encoder turns validated reports into line protocol. It reuses its buffer,
 // so one Encoder serves one goroutine at a time.
+//
+// Every point it writes reads back unchanged, both with the
+// influxdata/line-protocol/v2 decoder and with the parser of InfluxDB 1.x
+// and 2.x: tag values escape commas, spaces and equals signs; string fields
+// escape backslashes, quotes, newlines, carriage returns and tabs, so the
+// only newline in the output ends a point. (InfluxDB 1.x and 2.x unescape
+// only \\ and \" in strings: a message's newline is stored there as the
+// two characters \n.) A tag value line protocol cannot carry unchanged is
+// refused, not altered; see tagProblem.
 type Encoder struct {
 	enc lineprotocol.Encoder
+	err error // first record refused
 }
+
+// tag is one tag of a point. Tags are passed in key order, as line protocol
+// wants them.
+type tag struct{ key, value string }
 
 // AppendReport encodes every record of r, tagged with its village, regency
 // and probe, and returns the buffer and the number of points. The report
@@ -38,38 +55,52 @@ type Encoder struct {
 func (e *Encoder) AppendReport(buf []byte, r *jagadesa.Report, regency string) ([]byte, int, error) {
 	e.enc.SetBuffer(buf)
 	e.enc.SetPrecision(lineprotocol.Nanosecond)
-	// Keys are our constants and values passed Validate: skip re-checking.
+	// Keys are our constants and tag values are checked by begin: skip the
+	// encoder's own checks.
 	e.enc.SetLax(true)
+	e.err = nil
 	n := 0
 	for i := range r.Samples {
 		s := &r.Samples[i]
+		if s.Seq > math.MaxInt64 {
+			e.refuse("samples", i, fmt.Errorf("seq %d does not fit an integer field", s.Seq))
+			continue
+		}
 		t := time.UnixMilli(s.TimeMs)
+		var err error
 		switch s.Kind {
 		case jagadesa.KindICMP:
-			e.icmp(r, regency, s, t)
+			err = e.icmp(r, regency, s, t)
 		case jagadesa.KindHeartbeat:
-			e.heartbeat(r, regency, s, t)
+			err = e.heartbeat(r, regency, s, t)
 		case jagadesa.KindDNS:
-			e.dns(r, regency, s, t)
+			err = e.dns(r, regency, s, t)
 		case jagadesa.KindHTTP:
-			e.http(r, regency, s, t)
+			err = e.http(r, regency, s, t)
 		case jagadesa.KindThroughput:
-			e.throughput(r, regency, s, t)
+			err = e.throughput(r, regency, s, t)
 		case jagadesa.KindOutage:
-			e.outage(r, regency, s)
+			err = e.outage(r, regency, s)
 		default:
+			continue
+		}
+		if err != nil {
+			e.refuse("samples", i, err)
 			continue
 		}
 		n++
 	}
 	for i := range r.Events {
 		ev := &r.Events[i]
-		e.enc.StartLine(MeasEvent)
-		e.enc.AddTag("kind", ev.Kind)
-		e.enc.AddTag("probe", r.Probe)
-		e.enc.AddTag("regency", regency)
-		e.enc.AddTag("severity", ev.Severity)
-		e.enc.AddTag("village", r.Village)
+		if ev.Seq > math.MaxInt64 {
+			e.refuse("events", i, fmt.Errorf("seq %d does not fit an integer field", ev.Seq))
+			continue
+		}
+		if err := e.begin(MeasEvent, tag{"kind", ev.Kind}, tag{"probe", r.Probe}, tag{"regency", regency},
+			tag{"severity", ev.Severity}, tag{"village", r.Village}); err != nil {
+			e.refuse("events", i, err)
+			continue
+		}
 		e.enc.AddField("message", str(ev.Message))
 		if len(ev.Attrs) > 0 {
 			e.enc.AddField("attrs", str(attrsString(ev.Attrs)))
@@ -79,18 +110,74 @@ func (e *Encoder) AppendReport(buf []byte, r *jagadesa.Report, regency string) (
 		n++
 	}
 	out := e.enc.Bytes()
-	err := e.enc.Err()
+	err := e.err
+	if err == nil {
+		err = e.enc.Err()
+	}
 	e.enc.ClearErr()
+	e.err = nil
 	return out, n, err
 }
 
-func (e *Encoder) icmp(r *jagadesa.Report, regency string, s *jagadesa.Sample, t time.Time) {
+// refuse keeps the first record that cannot be encoded; the others are
+// still written, but AppendReport returns the error.
+func (e *Encoder) refuse(list string, i int, err error) {
+	if e.err == nil {
+		e.err = fmt.Errorf("%s[%d]: %w", list, i, err)
+	}
+}
+
+// begin starts a point of measurement m with its tags, leaving out tags
+// with an empty value (line protocol has no empty tag values; InfluxDB
+// reads a missing tag as empty). When a tag value cannot be written it
+// writes nothing and says why.
+func (e *Encoder) begin(m string, tags ...tag) error {
+	for _, t := range tags {
+		if why := tagProblem(t.value); why != "" {
+			return fmt.Errorf("tag %s=%q cannot be written as line protocol: %s", t.key, t.value, why)
+		}
+	}
+	e.enc.StartLine(m)
+	for _, t := range tags {
+		if t.value != "" {
+			e.enc.AddTag(t.key, t.value)
+		}
+	}
+	return nil
+}
+
+// tagProblem says why v cannot be a tag value, or returns "" when it can.
+//
+// Line protocol escapes a tag value's commas, spaces and equals signs with
+// a backslash and has no escape for the backslash itself. A backslash at
+// the end of a value would escape the separator written after it, so that
+// value cannot be written at all. One before a comma, space or equals sign
+// reads back correctly on its own, but InfluxDB 1.x and 2.x cut a batch
+// into lines by pairing every backslash with the byte after it, and that
+// pairing then swallows the escape: with a double quote further on, the
+// line's end is taken for part of a quoted string and the next point (in a
+// batch, perhaps another report's) is joined to it, failing both. Control
+// characters and invalid UTF-8 are not allowed at all.
+func tagProblem(v string) string {
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c < 0x20 || c == 0x7f:
+			return "control character"
+		case c == '\\' && (i+1 == len(v) || v[i+1] == ',' || v[i+1] == ' ' || v[i+1] == '='):
+			return "backslash before a comma, space or equals sign, or at the end"
+		}
+	}
+	if !utf8.ValidString(v) {
+		return "invalid UTF-8"
+	}
+	return ""
+}
+
+func (e *Encoder) icmp(r *jagadesa.Report, regency string, s *jagadesa.Sample, t time.Time) error {
 	p := s.ICMP
-	e.enc.StartLine(MeasICMP)
-	e.enc.AddTag("probe", r.Probe)
-	e.enc.AddTag("regency", regency)
-	e.enc.AddTag("target", s.Target)
-	e.enc.AddTag("village", r.Village)
+	if err := e.begin(MeasICMP, tag{"probe", r.Probe}, tag{"regency", regency}, tag{"target", s.Target}, tag{"village", r.Village}); err != nil {
+		return err
+	}
 	e.enc.AddField("sent", flt(float64(p.Sent)))
 	e.enc.AddField("received", flt(float64(p.Received)))
 	e.enc.AddField("loss_pct", flt(p.LossPct()))
@@ -111,14 +198,14 @@ func (e *Encoder) icmp(r *jagadesa.Report, regency string, s *jagadesa.Sample, t
 	}
 	e.enc.AddField("seq", lineprotocol.IntValue(int64(s.Seq)))
 	e.enc.EndLine(t)
+	return nil
 }
 
-func (e *Encoder) heartbeat(r *jagadesa.Report, regency string, s *jagadesa.Sample, t time.Time) {
+func (e *Encoder) heartbeat(r *jagadesa.Report, regency string, s *jagadesa.Sample, t time.Time) error {
 	h := s.Heartbeat
-	e.enc.StartLine(MeasHeartbeat)
-	e.enc.AddTag("probe", r.Probe)
-	e.enc.AddTag("regency", regency)
-	e.enc.AddTag("village", r.Village)
+	if err := e.begin(MeasHeartbeat, tag{"probe", r.Probe}, tag{"regency", regency}, tag{"village", r.Village}); err != nil {
+		return err
+	}
 	e.enc.AddField("boot_id", str(h.BootID))
 	e.enc.AddField("interval_s", flt(h.IntervalS))
 	e.enc.AddField("prev_clean", lineprotocol.BoolValue(h.PrevClean))
@@ -129,16 +216,15 @@ func (e *Encoder) heartbeat(r *jagadesa.Report, regency string, s *jagadesa.Samp
 	e.enc.AddField("spool_dropped", flt(float64(h.SpoolDropped)))
 	e.enc.AddField("uptime_s", flt(h.UptimeS))
 	e.enc.EndLine(t)
+	return nil
 }
 
-func (e *Encoder) dns(r *jagadesa.Report, regency string, s *jagadesa.Sample, t time.Time) {
+func (e *Encoder) dns(r *jagadesa.Report, regency string, s *jagadesa.Sample, t time.Time) error {
 	d := s.DNS
-	e.enc.StartLine(MeasDNS)
-	e.enc.AddTag("probe", r.Probe)
-	e.enc.AddTag("regency", regency)
-	e.enc.AddTag("resolver", d.Resolver)
-	e.enc.AddTag("target", s.Target)
-	e.enc.AddTag("village", r.Village)
+	if err := e.begin(MeasDNS, tag{"probe", r.Probe}, tag{"regency", regency}, tag{"resolver", d.Resolver},
+		tag{"target", s.Target}, tag{"village", r.Village}); err != nil {
+		return err
+	}
 	e.enc.AddField("ok", flt(b2f(d.OK)))
 	e.enc.AddField("rtt_ms", flt(d.RTTMs))
 	e.enc.AddField("rcode", str(d.RCode))
@@ -148,15 +234,14 @@ func (e *Encoder) dns(r *jagadesa.Report, regency string, s *jagadesa.Sample, t 
 	}
 	e.enc.AddField("seq", lineprotocol.IntValue(int64(s.Seq)))
 	e.enc.EndLine(t)
+	return nil
 }
 
-func (e *Encoder) http(r *jagadesa.Report, regency string, s *jagadesa.Sample, t time.Time) {
+func (e *Encoder) http(r *jagadesa.Report, regency string, s *jagadesa.Sample, t time.Time) error {
 	h := s.HTTP
-	e.enc.StartLine(MeasHTTP)
-	e.enc.AddTag("probe", r.Probe)
-	e.enc.AddTag("regency", regency)
-	e.enc.AddTag("target", s.Target)
-	e.enc.AddTag("village", r.Village)
+	if err := e.begin(MeasHTTP, tag{"probe", r.Probe}, tag{"regency", regency}, tag{"target", s.Target}, tag{"village", r.Village}); err != nil {
+		return err
+	}
 	e.enc.AddField("ok", flt(b2f(h.OK)))
 	e.enc.AddField("status_code", flt(float64(h.StatusCode)))
 	e.enc.AddField("ttfb_ms", flt(h.TTFBMs))
@@ -169,15 +254,14 @@ func (e *Encoder) http(r *jagadesa.Report, regency string, s *jagadesa.Sample, t
 	}
 	e.enc.AddField("seq", lineprotocol.IntValue(int64(s.Seq)))
 	e.enc.EndLine(t)
+	return nil
 }
 
-func (e *Encoder) throughput(r *jagadesa.Report, regency string, s *jagadesa.Sample, t time.Time) {
+func (e *Encoder) throughput(r *jagadesa.Report, regency string, s *jagadesa.Sample, t time.Time) error {
 	x := s.Throughput
-	e.enc.StartLine(MeasThroughput)
-	e.enc.AddTag("direction", x.Direction)
-	e.enc.AddTag("probe", r.Probe)
-	e.enc.AddTag("regency", regency)
-	e.enc.AddTag("village", r.Village)
+	if err := e.begin(MeasThroughput, tag{"direction", x.Direction}, tag{"probe", r.Probe}, tag{"regency", regency}, tag{"village", r.Village}); err != nil {
+		return err
+	}
 	e.enc.AddField("bytes", flt(float64(x.Bytes)))
 	e.enc.AddField("duration_ms", flt(x.DurationMs))
 	e.enc.AddField("mbps", flt(x.Mbps))
@@ -190,17 +274,16 @@ func (e *Encoder) throughput(r *jagadesa.Report, regency string, s *jagadesa.Sam
 	}
 	e.enc.AddField("seq", lineprotocol.IntValue(int64(s.Seq)))
 	e.enc.EndLine(t)
+	return nil
 }
 
 // outage points sit at the outage's start, so a timeline shows them where
 // they began; the same outage reported twice overwrites itself.
-func (e *Encoder) outage(r *jagadesa.Report, regency string, s *jagadesa.Sample) {
+func (e *Encoder) outage(r *jagadesa.Report, regency string, s *jagadesa.Sample) error {
 	o := s.Outage
-	e.enc.StartLine(MeasOutage)
-	e.enc.AddTag("cause", o.Cause)
-	e.enc.AddTag("probe", r.Probe)
-	e.enc.AddTag("regency", regency)
-	e.enc.AddTag("village", r.Village)
+	if err := e.begin(MeasOutage, tag{"cause", o.Cause}, tag{"probe", r.Probe}, tag{"regency", regency}, tag{"village", r.Village}); err != nil {
+		return err
+	}
 	e.enc.AddField("duration_s", flt(float64(o.EndMs-o.StartMs)/1000))
 	e.enc.AddField("end_s", flt(float64(o.EndMs)/1000))
 	if o.Detail != "" {
@@ -208,6 +291,7 @@ func (e *Encoder) outage(r *jagadesa.Report, regency string, s *jagadesa.Sample)
 	}
 	e.enc.AddField("seq", lineprotocol.IntValue(int64(s.Seq)))
 	e.enc.EndLine(time.UnixMilli(o.StartMs))
+	return nil
 }
 
 func b2f(b bool) float64 {
@@ -227,10 +311,13 @@ func flt(v float64) lineprotocol.Value {
 	return x
 }
 
+// str makes a string field. Free text is only length-checked, so it may
+// hold invalid UTF-8, which line protocol cannot carry: such bytes become
+// U+FFFD and the rest of the text is kept.
 func str(s string) lineprotocol.Value {
 	v, ok := lineprotocol.StringValue(s)
-	if !ok { // invalid UTF-8: keep the point, lose the text
-		v, _ = lineprotocol.StringValue("")
+	if !ok {
+		v, _ = lineprotocol.StringValue(strings.ToValidUTF8(s, "\uFFFD"))
 	}
 	return v
 }

@@ -124,7 +124,17 @@ func Load(path string) (*Directory, error) {
 // province.
 func Parse(b []byte) (*Directory, error) {
 	var d Directory
-	if err := yaml.NewDecoder(bytes.NewReader(b), yaml.DisallowUnknownField(), yaml.UseJSONUnmarshaler()).Decode(&d); err != nil {
+	err := func() (err error) {
+		// go-yaml panics on some malformed files (a !!binary scalar where a
+		// list belongs, found by FuzzParseDirectory): an error, not a crash.
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("not a readable directory file: %v", p)
+			}
+		}()
+		return yaml.NewDecoder(bytes.NewReader(b), yaml.DisallowUnknownField(), yaml.UseJSONUnmarshaler()).Decode(&d)
+	}()
+	if err != nil {
 		return nil, err
 	}
 	if err := d.init(); err != nil {
