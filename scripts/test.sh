@@ -57,3 +57,7 @@ log "go test (artifacts in $JAGADESA_ARTIFACTS)"
 go test -count=1 -timeout 20m "$@" $(go list ./... | grep -v /cmd/internal/netlab)
 log "go test (accuracy lab, alone)"
 go test -count=1 -timeout 10m "$@" ./cmd/internal/netlab
+# Every fuzz target for a bounded time (seed corpora also run in go test
+# above); a finding fails CI and leaves its input under testdata/fuzz.
+log "fuzz (each target ${FUZZTIME:-10s})"
+FUZZTIME=${FUZZTIME:-10s} scripts/fuzz.sh

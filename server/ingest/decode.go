@@ -103,7 +103,9 @@ func countRecords(body []byte, limit int) int {
 			}
 			depth++
 		case '}', ']':
-			depth--
+			if depth--; depth < 0 {
+				return n // not JSON: the decoder says why
+			}
 		}
 	}
 	return n
