@@ -36,7 +36,7 @@ func BenchmarkVillagesGeoJSONHandler(b *testing.B) {
 	engine := status.New(status.Config{Now: now})
 	for i, p := range geo.DemoProgramme(reg) {
 		prog[p.Code] = p
-		engine.Restore(p.Code, "p", clock.Add(-time.Duration(i%50)*time.Second), 20+float64(i%30), float64(i%3), true)
+		engine.Restore(p.Code, "p", clock.Add(-time.Duration(i%50)*time.Second), time.Minute, 20+float64(i%30), float64(i%3), true)
 	}
 	h := server.NewServer(server.Deps{Logger: slog.New(slog.DiscardHandler), Registry: reg, Programme: prog, Probes: db,
 		Points: nil, Status: engine, AdminToken: adminToken, Now: now})

@@ -113,9 +113,14 @@ func val(p *float64) float64 {
 
 // villageBack closes a village's down incident when it reports again; a
 // regional incident closes when its last village is back (resolveRegional).
+// Only a report newer than the one the outage began after counts: a
+// status restored at start-up from stored data is not the village coming
+// back.
 func (m *Manager) villageBack(now time.Time, s *Snapshot) {
 	for _, k := range []jagadesa.IncidentKind{jagadesa.IncidentDown, jagadesa.IncidentPowerCut, jagadesa.IncidentProbeFault} {
-		m.resolveVillage(now, s.Code, k, DetailProbeBack)
+		if in := m.open[villageKey(s.Code, k)]; in != nil && s.LastSeen.After(in.StartedAt) {
+			m.resolveVillage(now, s.Code, k, DetailProbeBack)
+		}
 	}
 }
 

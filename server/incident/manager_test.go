@@ -752,3 +752,35 @@ func TestSecurityEvidenceAggregates(t *testing.T) {
 		t.Fatalf("store holds %v signals: %v", stored, err)
 	}
 }
+
+// After a restart, a status restored from stored data may say up for a
+// village whose last report is the one before its outage: that is not the
+// village coming back, and its incident stays open until a newer report.
+func TestRestoredStatusDoesNotResolve(t *testing.T) {
+	store := newMemStore()
+	f := newFleet(t, store, "")
+	c := geo.KrandeganCode
+	f.set(c, jagadesa.StatusUp)
+	f.step(2 * time.Second)
+	last := f.snaps[c].LastSeen
+	f.set(c, jagadesa.StatusDown)
+	f.step(time.Minute)
+	if len(f.open()) != 1 {
+		t.Fatalf("open %+v", f.open())
+	}
+	// A new manager over the same store, fed the restored "up" with the
+	// old last report.
+	g := newFleet(t, store, "")
+	g.now = f.now.Add(time.Second)
+	g.set(c, jagadesa.StatusUp)
+	g.snaps[c].LastSeen = last
+	g.run(time.Minute)
+	if len(g.open()) != 1 {
+		t.Fatal("the restored status resolved the outage")
+	}
+	g.snaps[c].LastSeen = g.now // a real report
+	g.step(time.Second)
+	if len(g.open()) != 0 {
+		t.Fatal("a new report did not resolve it")
+	}
+}

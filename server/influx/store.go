@@ -233,6 +233,9 @@ type Latest struct {
 	RTTMs    float64 // median RTT of the latest round, NaN-free: 0 when none
 	LossPct  float64
 	HasPing  bool
+	// Interval is the probe's measurement interval from its latest
+	// heartbeat (0: unknown); the village's deadline depends on it.
+	Interval time.Duration
 }
 
 // LatestByVillage reads, for every village heard from since `since`, when it
@@ -241,7 +244,7 @@ type Latest struct {
 func (s *Store) LatestByVillage(ctx context.Context, since time.Duration) (map[string]*Latest, error) {
 	q := fmt.Sprintf(`from(bucket: %s)
   |> range(start: -%ds)
-  |> filter(fn: (r) => (r._measurement == "heartbeat" and r._field == "uptime_s") or (r._measurement == "icmp" and (r._field == "loss_pct" or r._field == "rtt_median_ms")))
+  |> filter(fn: (r) => (r._measurement == "heartbeat" and (r._field == "uptime_s" or r._field == "interval_s")) or (r._measurement == "icmp" and (r._field == "loss_pct" or r._field == "rtt_median_ms")))
   |> group(columns: ["village", "probe", "_measurement", "_field"])
   |> last()`, FluxString(s.bucket), int(since.Seconds()))
 	recs, err := s.Query(ctx, q)
@@ -270,6 +273,8 @@ func (s *Store) LatestByVillage(ctx context.Context, since time.Duration) (map[s
 			l.LossPct, l.HasPing = f, true
 		case "rtt_median_ms":
 			l.RTTMs = f
+		case "interval_s":
+			l.Interval = time.Duration(f * float64(time.Second))
 		}
 	}
 	return out, nil

@@ -25,7 +25,7 @@ const (
 // may hold: the bytes of their bodies and an estimate of their decoded
 // records. A report that would go beyond it is refused with 429 and
 // Retry-After, and the probe sends it again later.
-const DefaultBudget = 96 << 20
+const DefaultBudget = 64 << 20
 
 // maxPooled is the largest buffer kept for reuse: a live report is a few
 // KiB, a backfill batch up to 2 MiB; bigger buffers go to the collector
@@ -74,21 +74,21 @@ type Body struct {
 	JSON  []byte
 	Wire  []byte
 	claim claim
-	bufs  [2]*bytes.Buffer
+	bufs  [2][]byte
 }
 
 // Release gives back the body's memory. The body must not be used after.
 func (b *Body) Release() {
 	for _, buf := range b.bufs {
-		if buf != nil && buf.Cap() <= maxPooled { // do not pin a bomb's worth of memory
-			bufPool.Put(buf)
+		if buf != nil && cap(buf) <= maxPooled { // do not pin a bomb's worth of memory
+			bufPool.Put(&buf)
 		}
 	}
-	b.bufs = [2]*bytes.Buffer{}
+	b.bufs = [2][]byte{}
 	b.claim.release()
 }
 
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+var bufPool sync.Pool // *[]byte
 
 var gzPool sync.Pool // *gzip.Reader
 
@@ -100,6 +100,10 @@ func (s *Service) ReadBody(r io.Reader, length int64, encoding string, keepWire 
 	if length > MaxBody {
 		return nil, tooLarge("body of %d bytes exceeds the limit of %d", length, MaxBody)
 	}
+	enc := strings.ToLower(strings.TrimSpace(encoding))
+	if enc != "" && enc != "identity" && enc != "gzip" {
+		return nil, jagadesa.Errorf(jagadesa.EInvalid, "unsupported Content-Encoding %q (use gzip or none)", enc)
+	}
 	b := &Body{claim: claim{b: s.budget}}
 	ok := false
 	defer func() {
@@ -107,78 +111,90 @@ func (s *Service) ReadBody(r io.Reader, length int64, encoding string, keepWire 
 			b.Release()
 		}
 	}()
-	limited := &limitReader{r: r, n: MaxBody}
-	var src io.Reader = limited
-	switch enc := strings.ToLower(strings.TrimSpace(encoding)); enc {
-	case "", "identity":
-	case "gzip":
-		var in io.Reader = limited
-		if keepWire {
-			b.bufs[1] = newBuf()
-			in = io.TeeReader(limited, b.bufs[1])
-		}
-		zr, _ := gzPool.Get().(*gzip.Reader)
-		var err error
-		if zr == nil {
-			zr, err = gzip.NewReader(in)
-		} else {
-			err = zr.Reset(in)
-		}
-		if err != nil {
-			if errors.Is(err, errBodyLimit) {
-				return nil, tooLarge("body exceeds the limit of %d bytes", MaxBody)
-			}
-			return nil, jagadesa.Errorf(jagadesa.EInvalid, "body is not valid gzip")
-		}
-		defer gzPool.Put(zr)
-		src = zr
-	default:
-		return nil, jagadesa.Errorf(jagadesa.EInvalid, "unsupported Content-Encoding %q (use gzip or none)", enc)
-	}
-	buf := newBuf()
-	b.bufs[0] = buf
-	// Read a chunk of budget at a time; one byte past the limit tells
-	// "exactly at the limit" from "over".
-	var total int64
-	for {
-		// Charge what the buffer holds, not what it was sent: growing
-		// doubles its capacity.
-		buf.Grow(chunk)
-		if c := int64(buf.Cap()); c > b.claim.n {
-			if err := b.claim.take(c - b.claim.n); err != nil {
-				return nil, err
-			}
-		}
-		n, err := buf.ReadFrom(io.LimitReader(src, chunk))
-		total += n
-		if total > MaxDecompressed {
-			return nil, tooLarge("decompressed body exceeds the limit of %d bytes", MaxDecompressed)
-		}
-		if err != nil {
-			if errors.Is(err, errBodyLimit) {
-				return nil, tooLarge("body exceeds the limit of %d bytes", MaxBody)
-			}
-			return nil, jagadesa.Errorf(jagadesa.EInvalid, "could not read the body: %s", readErr(err))
-		}
-		if n < chunk {
-			break
-		}
-	}
-	if total == 0 {
+	raw, err := b.read(0, r, MaxBody)
+	switch {
+	case errors.Is(err, errBodyLimit):
+		return nil, tooLarge("body exceeds the limit of %d bytes", MaxBody)
+	case err != nil:
+		return nil, err
+	case len(raw) == 0:
 		return nil, jagadesa.Errorf(jagadesa.EInvalid, "empty body")
 	}
-	b.JSON = buf.Bytes()
-	if b.bufs[1] != nil {
-		b.Wire = b.bufs[1].Bytes()
+	if enc != "gzip" {
+		b.JSON = raw
+		ok = true
+		return b, nil
+	}
+	zr, _ := gzPool.Get().(*gzip.Reader)
+	if zr == nil {
+		zr, err = gzip.NewReader(bytes.NewReader(raw))
+	} else {
+		err = zr.Reset(bytes.NewReader(raw))
+	}
+	if err != nil {
+		return nil, jagadesa.Errorf(jagadesa.EInvalid, "body is not valid gzip")
+	}
+	defer gzPool.Put(zr)
+	js, err := b.read(1, zr, MaxDecompressed)
+	switch {
+	case errors.Is(err, errBodyLimit):
+		return nil, tooLarge("decompressed body exceeds the limit of %d bytes", MaxDecompressed)
+	case err != nil:
+		return nil, err
+	case len(js) == 0:
+		return nil, jagadesa.Errorf(jagadesa.EInvalid, "empty body")
+	}
+	// The JSON now lives in the second buffer: swap so that bufs[0] is
+	// always the JSON.
+	b.bufs[0], b.bufs[1] = b.bufs[1], b.bufs[0]
+	b.JSON = js
+	if keepWire {
+		b.Wire = raw
 	}
 	ok = true
 	return b, nil
 }
 
-func newBuf() *bytes.Buffer {
-	b := bufPool.Get().(*bytes.Buffer)
-	b.Reset()
-	return b
+// read reads src to its end into buffer i, at most limit bytes (more is
+// errBodyLimit), taking budget for every byte of capacity before it is
+// allocated.
+func (b *Body) read(i int, src io.Reader, limit int64) ([]byte, error) {
+	buf := b.bufs[i]
+	if buf == nil {
+		if p, _ := bufPool.Get().(*[]byte); p != nil {
+			buf = (*p)[:0]
+		}
+	}
+	if err := b.claim.take(int64(cap(buf))); err != nil {
+		return nil, err
+	}
+	b.bufs[i] = buf
+	for {
+		if len(buf) == cap(buf) {
+			grow := int64(max(cap(buf), chunk))
+			if err := b.claim.take(grow); err != nil {
+				return nil, err
+			}
+			nb := make([]byte, len(buf), int64(cap(buf))+grow)
+			copy(nb, buf)
+			buf = nb
+			b.bufs[i] = buf
+		}
+		n, err := src.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		b.bufs[i] = buf
+		if int64(len(buf)) > limit {
+			return nil, errBodyLimit
+		}
+		switch {
+		case err == io.EOF:
+			return buf, nil
+		case errors.Is(err, errBodyLimit):
+			return nil, err
+		case err != nil:
+			return nil, jagadesa.Errorf(jagadesa.EInvalid, "could not read the body: %s", readErr(err))
+		}
+	}
 }
 
 // readErr names what went wrong reading a body, without the reader's
@@ -194,28 +210,6 @@ func readErr(err error) string {
 }
 
 var errBodyLimit = errors.New("body over the limit")
-
-// limitReader fails (rather than ending) past n bytes, so a body over the
-// limit is told from one that ends at it.
-type limitReader struct {
-	r io.Reader
-	n int64
-}
-
-func (l *limitReader) Read(p []byte) (int, error) {
-	if l.n < 0 {
-		return 0, errBodyLimit
-	}
-	if int64(len(p)) > l.n+1 {
-		p = p[:l.n+1]
-	}
-	n, err := l.r.Read(p)
-	l.n -= int64(n)
-	if l.n < 0 {
-		return n, errBodyLimit
-	}
-	return n, err
-}
 
 func tooLarge(format string, args ...any) error {
 	return jagadesa.Errorf(jagadesa.ETooLarge, format, args...)

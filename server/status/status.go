@@ -283,12 +283,15 @@ func (e *Engine) record(v *village, now time.Time) {
 // Restore seeds the engine from stored data at start-up. The hysteresis
 // starts afresh: a village degraded before the restart shows degraded
 // again once it has been so for DegradedAfter.
-func (e *Engine) Restore(code, probe string, lastSeen time.Time, rttMs, lossPct float64, hasPing bool) {
+func (e *Engine) Restore(code, probe string, lastSeen time.Time, interval time.Duration, rttMs, lossPct float64, hasPing bool) {
 	now := e.cfg.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	v := e.get(code)
 	v.probe, v.lastSeen = probe, lastSeen
+	if interval > 0 { // judged on its own deadline, not the default's
+		v.interval = interval
+	}
 	if hasPing {
 		v.targets["(restored)"] = &Target{Target: "(restored)", Time: lastSeen, RTTMs: rttMs, LossPct: lossPct}
 	}

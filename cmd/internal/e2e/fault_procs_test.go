@@ -1,5 +1,3 @@
-//go:build faulttest
-
 //go:build linux
 
 package e2e

@@ -327,7 +327,7 @@ func restoreStatus(ctx context.Context, store *influx.Store, engine *status.Engi
 		return
 	}
 	for _, l := range latest {
-		engine.Restore(l.Village, l.Probe, l.LastSeen, l.RTTMs, l.LossPct, l.HasPing)
+		engine.Restore(l.Village, l.Probe, l.LastSeen, l.Interval, l.RTTMs, l.LossPct, l.HasPing)
 	}
 	log.Info("restored live status", "villages", len(latest))
 }
