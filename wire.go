@@ -273,7 +273,7 @@ func (r *Report) ValidateHeader() Problems {
 		p.add("v", "unsupported wire version %d (this server speaks %d)", r.Version, WireVersion)
 		return p
 	}
-	if r.Probe == "" || len(r.Probe) > 64 || !printable(r.Probe) {
+	if r.Probe == "" || len(r.Probe) > 64 || !tagValue(r.Probe) {
 		p.add("probe", "required, at most 64 printable characters")
 	}
 	if !ValidVillageCode(r.Village) {
@@ -361,15 +361,26 @@ func checkTime(p Problems, field string, ms, oldest, newest int64) {
 }
 
 // tagValue reports whether s can be an InfluxDB tag value as the probe
-// sends it: printable, and not ending in a backslash (which line protocol
-// would read as escaping what follows).
-func tagValue(s string) bool { return printable(s) && !strings.HasSuffix(s, "\\") }
+// sends it: printable, and with no backslash at its end or before a space,
+// comma or equals sign. Line protocol reads those as escapes, and InfluxDB's
+// line splitter then merges the point with the next one.
+func tagValue(s string) bool {
+	if !printable(s) || strings.HasSuffix(s, "\\") {
+		return false
+	}
+	for i := 0; i+1 < len(s); i++ {
+		if s[i] == '\\' && (s[i+1] == ' ' || s[i+1] == ',' || s[i+1] == '=') {
+			return false
+		}
+	}
+	return true
+}
 
 func (s *Sample) check(p Problems, f string, oldest, newest int64) {
 	checkSeq(p, f, s.Seq)
 	checkTime(p, f+".t", s.TimeMs, oldest, newest)
 	if len(s.Target) > MaxTextLen || !tagValue(s.Target) {
-		p.add(f+".target", "at most %d printable characters, not ending in a backslash", MaxTextLen)
+		p.add(f+".target", "at most %d printable characters, no backslash at the end or before a space, comma or '='", MaxTextLen)
 	}
 	switch s.Kind {
 	case KindICMP:

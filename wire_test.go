@@ -2,6 +2,7 @@ package jagadesa
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -124,5 +125,51 @@ func TestParseStatus(t *testing.T) {
 	}
 	if _, err := ParseStatus("sideways"); err == nil {
 		t.Fatal("unknown status accepted")
+	}
+}
+
+// Split keeps the good records and names every bad one by its seq.
+func TestReportSplit(t *testing.T) {
+	now := time.Now()
+	ms := now.Add(-time.Minute).UnixMilli()
+	icmp := func(seq uint64, target string) Sample {
+		return Sample{Seq: seq, TimeMs: ms, Kind: KindICMP, Target: target, ICMP: &ICMP{Sent: 1, Received: 1, MinMs: 1, AvgMs: 1, MaxMs: 1}}
+	}
+	r := Report{Version: WireVersion, Probe: "p", Village: "33.06.08.2007", Stream: "s-1", Samples: []Sample{
+		icmp(1, "ok"), icmp(2, `ends\`), icmp(3, `a\ b`), icmp(MaxSeq+1, "ok"), icmp(5, "ok"), icmp(5, "again"), icmp(0, "zero"),
+	}, Events: []Event{{Seq: 7, TimeMs: ms, Kind: "k", Severity: "warning"}, {Seq: 8, TimeMs: ms, Kind: "k", Severity: "loud"}}}
+	if p := r.ValidateHeader(); p != nil {
+		t.Fatal(p)
+	}
+	rej := r.Split(now)
+	var got []uint64
+	for _, x := range rej {
+		got = append(got, x.Seq)
+	}
+	if fmt.Sprint(got) != fmt.Sprint([]uint64{2, 3, MaxSeq + 1, 5, 0, 8}) || len(r.Samples) != 2 || len(r.Events) != 1 {
+		t.Fatalf("refused %v, kept %d samples and %d events", got, len(r.Samples), len(r.Events))
+	}
+	if r.Validate(now) != nil {
+		t.Fatalf("what Split kept fails validation: %v", r.Validate(now))
+	}
+	for _, s := range []string{"a b", `a\b`, "a,b", `\\`} {
+		if !tagValue(s) && s != `\\` {
+			t.Errorf("tagValue(%q) refused", s)
+		}
+	}
+	for _, s := range []string{`a\`, `a\ b`, `a\,b`, `a\=b`, "a\nb"} {
+		if tagValue(s) {
+			t.Errorf("tagValue(%q) accepted", s)
+		}
+	}
+	for _, s := range []string{"s-1", "A.b_c", ""} {
+		if !ValidStream(s) {
+			t.Errorf("ValidStream(%q) = false", s)
+		}
+	}
+	for _, s := range []string{"a b", "a/b", strings.Repeat("x", 65), "ü"} {
+		if ValidStream(s) {
+			t.Errorf("ValidStream(%q) = true", s)
+		}
 	}
 }

@@ -20,6 +20,7 @@
 # tests (influxtest), in the fuzzing workers too; set INFLUXD as
 # scripts/test.sh does to skip looking for or building it.
 set -euo pipefail
+export LC_ALL=C # ls and comm agree on the order of corpus files
 cd "$(dirname "$0")/.."
 
 log() { printf 'fuzz.sh: %s\n' "$*" >&2; }
@@ -48,12 +49,19 @@ for t in "${targets[@]}"; do
   fi
   ran=$((ran + 1))
   log "$name ($pkg) for $FUZZTIME"
+  corpus=$pkg/testdata/fuzz/$name
+  before=$(ls "$corpus" 2>/dev/null || true)
   start=$SECONDS
   if go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg"; then
     log "$name: nothing found ($((SECONDS - start))s with the build)"
+    continue
+  fi
+  failed+=("$name")
+  found=$(comm -13 <(printf '%s\n' "$before") <(ls "$corpus" 2>/dev/null || true))
+  if [[ -n $found ]]; then
+    log "$name: FOUND an input that breaks it: $corpus/$found"
   else
-    log "$name: FAILED; a new input under $pkg/testdata/fuzz/$name/ reproduces it"
-    failed+=("$name")
+    log "$name: go test failed without a new input (a build error or a failing seed: see above)"
   fi
 done
 

@@ -46,7 +46,10 @@ type tag struct{ key, value string }
 
 // AppendReport encodes every record of r, tagged with its village, regency
 // and probe, and returns the buffer and the number of points. The report
-// must have passed Validate: the encoder trusts its numbers.
+// must have passed Validate: the encoder trusts its numbers. A record it
+// still cannot write (a tag value tagProblem refuses, a seq beyond int64)
+// is left out and the error names the first such record; the others are
+// in the buffer.
 //
 // Every point's timestamp comes from the probe, so writing the same report
 // twice overwrites the same points: retries are idempotent. Events get the

@@ -38,8 +38,11 @@ import (
 // WriteRecord against the full path through POST /api/v1/reports, in one
 // run against the same InfluxDB, and prints both rates and their ratio.
 func runBench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "flood" {
+		return benchFlood(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "ingest" {
-		return errors.New("usage: jagadesa bench ingest [flags]")
+		return errors.New("usage: jagadesa bench ingest|flood [flags]")
 	}
 	fs := flag.NewFlagSet("jagadesa bench ingest", flag.ContinueOnError)
 	fs.SetOutput(stderr)

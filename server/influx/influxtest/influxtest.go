@@ -97,17 +97,21 @@ var (
 	pkgUsed    bool    // RunMain was called
 	pkgServer  *Server // nil if it could not be started
 	pkgStarted error   // why it could not be started
+	pkgOnce    sync.Once
 )
 
-// RunMain starts one influxd for the test package, runs its tests with
-// m.Run, stops influxd (SIGTERM, then SIGKILL after 10 s) and removes its
+// RunMain gives the test package one influxd, runs its tests with m.Run,
+// then stops influxd (SIGTERM, then SIGKILL after 10 s) and removes its
 // data directory. It returns m.Run's exit code; calling it from TestMain with
 // or without os.Exit both work, since the testing package exits with m.Run's
 // code when TestMain returns.
 //
-// If influxd cannot be found, built or started, RunMain prints why (with the
-// tail of influxd's log) to stderr and still runs the tests: every test that
-// calls [Get] then fails, so nothing is counted as skipped or passed.
+// If influxd cannot be found, built or started, the first Get prints why
+// (with the tail of influxd's log) to stderr, and every test that calls
+// [Get] fails, so nothing is counted as skipped or passed.
+//
+// influxd starts at the first Get, so a run that needs none (a fuzzing
+// worker, -run matching only tests without storage) starts none.
 func RunMain(m *testing.M) int {
 	pkgMu.Lock()
 	if pkgUsed {
@@ -116,20 +120,31 @@ func RunMain(m *testing.M) int {
 	}
 	pkgUsed = true
 	pkgMu.Unlock()
-
-	t0 := time.Now()
-	s, err := start()
+	code := m.Run()
 	pkgMu.Lock()
-	pkgServer, pkgStarted = s, err
+	s := pkgServer
 	pkgMu.Unlock()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "influxtest: FAIL: %v\n", err)
-		return m.Run()
+	if s != nil {
+		s.shutdown()
 	}
-	fmt.Fprintf(os.Stderr, "influxtest: influxd %s up at %s after %s (log %s)\n",
-		Version, s.URL, time.Since(t0).Round(10*time.Millisecond), s.logPath)
-	defer s.shutdown()
-	return m.Run()
+	return code
+}
+
+// startOnce starts the package's influxd the first time it is asked for.
+func startOnce() {
+	pkgOnce.Do(func() {
+		t0 := time.Now()
+		s, err := start()
+		pkgMu.Lock()
+		pkgServer, pkgStarted = s, err
+		pkgMu.Unlock()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "influxtest: FAIL: %v\n", err)
+			return
+		}
+		fmt.Fprintf(os.Stderr, "influxtest: influxd %s up at %s after %s (log %s)\n",
+			Version, s.URL, time.Since(t0).Round(10*time.Millisecond), s.logPath)
+	})
 }
 
 // Get returns the package's server started by [RunMain]. It fails the test
@@ -137,6 +152,12 @@ func RunMain(m *testing.M) int {
 // not be started.
 func Get(tb testing.TB) *Server {
 	tb.Helper()
+	pkgMu.Lock()
+	used := pkgUsed
+	pkgMu.Unlock()
+	if used {
+		startOnce()
+	}
 	pkgMu.Lock()
 	used, s, err := pkgUsed, pkgServer, pkgStarted
 	pkgMu.Unlock()
