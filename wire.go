@@ -184,6 +184,42 @@ type Event struct {
 	Attrs    map[string]string `json:"attrs,omitempty"`
 }
 
+// EventGroup is the events of one batch that share kind, severity and
+// source, folded into one: the latest of them (whose Seq is the group's
+// highest), how many there were, and when the first happened. The server
+// hands security events on in this form, so a flood of one kind of event
+// costs what one costs.
+type EventGroup struct {
+	Event
+	Count   int   `json:"count"`
+	FirstMs int64 `json:"first_ms"`
+}
+
+// GroupEvents folds events by kind, severity and source address, in the
+// order each group first appears.
+func GroupEvents(events []Event) []EventGroup {
+	var out []EventGroup
+	index := map[[3]string]int{}
+	for _, e := range events {
+		k := [3]string{e.Kind, e.Severity, e.Attrs["source"]}
+		i, ok := index[k]
+		if !ok {
+			index[k] = len(out)
+			out = append(out, EventGroup{Event: e, Count: 1, FirstMs: e.TimeMs})
+			continue
+		}
+		g := &out[i]
+		g.Count++
+		g.FirstMs = min(g.FirstMs, e.TimeMs)
+		seq := max(g.Seq, e.Seq)
+		if e.TimeMs >= g.TimeMs {
+			g.Event = e
+		}
+		g.Seq = seq
+	}
+	return out
+}
+
 // Problems maps a field path (samples[3].icmp.received) to what is wrong
 // with it. It is the "problems" object of an API error.
 type Problems map[string]string

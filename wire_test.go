@@ -173,3 +173,16 @@ func TestReportSplit(t *testing.T) {
 		}
 	}
 }
+
+func TestGroupEvents(t *testing.T) {
+	src := func(ip string) map[string]string { return map[string]string{"source": ip} }
+	g := GroupEvents([]Event{
+		{Seq: 3, TimeMs: 30, Kind: "login_bruteforce", Severity: "warning", Attrs: src("a"), Message: "third"},
+		{Seq: 1, TimeMs: 10, Kind: "login_bruteforce", Severity: "warning", Attrs: src("a"), Message: "first"},
+		{Seq: 2, TimeMs: 20, Kind: "login_bruteforce", Severity: "warning", Attrs: src("b")},
+		{Seq: 4, TimeMs: 5, Kind: "login_bruteforce", Severity: "critical", Attrs: src("a")},
+	})
+	if len(g) != 3 || g[0].Count != 2 || g[0].FirstMs != 10 || g[0].Seq != 3 || g[0].Message != "third" || g[1].Count != 1 || g[2].Severity != "critical" {
+		t.Fatalf("groups %+v", g)
+	}
+}

@@ -23,7 +23,11 @@ const MaxSeqHeader = "X-JagaDesa-Max-Seq"
 // with Retry-After while InfluxDB is down, 429 while the server is busy.
 func (s *Server) handleReports(c *gin.Context) {
 	p := c.MustGet(ctxProbe).(jagadesa.Probe)
-	body, err := s.ingest.ReadBody(c.Request.Body, c.Request.ContentLength, c.GetHeader("Content-Encoding"), s.Evidence != nil)
+	err := s.ingest.Admit(p.ID)
+	var body *ingest.Body
+	if err == nil {
+		body, err = s.ingest.ReadBody(c.Request.Body, c.Request.ContentLength, c.GetHeader("Content-Encoding"), s.Evidence != nil)
+	}
 	if err == nil {
 		defer body.Release()
 		var res *jagadesa.BatchResult

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/jagadesa/jagadesa"
+	"github.com/jagadesa/jagadesa/geo"
+	"github.com/jagadesa/jagadesa/server"
 )
 
 // One bad record no longer sinks the good ones: the answer names each
@@ -178,4 +180,25 @@ func slowest(d []time.Duration) time.Duration {
 		m = max(m, x)
 	}
 	return m
+}
+
+// A probe over its allowance of records waits; others do not.
+func TestReportProbeRateLimit(t *testing.T) {
+	reg, err := geo.Jateng()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, reg, func(d *server.Deps) { d.ProbeRecordsPerMinute = 10 })
+	for i := range 2 {
+		if code, b := e.do("POST", "/api/v1/reports", e.tokA, nil, mustJSON(t, report(villageA, 2))); code != 200 {
+			t.Fatalf("report %d within the allowance: %d %s", i, code, b)
+		}
+	}
+	code, b := e.doBytes("POST", "/api/v1/reports", e.tokA, nil, []byte(mustJSON(t, report(villageA, 2))))
+	if code != 429 || !strings.Contains(string(b), "10 records") {
+		t.Fatalf("over the allowance: %d %s", code, b)
+	}
+	if code, b := e.do("POST", "/api/v1/reports", e.tokB, nil, mustJSON(t, report(villageB, 2))); code != 200 {
+		t.Fatalf("another probe: %d %s", code, b)
+	}
 }

@@ -89,8 +89,10 @@ type Deps struct {
 	Metrics    *prometheus.Registry // nil: a fresh registry
 	Now        func() time.Time
 	// IngestBudget is the memory reports being read at once may hold
-	// (default ingest.DefaultBudget).
-	IngestBudget int64
+	// (default ingest.DefaultBudget); ProbeRecordsPerMinute what one probe
+	// may send (default ingest.DefaultRecordsPerMinute).
+	IngestBudget          int64
+	ProbeRecordsPerMinute int
 	// RetryAfter is what a 503 tells probes to wait (default 30 s).
 	RetryAfter time.Duration
 }
@@ -129,7 +131,7 @@ func NewServer(d Deps) http.Handler {
 	}
 	s := &Server{Deps: d, sessions: newSessions(d.Now)}
 	s.ingest = ingest.New(ingest.Deps{Logger: d.Logger, Registry: d.Registry, Points: d.Points, Marks: d.Keys,
-		Status: d.Status, AllowUnsigned: d.AllowUnsigned, Budget: d.IngestBudget, Now: d.Now})
+		Status: d.Status, AllowUnsigned: d.AllowUnsigned, Budget: d.IngestBudget, RecordsPerMinute: d.ProbeRecordsPerMinute, Now: d.Now})
 	if d.Evidence != nil { // a nil *Archive in the interface would not be nil
 		s.ingest.Evidence = d.Evidence
 	}

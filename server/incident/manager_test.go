@@ -715,8 +715,8 @@ func TestSecurityEvidenceAggregates(t *testing.T) {
 		flood = append(flood, jagadesa.Event{Seq: uint64(i + 1), TimeMs: f.now.UnixMilli() + int64(i), Kind: "login_bruteforce", Severity: "warning",
 			Attrs: map[string]string{"source": "203.0.113.9", "group": "source:203.0.113.9", "cause": "x"}})
 	}
-	f.m.SecurityEvents(ctx, c, "p-1", "s-1", flood)
-	f.m.SecurityEvents(ctx, c, "p-1", "s-1", flood) // applied again
+	f.m.SecurityEvents(ctx, c, "p-1", "s-1", jagadesa.GroupEvents(flood))
+	f.m.SecurityEvents(ctx, c, "p-1", "s-1", jagadesa.GroupEvents(flood)) // applied again
 	open := f.open()
 	if len(open) != 1 || len(open[0].Signals) != 1 || open[0].Signals[0].Count != 2000 {
 		t.Fatalf("open %+v", open)
@@ -726,8 +726,8 @@ func TestSecurityEvidenceAggregates(t *testing.T) {
 	}
 	// A critical event whose attrs try to pass as a campaign still
 	// compromises the village.
-	f.m.SecurityEvents(ctx, c, "p-1", "s-1", []jagadesa.Event{{Seq: 3000, TimeMs: f.now.UnixMilli(), Kind: "config_changed", Severity: "critical",
-		Attrs: map[string]string{"group": "source:1.2.3.4"}}})
+	f.m.SecurityEvents(ctx, c, "p-1", "s-1", jagadesa.GroupEvents([]jagadesa.Event{{Seq: 3000, TimeMs: f.now.UnixMilli(), Kind: "config_changed", Severity: "critical",
+		Attrs: map[string]string{"group": "source:1.2.3.4"}}}))
 	if !f.m.Compromised()[c] {
 		t.Fatal("attrs hid a critical event")
 	}
@@ -736,7 +736,7 @@ func TestSecurityEvidenceAggregates(t *testing.T) {
 		many = append(many, jagadesa.Event{Seq: uint64(4000 + i), TimeMs: f.now.UnixMilli(), Kind: "login_new_source", Severity: "warning",
 			Attrs: map[string]string{"source": fmt.Sprintf("198.51.100.%d", i%250) + fmt.Sprint(i/250)}})
 	}
-	f.m.SecurityEvents(ctx, c, "p-1", "s-1", many)
+	f.m.SecurityEvents(ctx, c, "p-1", "s-1", jagadesa.GroupEvents(many))
 	open = f.open()
 	in := open[0]
 	for _, o := range open {

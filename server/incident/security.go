@@ -37,8 +37,8 @@ const afterOutage = 10 * time.Minute
 // Applying the same events twice changes nothing (the outbox worker
 // applies at least once): a signal remembers the highest sequence number
 // it counted per stream.
-func (m *Manager) SecurityEvents(ctx context.Context, village, probe, stream string, events []jagadesa.Event) {
-	var evs []jagadesa.Event
+func (m *Manager) SecurityEvents(ctx context.Context, village, probe, stream string, events []jagadesa.EventGroup) {
+	var evs []jagadesa.EventGroup
 	ports := false
 	for _, e := range events {
 		if securityKinds[e.Kind] && e.Severity != "info" {
@@ -77,13 +77,13 @@ func (m *Manager) SecurityEvents(ctx context.Context, village, probe, stream str
 
 // SecurityEvent takes one event; see SecurityEvents.
 func (m *Manager) SecurityEvent(ctx context.Context, village string, e jagadesa.Event) {
-	m.SecurityEvents(ctx, village, "", "", []jagadesa.Event{e})
+	m.SecurityEvents(ctx, village, "", "", jagadesa.GroupEvents([]jagadesa.Event{e}))
 }
 
 // securityEvent counts one event into the village's security incident,
 // opening it if need be. It reports whether an open incident took new
 // evidence, which the caller stores once per batch.
-func (m *Manager) securityEvent(now time.Time, village, stream string, e jagadesa.Event) bool {
+func (m *Manager) securityEvent(now time.Time, village, stream string, e jagadesa.EventGroup) bool {
 	at := time.UnixMilli(e.TimeMs).UTC()
 	sev := jagadesa.SeverityWarning
 	if e.Severity == "critical" {
@@ -98,7 +98,7 @@ func (m *Manager) securityEvent(now time.Time, village, stream string, e jagades
 		}
 		addSignal(in, village, stream, e, sev, at)
 		m.journal[len(m.journal)-1].in = snapshot(in) // the opening write carries its first signal
-		m.campaigns.saw(m, now, village, e)
+		m.campaigns.saw(m, now, village, e.Event)
 		return false
 	}
 	// One incident per village under attack: new evidence joins it, and a
@@ -111,15 +111,16 @@ func (m *Manager) securityEvent(now time.Time, village, stream string, e jagades
 		m.save(in, false, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "probe", Action: "raised", Detail: e.Kind})
 		m.notify(now, in, "escalated", false)
 	}
-	m.campaigns.saw(m, now, village, e)
+	m.campaigns.saw(m, now, village, e.Event)
 	return true
 }
 
 // addSignal counts e into the incident's signals and reports whether it
 // changed anything. The probe's attrs and message stay in the signal, never
 // among the server's evidence keys.
-func addSignal(in *jagadesa.Incident, village, stream string, e jagadesa.Event, sev jagadesa.Severity, at time.Time) bool {
+func addSignal(in *jagadesa.Incident, village, stream string, e jagadesa.EventGroup, sev jagadesa.Severity, at time.Time) bool {
 	src := e.Attrs["source"]
+	first := time.UnixMilli(e.FirstMs).UTC()
 	for i := range in.Signals {
 		g := &in.Signals[i]
 		if g.Kind != e.Kind || g.Source != src || g.Village != village {
@@ -130,9 +131,9 @@ func addSignal(in *jagadesa.Incident, village, stream string, e jagadesa.Event, 
 				return false // applied before
 			}
 		}
-		g.Count++
-		if at.Before(g.FirstSeen) {
-			g.FirstSeen = at
+		g.Count += e.Count
+		if first.Before(g.FirstSeen) {
+			g.FirstSeen = first
 		}
 		if at.After(g.LastSeen) {
 			g.LastSeen, g.Message = at, e.Message
@@ -150,7 +151,7 @@ func addSignal(in *jagadesa.Incident, village, stream string, e jagadesa.Event, 
 		in.SignalsDropped++
 		return true
 	}
-	in.Signals = append(in.Signals, jagadesa.Signal{Kind: e.Kind, Severity: sev, Source: src, Count: 1, FirstSeen: at, LastSeen: at,
+	in.Signals = append(in.Signals, jagadesa.Signal{Kind: e.Kind, Severity: sev, Source: src, Count: e.Count, FirstSeen: first, LastSeen: at,
 		Message: e.Message, Attrs: signalAttrs(e.Attrs, stream, e.Seq), Village: village})
 	return true
 }

@@ -11,10 +11,12 @@ import (
 	"encoding/json"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jagadesa/jagadesa"
 	"github.com/jagadesa/jagadesa/server/evidence"
+	"golang.org/x/time/rate"
 )
 
 // Points durably stores the measurements of a report.
@@ -64,13 +66,19 @@ type Deps struct {
 	// Budget is the memory all reports being read at once may hold
 	// (DefaultBudget when 0).
 	Budget int64
-	Now    func() time.Time
+	// RecordsPerMinute is how many records one probe may send a minute,
+	// with a burst of as many (DefaultRecordsPerMinute when 0). A probe
+	// over it gets 429 and sends again later, so a flooding probe slows
+	// down and no other probe waits for it.
+	RecordsPerMinute int
+	Now              func() time.Time
 }
 
 // Service accepts batches. It is safe for concurrent use.
 type Service struct {
 	Deps
 	budget *Budget
+	rates  sync.Map // probe id → *allowance
 	locks  sync.Map // probe id → chan struct{}: one batch of a probe at a time
 	cards  cardinality
 }
@@ -80,17 +88,66 @@ func New(d Deps) *Service {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	if d.RecordsPerMinute <= 0 {
+		d.RecordsPerMinute = DefaultRecordsPerMinute
+	}
 	return &Service{Deps: d, budget: NewBudget(d.Budget), cards: cardinality{probes: map[string]*seen{}}}
+}
+
+// DefaultRecordsPerMinute is far above what a probe sends: a live round
+// is a handful of records a minute, and a day offline drains in one
+// burst of about 6,000.
+const DefaultRecordsPerMinute = 20000
+
+// allowance is one probe's records per minute, and the size of the batch
+// it was last refused for.
+type allowance struct {
+	lim  *rate.Limiter
+	need atomic.Int64
+}
+
+// allow takes n records from the probe's allowance.
+func (s *Service) allow(probe string, n int) error {
+	a := s.allowance(probe)
+	if !a.lim.AllowN(s.Now(), n) {
+		a.need.Store(int64(n))
+		return s.overAllowance()
+	}
+	a.need.Store(0)
+	return nil
+}
+
+// Admit refuses, before its body is read, a batch from a probe that has
+// not yet earned back the records it was last refused for: a flooding
+// probe's next batches then cost the server next to nothing.
+func (s *Service) Admit(probe string) error {
+	a := s.allowance(probe)
+	if tokens := a.lim.TokensAt(s.Now()); tokens < 1 || tokens < float64(a.need.Load()) {
+		return s.overAllowance()
+	}
+	return nil
+}
+
+func (s *Service) allowance(probe string) *allowance {
+	v, ok := s.rates.Load(probe)
+	if !ok {
+		v, _ = s.rates.LoadOrStore(probe, &allowance{lim: rate.NewLimiter(rate.Limit(float64(s.RecordsPerMinute)/60), s.RecordsPerMinute)})
+	}
+	return v.(*allowance)
+}
+
+func (s *Service) overAllowance() error {
+	return jagadesa.Errorf(jagadesa.ETooMany, "this probe sent more than %d records in the last minute; send again later", s.RecordsPerMinute)
 }
 
 // Effects is what an accepted batch means for incidents, kept in the
 // outbox until the worker has applied it.
 type Effects struct {
-	Probe   string            `json:"probe"`
-	Village string            `json:"village"`
-	Stream  string            `json:"stream,omitempty"`
-	Events  []jagadesa.Event  `json:"events,omitempty"`
-	Outages []jagadesa.Outage `json:"outages,omitempty"`
+	Probe   string                `json:"probe"`
+	Village string                `json:"village"`
+	Stream  string                `json:"stream,omitempty"`
+	Events  []jagadesa.EventGroup `json:"events,omitempty"`
+	Outages []jagadesa.Outage     `json:"outages,omitempty"`
 }
 
 // Replay is the error of a batch at or below its stream's mark: the server
@@ -110,16 +167,22 @@ func (r *Replay) Unwrap() error { return r.err }
 // batch none of whose records are valid is an EInvalid error carrying the
 // same list.
 func (s *Service) Accept(ctx context.Context, p jagadesa.Probe, body *Body, sig string) (*jagadesa.BatchResult, error) {
+	// A report of a million tiny records is refused before anything is
+	// decoded, and a probe over its allowance before its signature is
+	// checked: what a flooding probe costs stays small.
+	n := countRecords(body.JSON, jagadesa.MaxRecordsPerReport)
+	if n > jagadesa.MaxRecordsPerReport {
+		return nil, jagadesa.Errorf(jagadesa.ETooLarge, "more than %d records in one report", jagadesa.MaxRecordsPerReport)
+	}
+	if err := s.allow(p.ID, n); err != nil {
+		return nil, err
+	}
 	key, hasKey := s.Marks.ProbeKey(p.ID)
 	if err := s.checkSignature(p, key, hasKey, body.JSON, sig); err != nil {
 		return nil, err
 	}
-	// A report of a million tiny records is refused before anything is
-	// decoded. Decoding copies the body once more and reads it through a
-	// stream buffer: charge that before, and the decoded records after.
-	if countRecords(body.JSON, jagadesa.MaxRecordsPerReport) > jagadesa.MaxRecordsPerReport {
-		return nil, jagadesa.Errorf(jagadesa.ETooLarge, "more than %d records in one report", jagadesa.MaxRecordsPerReport)
-	}
+	// Decoding copies the body once more and reads it through a stream
+	// buffer: charge that before, and the decoded records after.
 	if err := body.claim.take(2 * int64(len(body.JSON))); err != nil {
 		return nil, err
 	}
@@ -139,6 +202,7 @@ func (s *Service) Accept(ctx context.Context, p jagadesa.Probe, body *Body, sig 
 	if r.Village != p.Village {
 		return nil, jagadesa.Errorf(jagadesa.EForbidden, "this probe is enrolled for village %s and may not report for %q", p.Village, r.Village)
 	}
+
 	if problems := r.ValidateHeader(); problems != nil {
 		return nil, invalid(problems, nil, "report failed validation")
 	}
@@ -204,11 +268,13 @@ func effectsOf(p jagadesa.Probe, r *jagadesa.Report) ([]byte, error) {
 			e.Outages = append(e.Outages, *o)
 		}
 	}
+	var evs []jagadesa.Event
 	for i := range r.Events {
 		if r.Events[i].Severity != "info" {
-			e.Events = append(e.Events, r.Events[i])
+			evs = append(evs, r.Events[i])
 		}
 	}
+	e.Events = jagadesa.GroupEvents(evs)
 	if len(e.Events) == 0 && len(e.Outages) == 0 {
 		return nil, nil
 	}

@@ -23,7 +23,7 @@ type Applier interface {
 	// SecurityEvents takes a batch's events from one probe. Applying the
 	// same events twice must change nothing (the worker applies at least
 	// once).
-	SecurityEvents(ctx context.Context, village, probe, stream string, events []jagadesa.Event)
+	SecurityEvents(ctx context.Context, village, probe, stream string, events []jagadesa.EventGroup)
 }
 
 // Worker applies the outbox, on its own context: a probe that hung up, or

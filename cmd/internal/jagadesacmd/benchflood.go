@@ -43,6 +43,7 @@ func benchFlood(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	seconds := fs.Int("seconds", 20, "how long to measure")
 	flooders := fs.Int("flooders", 2, "probes sending 2,000-event batches back to back")
 	clients := fs.Int("clients", 8, "concurrent live reporters")
+	allowance := fs.Int("allowance", 0, "records a probe may send a minute (0: the server's default; a large value measures floods the allowance would not stop)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -98,7 +99,7 @@ func benchFlood(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	defer wg.Wait()
 	const admin = "bench-admin-token-0123456789"
 	h := server.NewServer(server.Deps{Logger: log, Registry: reg, Programme: prog, Probes: db, Points: store, AdminToken: admin,
-		Evidence: archive, Status: engine, Incidents: mgr, IncidentStore: db})
+		Evidence: archive, Status: engine, Incidents: mgr, IncidentStore: db, ProbeRecordsPerMinute: *allowance})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -126,17 +127,24 @@ func benchFlood(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		probes = append(probes, &probe{id: pr.ID, token: tok, village: p.Code, key: key})
 	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *clients + *flooders + 2}, Timeout: 60 * time.Second}
-	post := func(p *probe, r *jagadesa.Report) (time.Duration, int, error) {
+	type wire struct {
+		gz  []byte
+		sig string
+	}
+	encode := func(p *probe, r *jagadesa.Report) wire {
 		r.Version, r.Probe, r.Village, r.Stream, r.SentAt = jagadesa.WireVersion, p.id, p.village, "flood", time.Now().UnixMilli()
 		raw, _ := json.Marshal(r)
 		var buf bytes.Buffer
 		zw := gzip.NewWriter(&buf)
 		zw.Write(raw)
 		zw.Close()
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/reports", &buf)
+		return wire{buf.Bytes(), jagadesa.SignReport(p.key, raw)}
+	}
+	send := func(p *probe, w wire) (time.Duration, int, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/reports", bytes.NewReader(w.gz))
 		req.Header.Set("Authorization", "Bearer "+p.token)
 		req.Header.Set("Content-Encoding", "gzip")
-		req.Header.Set(jagadesa.SignatureHeader, jagadesa.SignReport(p.key, raw))
+		req.Header.Set(jagadesa.SignatureHeader, w.sig)
 		start := time.Now()
 		resp, err := hc.Do(req)
 		if err != nil {
@@ -146,6 +154,7 @@ func benchFlood(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		resp.Body.Close()
 		return time.Since(start), resp.StatusCode, nil
 	}
+	post := func(p *probe, r *jagadesa.Report) (time.Duration, int, error) { return send(p, encode(p, r)) }
 	attrs := func(i int) map[string]string {
 		m := map[string]string{"source": fmt.Sprintf("192.31.196.%d", i%250)}
 		for k := range 7 {
@@ -177,10 +186,19 @@ func benchFlood(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return r
 	}
 
+	// The flood's bodies are made before the clock starts: the client's
+	// JSON and gzip must not compete with the server for the two cores.
+	floods := make([][]wire, *flooders)
+	for f := range *flooders {
+		for range 40 {
+			floods[f] = append(floods[f], encode(probes[f], flood(probes[f])))
+		}
+	}
 	deadline := time.Now().Add(time.Duration(*seconds) * time.Second)
 	var mu sync.Mutex
 	var reportLat, listLat, floodLat []time.Duration
 	var fails []string
+	throttled := 0
 	fail := func(what string, code int, err error) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -194,8 +212,18 @@ func benchFlood(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		go func() {
 			defer g.Done()
 			p := probes[f]
-			for time.Now().Before(deadline) {
-				d, code, err := post(p, flood(p))
+			for i := 0; time.Now().Before(deadline); i++ {
+				// Past the prepared bodies the last is sent again: a
+				// replay, refused as cheaply as the server can.
+				d, code, err := send(p, floods[f][min(i, len(floods[f])-1)])
+				if code == http.StatusTooManyRequests || code == http.StatusConflict {
+					// Over its allowance: a hostile probe ignores
+					// Retry-After and sends again at once.
+					mu.Lock()
+					throttled++
+					mu.Unlock()
+					continue
+				}
 				if err != nil || code != 200 {
 					fail("flood", code, err)
 					continue
@@ -266,7 +294,7 @@ func benchFlood(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 	}
 	fmt.Fprintf(stdout, "bench flood: %d s, %d flooding probes (2,000 events a batch), %d live reporters, %d villages\n", *seconds, *flooders, *clients, len(probes))
-	fmt.Fprintf(stdout, "flood batches: %d, %s\n", len(floodLat), pct(floodLat))
+	fmt.Fprintf(stdout, "flood batches: %d stored (%s), %d refused (429 over the probe's allowance, or 409 as a replay)\n", len(floodLat), pct(floodLat), throttled)
 	fmt.Fprintf(stdout, "POST /api/v1/reports (4 records): %d, %s\n", len(reportLat), pct(reportLat))
 	fmt.Fprintf(stdout, "GET /api/v1/villages: %d, %s\n", len(listLat), pct(listLat))
 	fmt.Fprintf(stdout, "open incidents %d, signals kept %d, events counted %d\n", len(open), signals, counted)
