@@ -336,7 +336,6 @@ func (r *Report) ValidateHeader() Problems {
 // seen twice in one report refuses the later record.
 func (r *Report) Split(now time.Time) []Rejection {
 	oldest, newest := timeBounds(now)
-	var out []Rejection
 	seen := make(map[uint64]struct{}, len(r.Samples)+len(r.Events))
 	dup := func(p Problems, f string, seq uint64) {
 		if _, ok := seen[seq]; ok {
@@ -344,37 +343,37 @@ func (r *Report) Split(now time.Time) []Rejection {
 		}
 		seen[seq] = struct{}{}
 	}
-	kept := r.Samples[:0]
-	for i := range r.Samples {
-		s := &r.Samples[i]
-		p := Problems{}
-		f := "samples[" + itoa(i) + "]"
+	return r.Refuse(func(f string, s *Sample, p Problems) {
 		s.check(p, f, oldest, newest)
 		dup(p, f, s.Seq)
-		if len(p) > 0 {
-			out = append(out, Rejection{Seq: s.Seq, Problems: p})
-			continue
-		}
-		kept = append(kept, *s)
-	}
-	clear(r.Samples[len(kept):])
-	r.Samples = kept
-	keptE := r.Events[:0]
-	for i := range r.Events {
-		e := &r.Events[i]
-		p := Problems{}
-		f := "events[" + itoa(i) + "]"
+	}, func(f string, e *Event, p Problems) {
 		e.check(p, f, oldest, newest)
 		dup(p, f, e.Seq)
-		if len(p) > 0 {
-			out = append(out, Rejection{Seq: e.Seq, Problems: p})
+	})
+}
+
+// Refuse removes from the report every record for which its check adds a
+// problem, and returns the refusals in the order the records came. f is the
+// record's field path, samples[i] or events[i].
+func (r *Report) Refuse(sample func(f string, s *Sample, p Problems), event func(f string, e *Event, p Problems)) []Rejection {
+	var out []Rejection
+	r.Samples, out = refuse(r.Samples, "samples", out, func(f string, s *Sample, p Problems) uint64 { sample(f, s, p); return s.Seq })
+	r.Events, out = refuse(r.Events, "events", out, func(f string, e *Event, p Problems) uint64 { event(f, e, p); return e.Seq })
+	return out
+}
+
+func refuse[T any](recs []T, name string, out []Rejection, check func(f string, rec *T, p Problems) uint64) ([]T, []Rejection) {
+	kept := recs[:0]
+	for i := range recs {
+		p := Problems{}
+		if seq := check(name+"["+itoa(i)+"]", &recs[i], p); len(p) > 0 {
+			out = append(out, Rejection{Seq: seq, Problems: p})
 			continue
 		}
-		keptE = append(keptE, *e)
+		kept = append(kept, recs[i])
 	}
-	clear(r.Events[len(keptE):])
-	r.Events = keptE
-	return out
+	clear(recs[len(kept):])
+	return kept, out
 }
 
 func timeBounds(now time.Time) (oldest, newest int64) {

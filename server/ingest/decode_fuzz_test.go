@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 func FuzzDecodeReport(f *testing.F) {
 	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	t := now.Add(-time.Minute).UnixMilli()
-	f.Add([]byte(`{"v":1,"probe":"p","village":"33.06.08.2007","stream":"s-1","samples":[{"seq":1,"t":` + itoa(int(t)) + `,"kind":"icmp","target":"a","icmp":{"sent":1,"received":1,"min_ms":1,"avg_ms":1,"max_ms":1}}]}`))
+	f.Add([]byte(`{"v":1,"probe":"p","village":"33.06.08.2007","stream":"s-1","samples":[{"seq":1,"t":` + strconv.FormatInt(t, 10) + `,"kind":"icmp","target":"a","icmp":{"sent":1,"received":1,"min_ms":1,"avg_ms":1,"max_ms":1}}]}`))
 	f.Add([]byte(`{"v":1,"probe":"p","village":"33.06.08.2007","events":[{"seq":9007199254740993,"t":0,"kind":"x\\","severity":"critical","attrs":{"group":"g"}}]}`))
 	f.Add([]byte(`{"v":1,"samples":[{"seq":1,"t":0,"kind":"x"},{"seq":1}],"events":null}`))
 	f.Add([]byte(`{"samples":"no"}`))
