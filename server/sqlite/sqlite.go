@@ -46,6 +46,8 @@ type DB struct {
 	effects chan struct{} // a commit stored effects in the outbox
 	keys    map[string]jagadesa.ProbeKey
 	streams map[streamKey]uint64
+	// tokens caches the people's live API tokens (users.go).
+	tokens tokenCache
 }
 
 // Open opens (creating if needed) jagadesa.db in dir and migrates it.
@@ -110,7 +112,7 @@ var migrations = []string{
 }
 
 func (d *DB) migrate() error {
-	for _, m := range append(append(migrations, incidentMigrations...), keyMigrations...) {
+	for _, m := range append(append(append(migrations, incidentMigrations...), keyMigrations...), userMigrations...) {
 		if _, err := d.db.Exec(m); err != nil {
 			return fmt.Errorf("sqlite: migrate: %w", err)
 		}
