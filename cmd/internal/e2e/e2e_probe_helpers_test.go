@@ -85,7 +85,7 @@ func runServe(t *testing.T, ctx context.Context, args []string, getenv func(stri
 	t.Helper()
 	addr := args[slices.Index(args, "--listen")+1]
 	done := make(chan error, 1)
-	go func() { done <- jagadesacmd.Run(ctx, args, getenv, log, log) }()
+	go func() { done <- jagadesacmd.Run(ctx, args, getenv, nil, log, log) }()
 	for i := 0; ; i++ {
 		if code, _ := call(t, "GET", "http://"+addr+"/healthz", "", ""); code == 200 {
 			return done

@@ -77,7 +77,7 @@ func startServer(t *testing.T, ctx context.Context, influxURL, bucket string, lo
 	done := make(chan error, 1)
 	go func() {
 		done <- jagadesacmd.Run(ctx, []string{"serve", "--listen", addr, "--influx-url", influxURL,
-			"--influx-bucket", bucket, "--data-dir", t.TempDir(), "--grace", "1s"}, adminEnv, log, log)
+			"--influx-bucket", bucket, "--data-dir", t.TempDir(), "--grace", "1s"}, adminEnv, nil, log, log)
 	}()
 	for i := 0; ; i++ {
 		if code, _ := call(t, "GET", base+"/healthz", "", ""); code == 200 {
@@ -225,7 +225,7 @@ func TestSimulatedFleet(t *testing.T) {
 	simDone := make(chan error, 1)
 	go func() {
 		simDone <- jagadesacmd.Run(ctx, []string{"sim", "--server", base, "--villages", fmt.Sprint(villages), "--interval", "2s",
-			"--dir", t.TempDir(), "--regional-cut-after", "6s", "--regional-cut-for", "30s"}, adminEnv, &simLog, &simLog)
+			"--dir", t.TempDir(), "--regional-cut-after", "6s", "--regional-cut-for", "30s"}, adminEnv, nil, &simLog, &simLog)
 	}()
 
 	type listing struct {

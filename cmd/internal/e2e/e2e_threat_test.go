@@ -115,7 +115,7 @@ func TestThreatFeedHitEndToEnd(t *testing.T) {
 	time.Sleep(time.Until(startedAt.Add(5 * time.Second))) // a few rounds
 	p.stop(t)
 	var out, errb bytes.Buffer
-	if err := jagadesacmd.Run(context.Background(), []string{"verify", "--data-dir", dataDir}, adminEnv, &out, &errb); err != nil {
+	if err := jagadesacmd.Run(context.Background(), []string{"verify", "--data-dir", dataDir}, adminEnv, nil, &out, &errb); err != nil {
 		t.Fatalf("verify: %v\n%s%s", err, out.String(), errb.String())
 	}
 	if !strings.Contains(out.String(), " 0 failed") || strings.HasPrefix(out.String(), "0 batches") {

@@ -19,11 +19,12 @@ commands:
   sim       run a simulated fleet of village probes against a server
   bench     measure ingest throughput (jagadesa bench ingest -h)
   verify    check stored batches against their probes' signatures (jagadesa verify -h)
+  user      staff accounts: add, list, disable, passwd, token (jagadesa user -h)
   version   print the version
 `
 
 // Run dispatches to a subcommand; tests call it as main does.
-func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func Run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("no command given")
@@ -37,6 +38,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return verify(args[1:], getenv, stdout, stderr)
 	case "bench":
 		return runBench(ctx, args[1:], getenv, stdout, stderr)
+	case "user":
+		return runUser(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "jagadesa", Version)
 		return nil

@@ -29,7 +29,7 @@ func TestCommands(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
-			err := Run(context.Background(), tt.args, noenv, &out, &errb)
+			err := Run(context.Background(), tt.args, noenv, nil, &out, &errb)
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("unexpected error %v", err)
@@ -51,7 +51,7 @@ func TestServeTakesSettingsFromEnvironment(t *testing.T) {
 		"JAGADESA_DATA_DIR":    t.TempDir(),
 		"JAGADESA_PROGRAMME":   "/nonexistent/programme.csv",
 	}
-	err := Run(context.Background(), []string{"serve"}, func(k string) string { return env[k] }, &bytes.Buffer{}, &bytes.Buffer{})
+	err := Run(context.Background(), []string{"serve"}, func(k string) string { return env[k] }, nil, &bytes.Buffer{}, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "/nonexistent/programme.csv") {
 		t.Fatalf("error %v, want the programme file named", err)
 	}

@@ -59,7 +59,7 @@ func TestVerifyStoredEvidence(t *testing.T) {
 
 	var out, errb bytes.Buffer
 	xdir := filepath.Join(t.TempDir(), "x")
-	if err := Run(context.Background(), []string{"verify", "--data-dir", dir, "-v", "--extract", xdir}, noenv, &out, &errb); err != nil {
+	if err := Run(context.Background(), []string{"verify", "--data-dir", dir, "-v", "--extract", xdir}, noenv, nil, &out, &errb); err != nil {
 		t.Fatalf("verify: %v\n%s%s", err, out.String(), errb.String())
 	}
 	if !strings.Contains(out.String(), "2 batches verified, 0 failed") {
@@ -95,14 +95,14 @@ func TestVerifyStoredEvidence(t *testing.T) {
 	// A record whose body is not what was signed fails, and says which.
 	add(3, 30, []byte("something else"))
 	out.Reset()
-	err = Run(context.Background(), []string{"verify", "--data-dir", dir}, noenv, &out, &errb)
+	err = Run(context.Background(), []string{"verify", "--data-dir", dir}, noenv, nil, &out, &errb)
 	if err == nil || !strings.Contains(out.String(), "2 batches verified, 1 failed") || !strings.Contains(out.String(), "records 3-3") {
 		t.Fatalf("verify with a bad record: %v\n%s", err, out.String())
 	}
 	// Against another key, nothing verifies.
 	other, _, _ := ed25519.GenerateKey(nil)
 	out.Reset()
-	err = Run(context.Background(), []string{"verify", "--key", jagadesa.FormatPublicKey(other), arch.Path(village, now)}, noenv, &out, &errb)
+	err = Run(context.Background(), []string{"verify", "--key", jagadesa.FormatPublicKey(other), arch.Path(village, now)}, noenv, nil, &out, &errb)
 	if err == nil || !strings.Contains(out.String(), "0 batches verified, 3 failed") {
 		t.Fatalf("verify with another key: %v\n%s", err, out.String())
 	}

@@ -117,7 +117,7 @@ func TestDashboardInChromium(t *testing.T) {
 	srvDone := make(chan error, 1)
 	go func() {
 		srvDone <- jagadesacmd.Run(ctx, []string{"serve", "--listen", addr, "--influx-url", ifx.URL,
-			"--influx-bucket", bucket, "--data-dir", t.TempDir(), "--provinces", "jateng,jambi", "--incident-startup-grace", "1s"}, getenv, &srvLog, &srvLog)
+			"--influx-bucket", bucket, "--data-dir", t.TempDir(), "--provinces", "jateng,jambi", "--incident-startup-grace", "1s"}, getenv, nil, &srvLog, &srvLog)
 	}()
 	defer func() {
 		cancel()
@@ -155,7 +155,7 @@ func TestDashboardInChromium(t *testing.T) {
 	}()
 	go func() {
 		simDone <- jagadesacmd.Run(ctx, []string{"sim", "--server", base, "--villages", "599", "--interval", "10s",
-			"--dir", t.TempDir()}, getenv, &simLog, &simLog)
+			"--dir", t.TempDir()}, getenv, nil, &simLog, &simLog)
 	}()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
