@@ -72,7 +72,7 @@ cat <<MSG
     curl -s -H 'Authorization: Bearer $TOKEN' '$URL/api/v1/villages?status=down'
     curl -s -H 'Authorization: Bearer $TOKEN' $URL/api/v1/villages/33.06.08.2007
     curl -s -H 'Authorization: Bearer $TOKEN' '$URL/api/v1/incidents?status=open'
-    curl -s $URL/metrics | grep jagadesa_villages
+    curl -s -H 'Authorization: Bearer $TOKEN' $URL/metrics | grep jagadesa_villages
     bin/jagadesa verify --data-dir $DIR/data      (every stored batch against its probe's key)
 
   The incident queue is at $URL/insiden; the simulated regional power cut

@@ -69,3 +69,18 @@ func (s *Server) requireAdmin(c *gin.Context) {
 	}
 	c.Next()
 }
+
+// requireMetrics admits Prometheus: the metrics bearer token (Deps
+// MetricsToken) or the admin token. The figures say how many villages are
+// compromised and where: not for anyone who can reach the port. Operators
+// who want an open endpoint serve it on its own address
+// (jagadesa serve --metrics-listen), inside their network.
+func (s *Server) requireMetrics(c *gin.Context) {
+	tok := bearer(c)
+	if tok != "" && (s.isAdmin(tok) || s.MetricsToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.MetricsToken)) == 1) {
+		c.Next()
+		return
+	}
+	_ = c.Error(jagadesa.Errorf(jagadesa.EUnauthorized, "/metrics needs the metrics bearer token (JAGADESA_METRICS_TOKEN) or the admin token; or serve it on --metrics-listen"))
+	c.Abort()
+}

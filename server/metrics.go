@@ -101,8 +101,14 @@ func (s *Server) observe() gin.HandlerFunc {
 }
 
 func (s *Server) handleMetrics() gin.HandlerFunc {
-	h := promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})
-	return gin.WrapH(h)
+	return gin.WrapH(MetricsHandler(s.metrics.reg))
+}
+
+// MetricsHandler serves a registry's metrics with no authentication, for
+// jagadesa serve --metrics-listen: an address the operator keeps inside
+// the monitoring network.
+func MetricsHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
 // handleHealthz answers 200 when the server and InfluxDB are up, 503 with

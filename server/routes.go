@@ -4,9 +4,10 @@ import "github.com/gin-gonic/gin"
 
 // routes is the whole API surface in one place, grouped by who may call it.
 func (s *Server) routes(r *gin.Engine) {
-	// Anyone: liveness and metrics for the operator's monitoring.
+	// Anyone: liveness. Metrics need a bearer token (or their own address,
+	// see MetricsHandler).
 	r.GET("/healthz", s.handleHealthz)
-	r.GET("/metrics", s.handleMetrics())
+	r.GET("/metrics", s.requireMetrics, s.handleMetrics())
 
 	// The dashboard: one page for every route it draws, and its assets.
 	if s.web != nil {

@@ -87,6 +87,9 @@ type Deps struct {
 	// template) under the regency polygons; empty keeps the map offline.
 	BasemapURL string
 	Metrics    *prometheus.Registry // nil: a fresh registry
+	// MetricsToken is a bearer token for /metrics besides the admin
+	// token, for Prometheus (empty: the admin token only).
+	MetricsToken string
 	Now        func() time.Time
 	// IngestBudget is the memory reports being read at once may hold
 	// (default ingest.DefaultBudget); ProbeRecordsPerMinute what one probe

@@ -541,10 +541,24 @@ func TestVillagesAPI(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
-	e := setup(t)
+	reg, err := geo.Jateng()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const metricsToken = "prometheus-scrape-token-0123"
+	e := newEnv(t, reg, func(d *server.Deps) { d.MetricsToken = metricsToken })
 	e.do("POST", "/api/v1/reports", e.tokA, nil, mustJSON(t, report(villageA, 2)))
 	e.do("POST", "/api/v1/reports", e.tokA, nil, `{`)
-	code, b := e.do("GET", "/metrics", "", nil, "")
+	// Not for anyone: how many villages are compromised, and where.
+	for _, tok := range []string{"", e.tokA, "wrong-token"} {
+		if code, b := e.do("GET", "/metrics", tok, nil, ""); code != 401 || bytes.Contains(b, []byte("jagadesa_")) {
+			t.Fatalf("/metrics with token %q: %d %.100s", tok, code, b)
+		}
+	}
+	if code, _ := e.do("GET", "/metrics", adminToken, nil, ""); code != 200 {
+		t.Fatalf("/metrics with the admin token: %d", code)
+	}
+	code, b := e.do("GET", "/metrics", metricsToken, nil, "")
 	if code != 200 {
 		t.Fatalf("/metrics: %d", code)
 	}

@@ -363,7 +363,7 @@ func TestSpeedtestConcurrencyLimits(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	code, b := e.do("GET", "/metrics", "", nil, "")
+	code, b := e.do("GET", "/metrics", adminToken, nil, "")
 	for _, want := range []string{
 		`jagadesa_speedtests_total{direction="download",result="busy"} `, // the poll may add to it
 		`jagadesa_speedtests_total{direction="upload",result="busy"} 1`,

@@ -61,6 +61,8 @@ type serveConfig struct {
 	DashboardURL  string // public base URL, for links in notifications
 	Notify        notify.Settings
 	WebhookSecret string
+	MetricsListen string // serve /metrics here too, without a token
+	MetricsToken  string
 }
 
 func (c *serveConfig) validate() error {
@@ -128,6 +130,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.StringVar(&c.EvidenceDir, "evidence-dir", getenv("JAGADESA_EVIDENCE_DIR"), "where every accepted signed batch is kept with its signature (env JAGADESA_EVIDENCE_DIR; default <data-dir>/evidence; \"off\" keeps none)")
 	fs.IntVar(&c.EvidenceDays, "evidence-days", env.Int("JAGADESA_EVIDENCE_DAYS", 0), "delete stored batches older than this many days (0 keeps them all) (env JAGADESA_EVIDENCE_DAYS)")
 	fs.StringVar(&c.ThreatFeed, "threat-feed", getenv("JAGADESA_THREAT_FEED"), "operator's threat feed `file` (addresses, prefixes, domains; see server/threatfeed/example-feed.txt) that probes fetch and match; reloaded when it changes (env JAGADESA_THREAT_FEED)")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", getenv("JAGADESA_METRICS_LISTEN"), "also serve /metrics, without a token, on this address; keep it inside the monitoring network, e.g. 127.0.0.1:9108 (env JAGADESA_METRICS_LISTEN)")
+	// The metrics token, like every secret, comes from the environment only.
+	c.MetricsToken = getenv("JAGADESA_METRICS_TOKEN")
 	fs.StringVar(&c.LogLevel, "log-level", env.String("JAGADESA_LOG_LEVEL", "info"), "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -195,7 +200,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	// Every goroutine of the server runs in this group and has ended
 	// before the stores close (the defers above run after g.Wait).
-	g, gctx := errgroup.WithContext(ctx)
+	runCtx, stopAll := context.WithCancel(ctx)
+	defer stopAll()
+	g, gctx := errgroup.WithContext(runCtx)
+	// abort ends what the group runs before returning err, so that nothing
+	// outlives the stores.
+	abort := func(err error) error {
+		stopAll()
+		_ = g.Wait()
+		return err
+	}
 	g.Go(func() error { runDetector(gctx, log, mgr, engine, db, prog); return nil })
 	// Accepted batches' effects (security events, outage reports) are
 	// applied from the outbox, on the server's context, not the request's.
@@ -224,7 +238,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			dir = filepath.Join(c.DataDir, "evidence")
 		}
 		if archive, err = evidence.New(dir); err != nil {
-			return err
+			return abort(err)
 		}
 		if c.EvidenceDays > 0 {
 			g.Go(func() error {
@@ -236,7 +250,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	var feed *threatfeed.Source
 	if c.ThreatFeed != "" {
 		if feed, err = threatfeed.Open(c.ThreatFeed, log); err != nil {
-			return fmt.Errorf("--threat-feed: %w", err)
+			return abort(fmt.Errorf("--threat-feed: %w", err))
 		}
 		_, _, f := feed.Current()
 		log.Info("threat feed loaded", "path", c.ThreatFeed, "version", f.Version, "entries", f.Len())
@@ -247,11 +261,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Logger: log, Registry: reg, Programme: prog, Probes: db, Points: store,
 		Status: engine, AdminToken: c.AdminToken, History: store,
 		Web: dashboards.Web(), BasemapURL: c.BasemapURL,
-		Incidents: mgr, IncidentStore: db, Reporter: db, Metrics: metrics,
+		Incidents: mgr, IncidentStore: db, Reporter: db, Metrics: metrics, MetricsToken: c.MetricsToken,
 	})
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", c.Listen, err)
+		return abort(fmt.Errorf("listen %s: %w", c.Listen, err))
+	}
+	var mln net.Listener
+	if c.MetricsListen != "" {
+		if mln, err = net.Listen("tcp", c.MetricsListen); err != nil {
+			ln.Close()
+			return abort(fmt.Errorf("--metrics-listen %s: %w", c.MetricsListen, err))
+		}
 	}
 	srv := &http.Server{
 		Handler:           handler,
@@ -272,6 +293,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		return nil
 	})
+	if mln != nil {
+		msrv := &http.Server{Handler: metricsMux(metrics), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+		log.Info("metrics served without a token", "addr", mln.Addr().String())
+		g.Go(func() error {
+			if err := msrv.Serve(mln); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			return msrv.Close()
+		})
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("shutting down")
@@ -286,6 +321,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		log.Error("incident changes not stored at shutdown", "err", ferr)
 	}
 	return err
+}
+
+// metricsMux serves /metrics alone.
+func metricsMux(reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", server.MetricsHandler(reg))
+	return mux
 }
 
 func loadProgramme(path string, reg *geo.Registry, log *slog.Logger) (map[string]jagadesa.Programme, error) {
