@@ -3,19 +3,22 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
-	"github.com/jagadesa/jagadesa/internal/syncbuf"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jagadesa/jagadesa/internal/syncbuf"
 
 	"github.com/jagadesa/jagadesa"
 	"github.com/jagadesa/jagadesa/cmd/internal/jagadesacmd"
@@ -77,7 +80,7 @@ func startServer(t *testing.T, ctx context.Context, influxURL, bucket string, lo
 	done := make(chan error, 1)
 	go func() {
 		done <- jagadesacmd.Run(ctx, []string{"serve", "--listen", addr, "--influx-url", influxURL,
-			"--influx-bucket", bucket, "--data-dir", t.TempDir(), "--grace", "1s"}, adminEnv, nil, log, log)
+			"--influx-bucket", bucket, "--data-dir", t.TempDir(), "--grace", "1s", "--metrics-listen", "127.0.0.1:0"}, adminEnv, nil, log, log)
 	}()
 	for i := 0; ; i++ {
 		if code, _ := call(t, "GET", base+"/healthz", "", ""); code == 200 {
@@ -134,6 +137,18 @@ func TestProbeToServerOnLoopback(t *testing.T) {
 	defer cancel()
 	var serverLog syncBuffer
 	base, serverDone := startServer(t, ctx, ifx.URL, bucket, &serverLog)
+
+	// Metrics: a token on the public listener, none on --metrics-listen.
+	if code, _ := call(t, "GET", base+"/metrics", "", ""); code != 401 {
+		t.Fatalf("/metrics without a token on the public listener: %d", code)
+	}
+	m := regexp.MustCompile(`metrics served without a token" addr=(\S+)`).FindStringSubmatch(serverLog.String())
+	if m == nil {
+		t.Fatalf("no metrics listener in the log:\n%s", serverLog.String())
+	}
+	if code, b := call(t, "GET", "http://"+m[1]+"/metrics", "", ""); code != 200 || !bytes.Contains(b, []byte("jagadesa_villages")) {
+		t.Fatalf("/metrics on --metrics-listen: %d %.200s", code, b)
+	}
 
 	code, b := call(t, "POST", base+"/api/v1/probes", admin, fmt.Sprintf(`{"village":%q}`, village))
 	if code != 201 {
