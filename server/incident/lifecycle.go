@@ -41,6 +41,38 @@ func (m *Manager) Acknowledge(ctx context.Context, id, by string) (*jagadesa.Inc
 	}, "acknowledged")
 }
 
+// AcknowledgeAsTeam acknowledges for a team reached outside the dashboard
+// (a Telegram chat): only an incident routed to that team, or one in the
+// province of the team's own CSIRT, may be acknowledged. The check is
+// here, beside the routing, so no inbound channel can skip it.
+func (m *Manager) AcknowledgeAsTeam(ctx context.Context, id, team, by string) (*jagadesa.Incident, error) {
+	in, err := m.store.Incident(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !m.teamMayAct(in, team) {
+		return nil, jagadesa.Errorf(jagadesa.EForbidden, "incident %s belongs to %s, not to %s", id, in.CSIRT, team)
+	}
+	return m.Acknowledge(ctx, id, by+" ("+team+")")
+}
+
+// teamMayAct reports whether team owns the incident or is the province's
+// team above its owner.
+func (m *Manager) teamMayAct(in *jagadesa.Incident, team string) bool {
+	if team == "" {
+		return false
+	}
+	if in.CSIRT == team {
+		return true
+	}
+	v, ok := m.reg.Village(in.Village)
+	if !ok {
+		return false
+	}
+	_, prov, err := m.dir.Route(v)
+	return err == nil && prov != nil && prov.Name == team
+}
+
 // Resolve closes the incident by hand.
 func (m *Manager) Resolve(ctx context.Context, id, by, why string) (*jagadesa.Incident, error) {
 	return m.change(ctx, id, by, func(in *jagadesa.Incident, now time.Time) (string, string, error) {

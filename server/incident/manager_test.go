@@ -784,3 +784,32 @@ func TestRestoredStatusDoesNotResolve(t *testing.T) {
 		t.Fatal("a new report did not resolve it")
 	}
 }
+
+// A chat acts for its team only: Kudus's chat cannot acknowledge
+// Purworejo's incident; Purworejo's and the province's can.
+func TestAcknowledgeAsTeam(t *testing.T) {
+	f := newFleet(t, newMemStore(), "")
+	c := geo.KrandeganCode // Kabupaten Purworejo
+	f.set(c, jagadesa.StatusUp)
+	f.step(2 * time.Second)
+	f.set(c, jagadesa.StatusDown)
+	f.step(time.Minute)
+	open := f.open()
+	if len(open) != 1 || open[0].CSIRT != "CSIRT Kabupaten Purworejo" {
+		t.Fatalf("open %+v", open)
+	}
+	ctx := context.Background()
+	id := open[0].ID
+	for _, team := range []string{"CSIRT Kabupaten Kudus", "", "nobody"} {
+		if _, err := f.m.AcknowledgeAsTeam(ctx, id, team, "telegram:@x"); jagadesa.ErrorCode(err) != jagadesa.EForbidden {
+			t.Fatalf("team %q: %v, want forbidden", team, err)
+		}
+	}
+	if f.open()[0].State != jagadesa.StateOpen {
+		t.Fatal("a refused ack changed the incident")
+	}
+	in, err := f.m.AcknowledgeAsTeam(ctx, id, "JatengProv-CSIRT", "telegram:@prov")
+	if err != nil || in.State != jagadesa.StateAcknowledged || !strings.Contains(in.AckedBy, "JatengProv-CSIRT") {
+		t.Fatalf("the province's team: %+v %v", in, err)
+	}
+}

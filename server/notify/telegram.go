@@ -145,11 +145,12 @@ func (d *Dispatcher) sendTelegram(ctx context.Context, chatID string, n jagadesa
 	return api.call(ctx, "sendMessage", telegramMessage(chatID, n, d.settings.DashboardURL), nil)
 }
 
-// AckFunc acknowledges an incident on behalf of by ("telegram:@username",
-// or "telegram:<user id>" for users without a username). It must check
-// that the incident exists and may be acknowledged: the id comes from a
-// chat client and can be forged.
-type AckFunc func(ctx context.Context, incidentID, by string) error
+// AckFunc acknowledges an incident for team (the CSIRT whose chat the
+// button was pressed in) on behalf of by ("telegram:@username", or
+// "telegram:<user id>" for users without a username). It must check that
+// the incident exists, belongs to that team and may be acknowledged: the
+// id comes from a chat client and can be forged.
+type AckFunc func(ctx context.Context, incidentID, team, by string) error
 
 // TelegramUpdates long-polls the Bot API for presses of the "Tangani (ack)"
 // button and acknowledges the incident. Run one per bot token: Telegram
@@ -163,9 +164,11 @@ type TelegramUpdates struct {
 	Client *http.Client
 	// PollTimeout is how long one getUpdates waits for news (default 50 s).
 	PollTimeout time.Duration
-	// AllowedChats, when not empty, limits acks to buttons pressed in these
-	// chats (ids as in TelegramChat.ChatID); others are refused.
-	AllowedChats []string
+	// ChatTeams maps each chat that may act (ids as in
+	// TelegramChat.ChatID, or @channelname) to its CSIRT team. A button
+	// pressed anywhere else is refused; the team is handed to Ack, which
+	// lets a team act only on its own incidents.
+	ChatTeams map[string]string
 	// MaxBackoff caps the wait after repeated errors (default 1 minute).
 	MaxBackoff time.Duration
 }
@@ -270,7 +273,8 @@ func (u *TelegramUpdates) handle(ctx context.Context, api telegramAPI, log *slog
 	if q.From.Username != "" {
 		by = "telegram:@" + q.From.Username
 	}
-	if !u.allowed(q) {
+	team := u.teamOf(q)
+	if team == "" {
 		log.Warn("telegram ack refused: chat not allowed", "incident", id, "by", by)
 		answer(textDenied)
 		return
@@ -279,7 +283,7 @@ func (u *TelegramUpdates) handle(ctx context.Context, api telegramAPI, log *slog
 		answer(textAckFail + "penanganan lewat Telegram tidak diaktifkan")
 		return
 	}
-	if err := u.Ack(ctx, id, by); err != nil {
+	if err := u.Ack(ctx, id, team, by); err != nil {
 		log.Warn("telegram ack failed", "incident", id, "by", by, "err", redact(err.Error(), u.Bot.Token))
 		answer(textAckFail + redact(err.Error(), u.Bot.Token))
 		return
@@ -288,18 +292,20 @@ func (u *TelegramUpdates) handle(ctx context.Context, api telegramAPI, log *slog
 	answer(textAckOK)
 }
 
-func (u *TelegramUpdates) allowed(q *tgCallbackQuery) bool {
-	if len(u.AllowedChats) == 0 {
-		return true
-	}
+// teamOf is the team of the chat the button was pressed in ("": none).
+func (u *TelegramUpdates) teamOf(q *tgCallbackQuery) string {
 	if q.Message == nil {
-		return false // an inline-mode message: no chat to check
+		return "" // an inline-mode message: no chat to check
 	}
-	id := strconv.FormatInt(q.Message.Chat.ID, 10)
-	for _, c := range u.AllowedChats {
-		if c == id || (q.Message.Chat.Username != "" && strings.EqualFold(c, "@"+q.Message.Chat.Username)) {
-			return true
+	if t := u.ChatTeams[strconv.FormatInt(q.Message.Chat.ID, 10)]; t != "" {
+		return t
+	}
+	if q.Message.Chat.Username != "" {
+		for c, t := range u.ChatTeams {
+			if strings.EqualFold(c, "@"+q.Message.Chat.Username) {
+				return t
+			}
 		}
 	}
-	return false
+	return ""
 }

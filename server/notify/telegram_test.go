@@ -318,19 +318,19 @@ func TestTelegramUpdatesAcknowledges(t *testing.T) {
 		polled <- struct{}{}
 		return 200, map[string]any{"ok": true, "result": []any{}}
 	})
-	type ack struct{ id, by string }
+	type ack struct{ id, team, by string }
 	var acks []ack
 	u := &TelegramUpdates{
 		Bot: TelegramBot{Token: testToken, APIBase: b.srv.URL},
-		Ack: func(ctx context.Context, id, by string) error {
-			acks = append(acks, ack{id, by})
+		Ack: func(ctx context.Context, id, team, by string) error {
+			acks = append(acks, ack{id, team, by})
 			if id == "inc-missing" {
 				return errors.New("insiden tidak ditemukan")
 			}
 			return nil
 		},
-		PollTimeout:  time.Second,
-		AllowedChats: []string{"-1001"},
+		PollTimeout: time.Second,
+		ChatTeams:   map[string]string{"-1001": "CSIRT Kabupaten Purworejo"},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -345,7 +345,7 @@ func TestTelegramUpdatesAcknowledges(t *testing.T) {
 		t.Fatalf("Run = %v, want context.Canceled", err)
 	}
 
-	if want := []ack{{"inc-1", "telegram:@budi_csirt"}, {"inc-missing", "telegram:42"}}; !slices.Equal(acks, want) {
+	if want := []ack{{"inc-1", "CSIRT Kabupaten Purworejo", "telegram:@budi_csirt"}, {"inc-missing", "CSIRT Kabupaten Purworejo", "telegram:42"}}; !slices.Equal(acks, want) {
 		t.Fatalf("acks %v, want %v (the chat -2002 is not allowed)", acks, want)
 	}
 	mu.Lock()

@@ -215,14 +215,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// applied from the outbox, on the server's context, not the request's.
 	g.Go(func() error { return (&ingest.Worker{Outbox: db, Apply: mgr, Logger: log}).Run(gctx) })
 	if c.Notify.Telegram.Token != "" {
-		var chats []string
+		// Each team's chats act for that team only.
+		chats := map[string]string{}
 		for _, t := range dir.Teams {
 			for _, ch := range t.Channels.Telegram {
-				chats = append(chats, ch.ChatID)
+				chats[ch.ChatID] = t.Name
 			}
 		}
-		tu := &notify.TelegramUpdates{Bot: c.Notify.Telegram, Logger: log, AllowedChats: chats,
-			Ack: func(ctx context.Context, id, by string) error { _, err := mgr.Acknowledge(ctx, id, by); return err }}
+		tu := &notify.TelegramUpdates{Bot: c.Notify.Telegram, Logger: log, ChatTeams: chats,
+			Ack: func(ctx context.Context, id, team, by string) error {
+				_, err := mgr.AcknowledgeAsTeam(ctx, id, team, by)
+				return err
+			}}
 		g.Go(func() error {
 			if err := tu.Run(gctx); err != nil && gctx.Err() == nil {
 				log.Error("telegram updates stopped", "err", err)
