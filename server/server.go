@@ -90,7 +90,7 @@ type Deps struct {
 	// MetricsToken is a bearer token for /metrics besides the admin
 	// token, for Prometheus (empty: the admin token only).
 	MetricsToken string
-	Now        func() time.Time
+	Now          func() time.Time
 	// IngestBudget is the memory reports being read at once may hold
 	// (default ingest.DefaultBudget); ProbeRecordsPerMinute what one probe
 	// may send (default ingest.DefaultRecordsPerMinute).
