@@ -202,3 +202,27 @@ func TestReportProbeRateLimit(t *testing.T) {
 		t.Fatalf("another probe: %d %s", code, b)
 	}
 }
+
+// A revoked probe's token stops working at once; only the admin may
+// revoke; the village's data stays.
+func TestRevokeProbe(t *testing.T) {
+	e := setup(t)
+	if code, b := e.do("POST", "/api/v1/reports", e.tokA, nil, mustJSON(t, report(villageA, 1))); code != 200 {
+		t.Fatalf("before: %d %s", code, b)
+	}
+	if code, _ := e.do("DELETE", "/api/v1/probes/"+e.probeA, e.tokB, nil, ""); code != 403 {
+		t.Fatalf("a probe token revoked a probe: %d", code)
+	}
+	if code, b := e.do("DELETE", "/api/v1/probes/"+e.probeA, adminToken, nil, ""); code != 204 {
+		t.Fatalf("revoke: %d %s", code, b)
+	}
+	if code, b := e.do("POST", "/api/v1/reports", e.tokA, nil, mustJSON(t, report(villageA, 1))); code != 401 {
+		t.Fatalf("a revoked token reported: %d %s", code, b)
+	}
+	if code, _ := e.do("DELETE", "/api/v1/probes/"+e.probeA, adminToken, nil, ""); code != 404 {
+		t.Fatalf("revoking twice: %d", code)
+	}
+	if n := e.count("icmp", "sent", villageA); n != 1 {
+		t.Fatalf("%d points of the revoked probe kept, want 1", n)
+	}
+}

@@ -179,3 +179,16 @@ func (s *Server) handleResetKey(c *gin.Context) {
 	s.Logger.Warn("probe key reset", "probe", c.Param("id"), "by", s.actor(c))
 	c.Status(http.StatusNoContent)
 }
+
+// handleRevokeProbe ends a probe's token at once: a stolen router, or one
+// replaced (the village is enrolled again; what the old probe sent stays
+// attributed to it). Its batches are refused from the next request on.
+func (s *Server) handleRevokeProbe(c *gin.Context) {
+	id := c.Param("id")
+	if err := s.Probes.RevokeProbe(c.Request.Context(), id); err != nil {
+		_ = c.Error(err)
+		return
+	}
+	s.Logger.Warn("probe revoked", "probe", id, "by", s.actor(c))
+	c.Status(http.StatusNoContent)
+}

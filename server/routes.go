@@ -59,6 +59,7 @@ func (s *Server) routes(r *gin.Engine) {
 	admin := api.Group("", s.requireAdmin)
 	admin.POST("/probes", s.handleEnrollProbe)
 	admin.GET("/probes", s.handleListProbes)
+	admin.DELETE("/probes/:id", s.handleRevokeProbe)
 	admin.GET("/probes/:id/key", s.handleProbeKey)
 	admin.DELETE("/probes/:id/key", s.handleResetKey)
 

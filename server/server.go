@@ -30,6 +30,8 @@ type ProbeStore interface {
 	CreateProbe(ctx context.Context, village string) (jagadesa.Probe, string, error)
 	ProbeByToken(token string) (jagadesa.Probe, bool)
 	Probes(ctx context.Context) ([]jagadesa.Probe, error)
+	// RevokeProbe ends a probe's token at once (ENotFound: no live probe).
+	RevokeProbe(ctx context.Context, id string) error
 }
 
 // ProbeKeys keeps the probes' Ed25519 public keys and, per stream of

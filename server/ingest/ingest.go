@@ -167,6 +167,9 @@ func (r *Replay) Unwrap() error { return r.err }
 // batch none of whose records are valid is an EInvalid error carrying the
 // same list.
 func (s *Service) Accept(ctx context.Context, p jagadesa.Probe, body *Body, sig string) (*jagadesa.BatchResult, error) {
+	if s.Marks == nil {
+		return nil, jagadesa.Errorf(jagadesa.EUnavailable, "this server keeps no replay marks and accepts no reports")
+	}
 	// A report of a million tiny records is refused before anything is
 	// decoded, and a probe over its allowance before its signature is
 	// checked: what a flooding probe costs stays small.

@@ -171,6 +171,7 @@ func (labProbes) CreateProbe(context.Context, string) (jagadesa.Probe, string, e
 func (labProbes) ProbeByToken(tok string) (jagadesa.Probe, bool) {
 	return jagadesa.Probe{ID: "netlab", Village: labVillage}, tok == labToken
 }
+func (labProbes) RevokeProbe(context.Context, string) error { return errors.New("not in the lab") }
 func (labProbes) Probes(context.Context) ([]jagadesa.Probe, error) {
 	return []jagadesa.Probe{{ID: "netlab", Village: labVillage}}, nil
 }
