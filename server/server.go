@@ -154,7 +154,15 @@ func NewServer(d Deps) http.Handler {
 	r.ContextWithFallback = true
 	// No proxy is trusted unless configured: client IPs in logs are real.
 	_ = r.SetTrustedProxies(nil)
-	r.Use(s.recoverer(), s.observe(), s.renderErrors())
+	r.Use(s.recoverer(), s.observe(), s.renderErrors(), hsts)
 	s.routes(r)
 	return r
+}
+
+// hsts tells browsers that reached the server over TLS to come back only
+// over TLS, for two years.
+func hsts(c *gin.Context) {
+	if c.Request.TLS != nil {
+		c.Header("Strict-Transport-Security", "max-age=63072000")
+	}
 }

@@ -178,6 +178,9 @@ func TestProbeToServerOnLoopback(t *testing.T) {
 	if v.LastSeen == nil || time.Since(*v.LastSeen) > 5*time.Second {
 		t.Fatalf("last_seen %v is not recent", v.LastSeen)
 	}
+	if !strings.Contains(probeLog.String(), "INSECURE: the server URL is plain http") {
+		t.Fatalf("the probe did not warn about a plain-http server:\n%s", probeLog.String())
+	}
 	if v.LossPct == nil || *v.LossPct != 0 || v.RTTMs == nil || *v.RTTMs <= 0 || *v.RTTMs > 20 {
 		t.Fatalf("loopback figures rtt=%v loss=%v", v.RTTMs, v.LossPct)
 	}

@@ -3,6 +3,7 @@ package jagadesacmd
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -63,6 +64,8 @@ type serveConfig struct {
 	WebhookSecret string
 	MetricsListen string // serve /metrics here too, without a token
 	MetricsToken  string
+	TLSCert       string
+	TLSKey        string
 }
 
 func (c *serveConfig) validate() error {
@@ -90,6 +93,9 @@ func (c *serveConfig) validate() error {
 		if err := (jagadesa.Webhook{URL: c.WebhookURL, Secret: c.WebhookSecret}).Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("--webhook-url: %w", err))
 		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
 	}
 	if c.EvidenceDays < 0 {
 		errs = append(errs, errors.New("--evidence-days must be 0 (keep all) or more"))
@@ -130,6 +136,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.StringVar(&c.EvidenceDir, "evidence-dir", getenv("JAGADESA_EVIDENCE_DIR"), "where every accepted signed batch is kept with its signature (env JAGADESA_EVIDENCE_DIR; default <data-dir>/evidence; \"off\" keeps none)")
 	fs.IntVar(&c.EvidenceDays, "evidence-days", env.Int("JAGADESA_EVIDENCE_DAYS", 0), "delete stored batches older than this many days (0 keeps them all) (env JAGADESA_EVIDENCE_DAYS)")
 	fs.StringVar(&c.ThreatFeed, "threat-feed", getenv("JAGADESA_THREAT_FEED"), "operator's threat feed `file` (addresses, prefixes, domains; see server/threatfeed/example-feed.txt) that probes fetch and match; reloaded when it changes (env JAGADESA_THREAT_FEED)")
+	fs.StringVar(&c.TLSCert, "tls-cert", getenv("JAGADESA_TLS_CERT"), "serve HTTPS with this PEM certificate `file` (chain included); reloaded when it changes (env JAGADESA_TLS_CERT)")
+	fs.StringVar(&c.TLSKey, "tls-key", getenv("JAGADESA_TLS_KEY"), "the certificate's PEM private key `file` (env JAGADESA_TLS_KEY)")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", getenv("JAGADESA_METRICS_LISTEN"), "also serve /metrics, without a token, on this address; keep it inside the monitoring network, e.g. 127.0.0.1:9108 (env JAGADESA_METRICS_LISTEN)")
 	// The metrics token, like every secret, comes from the environment only.
 	c.MetricsToken = getenv("JAGADESA_METRICS_TOKEN")
@@ -287,12 +295,28 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("jagadesa serving", "addr", ln.Addr().String(), "influx", c.InfluxURL, "bucket", c.InfluxBucket,
+	scheme := "http"
+	if c.TLSCert != "" {
+		certs, err := newCertReloader(c.TLSCert, c.TLSKey, log)
+		if err != nil {
+			ln.Close()
+			return abort(err)
+		}
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.GetCertificate}
+		scheme = "https"
+	}
+	log.Info("jagadesa serving", "addr", ln.Addr().String(), "scheme", scheme, "influx", c.InfluxURL, "bucket", c.InfluxBucket,
 		"provinces", reg.Province(), "villages", reg.Len(), "programme", len(prog), "version", Version)
-	fmt.Fprintf(stdout, "jagadesa: listening on http://%s\n", ln.Addr())
+	fmt.Fprintf(stdout, "jagadesa: listening on %s://%s\n", scheme, ln.Addr())
 
 	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if srv.TLSConfig != nil {
+			err = srv.ServeTLS(ln, "", "")
+		} else {
+			err = srv.Serve(ln)
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil

@@ -6,6 +6,8 @@ import (
 	"bufio"
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,6 +40,7 @@ type options struct {
 	configFile  string
 	tokenFile   string
 	logLevel    string
+	caFile      string
 	showVersion bool
 	explicit    map[string]bool // flags given on the command line
 }
@@ -63,7 +67,16 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		log.Warn(w, "config", opts.configFile)
 	}
 
-	p, err := probe.New(cfg, log, &http.Client{Timeout: 30 * time.Second})
+	client, err := httpClient(opts.caFile)
+	if err != nil {
+		return err
+	}
+	if u, err := url.Parse(cfg.Server); err == nil && u.Scheme == "http" {
+		// Loud, and at every start: the token and every batch travel in
+		// clear text, readable and replayable by anyone on the path.
+		log.Warn("INSECURE: the server URL is plain http; the probe token and every report travel unencrypted. Use an https:// server URL (and --ca-file for a private CA).", "server", cfg.Server)
+	}
+	p, err := probe.New(cfg, log, client)
 	if err != nil {
 		return err
 	}
@@ -73,6 +86,28 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log.Info("probe stopped cleanly")
 	return nil
+}
+
+// httpClient is the client for the server: the system's roots, or only
+// the CA in caFile when one is given (a provincial CA, or a self-signed
+// server pinned by its own certificate).
+func httpClient(caFile string) (*http.Client, error) {
+	c := &http.Client{Timeout: 30 * time.Second}
+	if caFile == "" {
+		return c, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--ca-file %s: no PEM certificate in it", caFile)
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	c.Transport = t
+	return c, nil
 }
 
 // configure builds the probe's configuration. Each setting comes from, in
@@ -158,6 +193,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (pr
 	fs.Int64Var(&cfg.SpeedtestBudget, "speedtest-budget", int64(env.Int("JAGADESA_SPEEDTEST_BUDGET_MB", 4096))<<20, "bytes per calendar month the throughput tests may use (0 disables them; env JAGADESA_SPEEDTEST_BUDGET_MB in MB)")
 	fs.StringVar(&cfg.WANInterface, "wan-iface", getenv("JAGADESA_WAN_IFACE"), "WAN interface whose counters measure cross traffic (default: the default route's)")
 	fs.StringVar(&opts.logLevel, "log-level", env.String("JAGADESA_LOG_LEVEL", "info"), "debug, info, warn or error")
+	fs.StringVar(&opts.caFile, "ca-file", getenv("JAGADESA_CA_FILE"), "PEM `file` of the CA (or the server's own certificate) that the server's HTTPS certificate must chain to, instead of the system's roots (env JAGADESA_CA_FILE)")
 	fs.BoolVar(&opts.showVersion, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return cfg, opts, l, err
@@ -270,6 +306,7 @@ var uciSettings = map[string]uciSetting{
 	"wan_iface":            {"JAGADESA_WAN_IFACE", 's'},
 	"log_level":            {"JAGADESA_LOG_LEVEL", 's'},
 	"key":                  {"JAGADESA_KEY", 's'},
+	"ca_file":              {"JAGADESA_CA_FILE", 's'},
 	"threat_feed_interval": {"JAGADESA_THREAT_FEED_INTERVAL", 'd'},
 }
 
