@@ -7,6 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/jagadesa/jagadesa"
+	"github.com/jagadesa/jagadesa/server/accounts"
 )
 
 const ctxProbe = "jagadesa.probe"
@@ -43,31 +44,68 @@ func (s *Server) requireProbe(c *gin.Context) {
 
 // requireStaff admits people who may read status: the admin bearer token
 // or a dashboard session. Staff accounts will be accepted here too.
-func (s *Server) requireStaff(c *gin.Context) { s.requireAdmin(c) }
+// ctxPrincipal holds who is asking, and where they may look.
+const ctxPrincipal = "jagadesa.principal"
 
-// requireAdmin admits the admin bearer token, or a browser session opened
-// with it.
-func (s *Server) requireAdmin(c *gin.Context) {
-	tok := bearer(c)
-	if tok == "" && s.sessionRole(c) == "admin" {
-		c.Next()
-		return
-	}
-	if tok == "" {
-		_ = c.Error(jagadesa.Errorf(jagadesa.EUnauthorized, "missing bearer token"))
+// requireStaff admits a person or the automation admin token and records
+// who it is (a Principal) for the handlers: the admin bearer token or a
+// browser session opened with it, or a person's own API token (jdu_…).
+// Every staff handler then asks that Principal, through principal(c).
+func (s *Server) requireStaff(c *gin.Context) {
+	p, err := s.authenticate(c)
+	if err != nil {
+		_ = c.Error(err)
 		c.Abort()
 		return
 	}
-	if !s.isAdmin(tok) {
-		if _, isProbe := s.Probes.ProbeByToken(tok); isProbe {
-			_ = c.Error(jagadesa.Errorf(jagadesa.EForbidden, "a probe token may not use this endpoint"))
-		} else {
-			_ = c.Error(jagadesa.Errorf(jagadesa.EUnauthorized, "invalid token"))
-		}
-		c.Abort()
-		return
-	}
+	c.Set(ctxPrincipal, p)
 	c.Next()
+}
+
+// requireAdmin admits only who may administer the province: the admin
+// token, or a province admin.
+func (s *Server) requireAdmin(c *gin.Context) {
+	p, err := s.authenticate(c)
+	if err == nil && !p.CanManageUsers() {
+		err = p.Forbidden("administer probes and accounts")
+	}
+	if err != nil {
+		_ = c.Error(err)
+		c.Abort()
+		return
+	}
+	c.Set(ctxPrincipal, p)
+	c.Next()
+}
+
+func (s *Server) authenticate(c *gin.Context) (accounts.Principal, error) {
+	tok := bearer(c)
+	if tok == "" {
+		if s.sessionRole(c) == "admin" {
+			return accounts.AdminPrincipal(), nil
+		}
+		return accounts.Principal{}, jagadesa.Errorf(jagadesa.EUnauthorized, "missing bearer token")
+	}
+	if s.isAdmin(tok) {
+		return accounts.AdminPrincipal(), nil
+	}
+	if s.Accounts != nil && accounts.WellFormedToken(tok, accounts.PrefixUserToken) {
+		if u, ok := s.Accounts.UserByTokenHash(accounts.HashToken(tok)); ok {
+			return accounts.NewPrincipal(u)
+		}
+	}
+	if _, isProbe := s.Probes.ProbeByToken(tok); isProbe {
+		return accounts.Principal{}, jagadesa.Errorf(jagadesa.EForbidden, "a probe token may not use this endpoint")
+	}
+	return accounts.Principal{}, jagadesa.Errorf(jagadesa.EUnauthorized, "invalid token")
+}
+
+// principal is who is asking; set by requireStaff or requireAdmin.
+func principal(c *gin.Context) accounts.Principal {
+	if p, ok := c.Get(ctxPrincipal); ok {
+		return p.(accounts.Principal)
+	}
+	return accounts.Principal{} // allowed nothing
 }
 
 // requireMetrics admits Prometheus: the metrics bearer token (Deps

@@ -29,8 +29,13 @@ func (s *Server) handleHistory(c *gin.Context) {
 		_ = c.Error(invalid(jagadesa.Problems{"code": "must be a Kemendagri village code like 33.06.08.2005"}, "bad village code"))
 		return
 	}
-	if _, ok := s.Registry.Village(code); !ok {
+	v, ok := s.Registry.Village(code)
+	if !ok {
 		_ = c.Error(notFound("village %s is not in the registry", code))
+		return
+	}
+	if who := principal(c); !who.CanSeeVillage(v) {
+		_ = c.Error(who.Forbidden("see village " + code))
 		return
 	}
 	rg, ok := historyRanges[c.DefaultQuery("range", "24h")]

@@ -49,13 +49,14 @@ type IncidentReporter interface {
 	IncidentsOpened(ctx context.Context, from, to time.Time) ([]jagadesa.Incident, error)
 }
 
-// actor names who made a change, for the audit log. Only the admin exists
-// so far; staff accounts will name people here.
+// actor names who made a change, for the audit log: the person (or
+// "admin" for the automation token) and how they came.
 func (s *Server) actor(c *gin.Context) string {
+	via := "API"
 	if s.sessionRole(c) != "" {
-		return "admin (dasbor)"
+		via = "dasbor"
 	}
-	return "admin (API)"
+	return principal(c).Username() + " (" + via + ")"
 }
 
 func (s *Server) incidentsReady(c *gin.Context) bool {
@@ -138,10 +139,17 @@ func (s *Server) handleIncidents(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
-	if list == nil {
-		list = []jagadesa.Incident{}
+	// Only the asker's jurisdiction, each incident as they may see it. The
+	// store's limit applies before this filter, so a regional asker's page
+	// may hold fewer than limit.
+	who := principal(c)
+	out := make([]jagadesa.Incident, 0, len(list))
+	for i := range list {
+		if who.CanSeeIncident(&list[i]) {
+			out = append(out, who.RedactIncident(list[i]))
+		}
 	}
-	c.JSON(http.StatusOK, gin.H{"count": len(list), "incidents": list})
+	c.JSON(http.StatusOK, gin.H{"count": len(out), "incidents": out})
 }
 
 // handleIncident shows one incident with its notes and audit trail.
@@ -156,6 +164,13 @@ func (s *Server) handleIncident(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
+	who := principal(c)
+	if !who.CanSeeIncident(in) {
+		_ = c.Error(who.Forbidden("see incident " + id))
+		return
+	}
+	red := who.RedactIncident(*in)
+	in = &red
 	notes, err := s.IncidentStore.Notes(ctx, id)
 	if err != nil {
 		_ = c.Error(err)
@@ -172,8 +187,9 @@ func (s *Server) handleIncident(c *gin.Context) {
 			places = append(places, v)
 		}
 	}
-	if notes == nil {
-		notes = []jagadesa.Note{}
+	if notes == nil || in.Kind == jagadesa.IncidentSecurity && !who.CanSeeSecurityEvidence() {
+		// Notes on a security incident are evidence too.
+		notes, audit = []jagadesa.Note{}, nil
 	}
 	c.JSON(http.StatusOK, gin.H{"incident": in, "villages": places, "notes": notes, "audit": audit})
 }
@@ -233,10 +249,16 @@ func (s *Server) handleIncidentAction(action string) gin.HandlerFunc {
 			}
 		}
 		ctx, by := c.Request.Context(), s.actor(c)
-		var (
-			in  *jagadesa.Incident
-			err error
-		)
+		cur, err := s.IncidentStore.Incident(ctx, id)
+		if err != nil {
+			_ = c.Error(err)
+			return
+		}
+		if who := principal(c); !who.CanActOnIncident(cur) {
+			_ = c.Error(who.Forbidden("act on incident " + id + " (" + cur.CSIRT + ")"))
+			return
+		}
+		var in *jagadesa.Incident
 		switch action {
 		case "ack":
 			in, err = s.Incidents.Acknowledge(ctx, id, by)
@@ -253,9 +275,6 @@ func (s *Server) handleIncidentAction(action string) gin.HandlerFunc {
 		case "notes":
 			if strings.TrimSpace(body.Text) == "" {
 				err = invalid(jagadesa.Problems{"text": "required"}, "empty note")
-				break
-			}
-			if _, err = s.IncidentStore.Incident(ctx, id); err != nil {
 				break
 			}
 			n, nerr := s.IncidentStore.AddNote(ctx, jagadesa.Note{IncidentID: id, At: s.Now().UTC(), By: by, Text: body.Text})
@@ -310,12 +329,23 @@ func (s *Server) handleIncidentReport(c *gin.Context) {
 		_ = c.Error(invalid(p, "bad report query"))
 		return
 	}
+	who := principal(c)
+	if !who.CanReadReports() {
+		_ = c.Error(who.Forbidden("read incident reports"))
+		return
+	}
 	ins, err := s.Reporter.IncidentsOpened(c.Request.Context(), from, to)
 	if err != nil {
 		_ = c.Error(err)
 		return
 	}
-	rows := jagadesa.SummarizeIncidents(ins, loc)
+	kept := ins[:0]
+	for i := range ins {
+		if who.CanSeeIncident(&ins[i]) {
+			kept = append(kept, ins[i])
+		}
+	}
+	rows := jagadesa.SummarizeIncidents(kept, loc)
 	if format == "csv" {
 		var buf bytes.Buffer
 		if err := jagadesa.WriteReportCSV(&buf, rows); err != nil {

@@ -110,7 +110,7 @@ func (sn *mapSnapshot) regencyCoverage(f mapFilter) map[string]*geo.Coverage {
 // selected returns the villages a filter keeps, in code order. Without a
 // filter that is the snapshot itself, not a copy: callers only read it.
 func (sn *mapSnapshot) selected(f mapFilter) []geo.MapVillage {
-	if f == (mapFilter{}) {
+	if f.unfiltered() {
 		return sn.villages
 	}
 	out := make([]geo.MapVillage, 0, len(sn.villages))
@@ -131,14 +131,28 @@ type mapFilter struct {
 	cohort    int
 	flag      string // "", "3t", "miskin", "digital", "approximate"
 	monitored bool   // scope=monitored
+	// within is the asker's jurisdiction (accounts.Principal): villages
+	// outside it are never drawn, listed or counted. scope names it in the
+	// cache key.
+	within     func(code string) bool
+	scope      string
+	everywhere bool // within accepts every village
+}
+
+// unfiltered reports whether f keeps every village.
+func (f mapFilter) unfiltered() bool {
+	return f.everywhere && f.province == "" && f.regency == "" && f.status == "" && f.programme == "" &&
+		f.cohort == 0 && f.flag == "" && !f.monitored
 }
 
 func (f mapFilter) key() string {
-	return fmt.Sprintf("%s|%s|%s|%s|%d|%s|%t", f.province, f.regency, f.status, f.programme, f.cohort, f.flag, f.monitored)
+	return fmt.Sprintf("%s|%s|%s|%s|%d|%s|%t|%s", f.province, f.regency, f.status, f.programme, f.cohort, f.flag, f.monitored, f.scope)
 }
 
 func (f mapFilter) match(v *geo.MapVillage) bool {
 	switch {
+	case f.within == nil || !f.within(v.Code):
+		return false
 	case f.province != "" && !strings.HasPrefix(v.Code, f.province+"."):
 		return false
 	case f.regency != "" && v.RegencyCode != f.regency:
@@ -169,7 +183,8 @@ func (f mapFilter) match(v *geo.MapVillage) bool {
 // like 33), regency (NN.NN), status, programme (yes|no), cohort (year),
 // flag (3t|miskin|digital), scope (all|monitored).
 func (s *Server) parseMapFilter(c *gin.Context, defaultScope string) (mapFilter, error) {
-	var f mapFilter
+	who := principal(c)
+	f := mapFilter{within: who.VillageFilter(), scope: who.String(), everywhere: who.Everywhere()}
 	p := jagadesa.Problems{}
 	if v := c.Query("province"); v != "" {
 		for _, pi := range s.Registry.Provinces() {
@@ -277,10 +292,10 @@ func (s *Server) handleRegenciesGeoJSON(c *gin.Context) {
 		return
 	}
 	regs := s.Registry.Regencies()
-	if f.province != "" || f.regency != "" {
+	if f.province != "" || f.regency != "" || !f.everywhere {
 		kept := make([]geo.Regency, 0, len(regs))
 		for _, r := range regs {
-			if (f.province == "" || strings.HasPrefix(r.Code, f.province+".")) && (f.regency == "" || r.Code == f.regency) {
+			if (f.province == "" || strings.HasPrefix(r.Code, f.province+".")) && (f.regency == "" || r.Code == f.regency) && f.within(r.Code) {
 				kept = append(kept, r)
 			}
 		}
@@ -397,7 +412,7 @@ func (s *Server) handleRegencies(c *gin.Context) {
 	cov := sn.regencyCoverage(f)
 	out := []regencyView{}
 	for _, r := range s.Registry.Regencies() {
-		if f.province != "" && !strings.HasPrefix(r.Code, f.province+".") {
+		if f.province != "" && !strings.HasPrefix(r.Code, f.province+".") || !f.within(r.Code) {
 			continue
 		}
 		out = append(out, regencyView{Code: r.Code, Name: r.Name, Province: r.Code[:2], Coverage: orEmpty(cov[r.Code])})
@@ -418,12 +433,17 @@ func (s *Server) handleRegency(c *gin.Context) {
 		_ = c.Error(notFound("regency %s is not in the registry", code))
 		return
 	}
+	if who := principal(c); !who.VillageFilter()(code) {
+		_ = c.Error(who.Forbidden("see regency " + code))
+		return
+	}
 	sn, err := s.snapshot(c.Request.Context())
 	if err != nil {
 		_ = c.Error(err)
 		return
 	}
-	vs := sn.selected(mapFilter{regency: code})
+	// The asker may see the regency (checked above), so all of it.
+	vs := sn.selected(mapFilter{regency: code, within: func(string) bool { return true }})
 	all := geo.Aggregate(vs, func(*geo.MapVillage) string { return "all" })["all"]
 	byDistrict := geo.Aggregate(vs, func(v *geo.MapVillage) string { return v.DistrictCode })
 	names := map[string]string{}

@@ -56,8 +56,13 @@ func (s *Server) handleEnrollProbe(c *gin.Context) {
 		_ = c.Error(invalid(jagadesa.Problems{"village": "must be a Kemendagri village code like 33.06.08.2005"}, "bad village"))
 		return
 	}
-	if _, ok := s.Registry.Village(req.Village); !ok {
+	v, ok := s.Registry.Village(req.Village)
+	if !ok {
 		_ = c.Error(invalid(jagadesa.Problems{"village": "not in the village registry"}, "unknown village %s", req.Village))
+		return
+	}
+	if who := principal(c); !who.CanManageProbes(v) {
+		_ = c.Error(who.Forbidden("enroll a probe for village " + v.Code))
 		return
 	}
 	var pub ed25519.PublicKey
@@ -89,12 +94,23 @@ func (s *Server) handleEnrollProbe(c *gin.Context) {
 }
 
 func (s *Server) handleListProbes(c *gin.Context) {
+	if who := principal(c); !who.CanManageUsers() && who.Role() != jagadesa.RoleTechnician {
+		_ = c.Error(who.Forbidden("list probes"))
+		return
+	}
 	ps, err := s.Probes.Probes(c.Request.Context())
 	if err != nil {
 		_ = c.Error(err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"count": len(ps), "probes": ps})
+	within := principal(c).VillageFilter()
+	out := ps[:0]
+	for _, p := range ps {
+		if within(p.Village) {
+			out = append(out, p)
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"count": len(out), "probes": out})
 }
 
 // keyRequest is the body of POST /api/v1/probes/key.
@@ -172,6 +188,9 @@ func (s *Server) handleResetKey(c *gin.Context) {
 		_ = c.Error(jagadesa.Errorf(jagadesa.EUnavailable, "this server keeps no probe keys"))
 		return
 	}
+	if !s.mayManageProbe(c, c.Param("id")) {
+		return
+	}
 	if err := s.Keys.ResetProbeKey(c.Request.Context(), c.Param("id")); err != nil {
 		_ = c.Error(err)
 		return
@@ -185,10 +204,37 @@ func (s *Server) handleResetKey(c *gin.Context) {
 // attributed to it). Its batches are refused from the next request on.
 func (s *Server) handleRevokeProbe(c *gin.Context) {
 	id := c.Param("id")
+	if !s.mayManageProbe(c, id) {
+		return
+	}
 	if err := s.Probes.RevokeProbe(c.Request.Context(), id); err != nil {
 		_ = c.Error(err)
 		return
 	}
 	s.Logger.Warn("probe revoked", "probe", id, "by", s.actor(c))
 	c.Status(http.StatusNoContent)
+}
+
+// mayManageProbe reports whether the asker may manage the probe with this
+// id (a probe of a village in their jurisdiction); false means the error
+// is recorded. An unknown probe is 404 for everyone.
+func (s *Server) mayManageProbe(c *gin.Context, id string) bool {
+	ps, err := s.Probes.Probes(c.Request.Context())
+	if err != nil {
+		_ = c.Error(err)
+		return false
+	}
+	for _, p := range ps {
+		if p.ID != id {
+			continue
+		}
+		v, _ := s.Registry.Village(p.Village)
+		if who := principal(c); !who.CanManageProbes(v) {
+			_ = c.Error(who.Forbidden("manage probe " + id))
+			return false
+		}
+		return true
+	}
+	_ = c.Error(notFound("no live probe %q", id))
+	return false
 }

@@ -57,9 +57,11 @@ func (s *Server) routes(r *gin.Engine) {
 
 	// Administration.
 	admin := api.Group("", s.requireAdmin)
-	admin.POST("/probes", s.handleEnrollProbe)
-	admin.GET("/probes", s.handleListProbes)
-	admin.DELETE("/probes/:id", s.handleRevokeProbe)
+	// Probes: province admins and, in their regency, field technicians;
+	// each handler asks the Principal about the village.
+	staff.POST("/probes", s.handleEnrollProbe)
+	staff.GET("/probes", s.handleListProbes)
+	staff.DELETE("/probes/:id", s.handleRevokeProbe)
 	admin.GET("/probes/:id/key", s.handleProbeKey)
 	admin.DELETE("/probes/:id/key", s.handleResetKey)
 

@@ -53,6 +53,12 @@ type PointStore interface {
 	Ping(ctx context.Context) error
 }
 
+// Accounts are the staff accounts (server/sqlite implements it); nil:
+// only the admin token.
+type Accounts interface {
+	UserByTokenHash(hash string) (jagadesa.User, bool)
+}
+
 // HistoryStore reads what is stored about one village over a time range.
 type HistoryStore interface {
 	History(ctx context.Context, village string, from, to time.Time, step time.Duration) (*jagadesa.History, error)
@@ -83,6 +89,9 @@ type Deps struct {
 	Reporter      IncidentReporter
 	Status        *status.Engine
 	AdminToken    string
+	// Accounts lets people use their own API tokens, each seeing only
+	// their jurisdiction (nil: the admin token only).
+	Accounts Accounts
 	// Web is the dashboard's files (index.html, assets/); nil serves no pages.
 	Web fs.FS
 	// BasemapURL is an optional online raster base map (a {z}/{x}/{y} URL

@@ -32,6 +32,11 @@ const (
 //
 // Mount as GET /api/v1/reports/security.stix in the staff group.
 func (s *Server) handleSecurityExport(c *gin.Context) {
+	who := principal(c)
+	if !who.CanSeeSecurityEvidence() {
+		_ = c.Error(who.Forbidden("export security evidence"))
+		return
+	}
 	if s.IncidentStore == nil {
 		_ = c.Error(jagadesa.Errorf(jagadesa.EUnavailable, "incident handling is not configured on this server"))
 		return
@@ -83,6 +88,13 @@ func (s *Server) handleSecurityExport(c *gin.Context) {
 			"too many incidents for one export"))
 		return
 	}
+	kept := list[:0]
+	for i := range list {
+		if who.CanSeeIncident(&list[i]) {
+			kept = append(kept, who.RedactIncident(list[i]))
+		}
+	}
+	list = kept
 	village := func(string) (jagadesa.Village, bool) { return jagadesa.Village{}, false }
 	if s.Registry != nil {
 		village = s.Registry.Village

@@ -21,6 +21,7 @@ import (
 
 	"github.com/jagadesa/jagadesa"
 	"github.com/jagadesa/jagadesa/geo"
+	"github.com/jagadesa/jagadesa/server/accounts"
 	"github.com/jagadesa/jagadesa/server/incident"
 	"github.com/jagadesa/jagadesa/server/stix"
 )
@@ -120,7 +121,7 @@ func exportServer(t *testing.T, store incident.Store, now time.Time) (*gin.Engin
 		s.IncidentStore = nil // a typed nil would not be nil
 	}
 	r := gin.New()
-	r.Use(s.renderErrors())
+	r.Use(s.renderErrors(), func(c *gin.Context) { c.Set(ctxPrincipal, accounts.AdminPrincipal()) })
 	r.GET(securityExportPath, s.handleSecurityExport)
 	return r, s
 }

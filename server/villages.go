@@ -90,7 +90,11 @@ func (s *Server) handleVillages(c *gin.Context) {
 	}
 	out := make([]villageView, 0, 1024)
 	overlay := s.overlay()
+	within := principal(c).VillageFilter()
 	for _, v := range s.Registry.Villages() {
+		if !within(v.Code) {
+			continue
+		}
 		if scope == "monitored" && !monitored[v.Code] {
 			if _, ok := s.Programme[v.Code]; !ok {
 				continue
@@ -127,6 +131,10 @@ func (s *Server) handleVillage(c *gin.Context) {
 	v, ok := s.Registry.Village(code)
 	if !ok {
 		_ = c.Error(notFound("village %s is not in the registry", code))
+		return
+	}
+	if who := principal(c); !who.CanSeeVillage(v) {
+		_ = c.Error(who.Forbidden("see village " + code))
 		return
 	}
 	c.JSON(http.StatusOK, s.villageView(v, s.overlay()))

@@ -46,6 +46,10 @@ func AdminPrincipal() Principal {
 	return Principal{username: "admin", role: jagadesa.RoleProvinceAdmin, everywhere: true}
 }
 
+// Everywhere reports whether p's jurisdiction is every village (the admin
+// token), so that callers may skip filtering altogether.
+func (p Principal) Everywhere() bool { return p.everywhere && p.role != "" }
+
 // Username names the principal in audit entries and logs.
 func (p Principal) Username() string { return p.username }
 

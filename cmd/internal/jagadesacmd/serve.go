@@ -271,7 +271,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ThreatFeed: feed,
 		Keys:       db, AllowUnsigned: c.AllowUnsigned, Evidence: archive,
 		Logger: log, Registry: reg, Programme: prog, Probes: db, Points: store,
-		Status: engine, AdminToken: c.AdminToken, History: store,
+		Status: engine, AdminToken: c.AdminToken, History: store, Accounts: db,
 		Web: dashboards.Web(), BasemapURL: c.BasemapURL,
 		Incidents: mgr, IncidentStore: db, Reporter: db, Metrics: metrics, MetricsToken: c.MetricsToken,
 	})
