@@ -2,6 +2,7 @@ package server
 
 import (
 	"crypto/subtle"
+	"net/http"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -53,6 +54,9 @@ const ctxPrincipal = "jagadesa.principal"
 // Every staff handler then asks that Principal, through principal(c).
 func (s *Server) requireStaff(c *gin.Context) {
 	p, err := s.authenticate(c)
+	if err == nil {
+		err = checkCSRF(c)
+	}
 	if err != nil {
 		_ = c.Error(err)
 		c.Abort()
@@ -66,6 +70,9 @@ func (s *Server) requireStaff(c *gin.Context) {
 // token, or a province admin.
 func (s *Server) requireAdmin(c *gin.Context) {
 	p, err := s.authenticate(c)
+	if err == nil {
+		err = checkCSRF(c)
+	}
 	if err == nil && !p.CanManageUsers() {
 		err = p.Forbidden("administer probes and accounts")
 	}
@@ -83,6 +90,15 @@ func (s *Server) authenticate(c *gin.Context) (accounts.Principal, error) {
 	if tok == "" {
 		if s.sessionRole(c) == "admin" {
 			return accounts.AdminPrincipal(), nil
+		}
+		if id, err := c.Cookie(sessionCookie); err == nil && s.Accounts != nil && accounts.WellFormedToken(id, accounts.PrefixSession) {
+			u, ok, err := s.Accounts.Session(c.Request.Context(), accounts.HashToken(id), s.Now(), userSessionIdle)
+			if err != nil {
+				return accounts.Principal{}, err
+			}
+			if ok {
+				return accounts.NewPrincipal(u)
+			}
 		}
 		return accounts.Principal{}, jagadesa.Errorf(jagadesa.EUnauthorized, "missing bearer token")
 	}
@@ -121,4 +137,31 @@ func (s *Server) requireMetrics(c *gin.Context) {
 	}
 	_ = c.Error(jagadesa.Errorf(jagadesa.EUnauthorized, "/metrics needs the metrics bearer token (JAGADESA_METRICS_TOKEN) or the admin token; or serve it on --metrics-listen"))
 	c.Abort()
+}
+
+// checkCSRF refuses a state-changing request that rides on the session
+// cookie unless the browser says it comes from this very origin and sends
+// JSON: a page elsewhere (a sibling service on the same host included,
+// which SameSite alone does not stop) cannot act with a person's session.
+// Requests with a bearer token carry their own proof and pass.
+func checkCSRF(c *gin.Context) error {
+	switch c.Request.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return nil
+	}
+	if bearer(c) != "" {
+		return nil
+	}
+	origin := c.GetHeader("Origin")
+	scheme := "http"
+	if c.Request.TLS != nil {
+		scheme = "https"
+	}
+	if origin == "" || origin != scheme+"://"+c.Request.Host {
+		return jagadesa.Errorf(jagadesa.EForbidden, "a change made with the session cookie must come from this site (Origin %q)", clip(origin, 80))
+	}
+	if c.Request.ContentLength != 0 && !strings.HasPrefix(c.ContentType(), "application/json") {
+		return jagadesa.Errorf(jagadesa.EForbidden, "a change made with the session cookie must send application/json")
+	}
+	return nil
 }

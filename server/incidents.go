@@ -53,7 +53,7 @@ type IncidentReporter interface {
 // "admin" for the automation token) and how they came.
 func (s *Server) actor(c *gin.Context) string {
 	via := "API"
-	if s.sessionRole(c) != "" {
+	if bearer(c) == "" {
 		via = "dasbor"
 	}
 	return principal(c).Username() + " (" + via + ")"

@@ -3,6 +3,9 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -144,3 +147,106 @@ func TestJurisdictionByPersonToken(t *testing.T) {
 type nopSender struct{}
 
 func (nopSender) Send(*route.Team, jagadesa.Notification) {}
+
+// A person signs in with a username and password; the session survives a
+// restart of the server and holds the person's jurisdiction; changes made
+// with it need this site's Origin; five wrong passwords lock the account;
+// signing out ends the session.
+func TestPasswordSignIn(t *testing.T) {
+	reg, err := geo.Jateng()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var deps server.Deps
+	e := newEnv(t, reg, func(d *server.Deps) {
+		d.Accounts = d.Probes.(*sqlite.DB)
+		deps = *d
+	})
+	db := deps.Probes.(*sqlite.DB)
+	ctx := context.Background()
+	hash, err := accounts.HashPassword("kata sandi panjang sekali")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.CreateUser(ctx, jagadesa.User{Username: "csirt-purworejo", Role: jagadesa.RoleRegencyAnalyst, Province: "33", Regency: "33.06"}, hash); err != nil {
+		t.Fatal(err)
+	}
+	signIn := func(base, user, pw string) (*http.Response, string) {
+		req, _ := http.NewRequest("POST", base+"/api/v1/session", strings.NewReader(`{"username":"`+user+`","password":"`+pw+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		for _, ck := range resp.Cookies() {
+			if ck.Name == "jagadesa_session" {
+				return resp, ck.Value
+			}
+		}
+		return resp, ""
+	}
+	with := func(base, method, path, cookie, origin, body string) int {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.AddCookie(&http.Cookie{Name: "jagadesa_session", Value: cookie})
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	resp, cookie := signIn(e.url, "CSIRT-Purworejo", "kata sandi panjang sekali")
+	if resp.StatusCode != 204 || !strings.HasPrefix(cookie, "jds_") {
+		t.Fatalf("sign-in: %d cookie %q", resp.StatusCode, cookie)
+	}
+	if code := with(e.url, "GET", "/api/v1/villages/"+villageA, cookie, "", ""); code != 200 {
+		t.Fatalf("own village with the session: %d", code)
+	}
+	if code := with(e.url, "GET", "/api/v1/villages/"+villageB, cookie, "", ""); code != 403 {
+		t.Fatalf("another regency's village with the session: %d", code)
+	}
+	// A restart signs nobody out: a new server over the same database.
+	restarted := httptest.NewServer(server.NewServer(deps))
+	defer restarted.Close()
+	if code := with(restarted.URL, "GET", "/api/v1/villages/"+villageA, cookie, "", ""); code != 200 {
+		t.Fatalf("the session after a restart: %d", code)
+	}
+	// CSRF: a change riding on the cookie from another origin, or not JSON.
+	u, _ := url.Parse(e.url)
+	if code := with(e.url, "POST", "/api/v1/probes", cookie, "https://evil.example", `{"village":"`+villageA+`"}`); code != 403 {
+		t.Fatalf("a cross-site change with the cookie: %d", code)
+	}
+	if code := with(e.url, "POST", "/api/v1/probes", cookie, "", `{"village":"`+villageA+`"}`); code != 403 {
+		t.Fatalf("a change with the cookie and no Origin: %d", code)
+	}
+	if code := with(e.url, "POST", "/api/v1/incidents/JD-NONE/ack", cookie, "http://"+u.Host, ""); code == 403 {
+		t.Fatalf("a same-origin change was refused as CSRF")
+	}
+	// Sign-out ends the session, on every server.
+	if code := with(e.url, "DELETE", "/api/v1/session", cookie, "http://"+u.Host, ""); code != 204 {
+		t.Fatalf("sign-out: %d", code)
+	}
+	if code := with(restarted.URL, "GET", "/api/v1/villages/"+villageA, cookie, "", ""); code != 401 {
+		t.Fatalf("the session after sign-out: %d", code)
+	}
+	// Lockout: five wrong passwords, then even the right one waits.
+	for i := range 5 {
+		if resp, _ := signIn(restarted.URL, "csirt-purworejo", "salah"); resp.StatusCode != 401 {
+			t.Fatalf("wrong password %d: %d", i, resp.StatusCode)
+		}
+	}
+	resp, _ = signIn(restarted.URL, "csirt-purworejo", "kata sandi panjang sekali")
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("a locked account: %d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if resp, _ := signIn(restarted.URL, "nobody", "kata sandi panjang sekali"); resp.StatusCode != 401 {
+		t.Fatalf("an unknown user: %d", resp.StatusCode)
+	}
+}

@@ -57,6 +57,13 @@ type PointStore interface {
 // only the admin token.
 type Accounts interface {
 	UserByTokenHash(hash string) (jagadesa.User, bool)
+	UserByName(ctx context.Context, name string) (jagadesa.User, string, error)
+	RecordLogin(ctx context.Context, name string, ok bool, now time.Time) error
+	LoginState(ctx context.Context, name string) (failed int, lockedUntil time.Time, err error)
+	LockUser(ctx context.Context, name string, until time.Time) error
+	CreateSession(ctx context.Context, idHash string, userID int64, now time.Time, absolute time.Duration, addr, ua string) error
+	Session(ctx context.Context, idHash string, now time.Time, idle time.Duration) (jagadesa.User, bool, error)
+	EndSession(ctx context.Context, idHash string) error
 }
 
 // HistoryStore reads what is stored about one village over a time range.
@@ -121,6 +128,7 @@ type Server struct {
 	tileIdx  *geo.TileIndex
 	web      *webAssets
 	ingest   *ingest.Service
+	logins   *loginLimiter
 }
 
 // NewServer returns the whole API as an http.Handler.
@@ -143,7 +151,7 @@ func NewServer(d Deps) http.Handler {
 	if d.Programme == nil {
 		d.Programme = map[string]jagadesa.Programme{}
 	}
-	s := &Server{Deps: d, sessions: newSessions(d.Now)}
+	s := &Server{Deps: d, sessions: newSessions(d.Now), logins: newLoginLimiter(d.Now)}
 	s.ingest = ingest.New(ingest.Deps{Logger: d.Logger, Registry: d.Registry, Points: d.Points, Marks: d.Keys,
 		Status: d.Status, AllowUnsigned: d.AllowUnsigned, Budget: d.IngestBudget, RecordsPerMinute: d.ProbeRecordsPerMinute, Now: d.Now})
 	if d.Evidence != nil { // a nil *Archive in the interface would not be nil

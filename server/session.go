@@ -5,12 +5,16 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"golang.org/x/time/rate"
 
 	"github.com/jagadesa/jagadesa"
+	"github.com/jagadesa/jagadesa/server/accounts"
 )
 
 // Browser sessions. A person signs in once with a token; the browser then
@@ -101,14 +105,24 @@ func (s *Server) sessionRole(c *gin.Context) string {
 }
 
 type loginRequest struct {
-	Token string `json:"token"`
+	Token    string `json:"token"`
+	Username string `json:"username"`
+	Password string `json:"password"`
 }
 
 func (r *loginRequest) Validate() jagadesa.Problems {
 	p := jagadesa.Problems{}
-	if r.Token == "" {
-		p["token"] = "required"
-	} else if len(r.Token) > 512 {
+	switch {
+	case r.Username != "" || r.Password != "":
+		if r.Username == "" || len(r.Username) > 64 {
+			p["username"] = "required, at most 64 characters"
+		}
+		if r.Password == "" || len(r.Password) > accounts.MaxPasswordBytes {
+			p["password"] = "required"
+		}
+	case r.Token == "":
+		p["token"] = "required (or username and password)"
+	case len(r.Token) > 512:
 		p["token"] = "too long"
 	}
 	return p
@@ -123,6 +137,15 @@ func (s *Server) handleLogin(c *gin.Context) {
 	}
 	if p := req.Validate(); len(p) > 0 {
 		_ = c.Error(invalid(p, "bad login"))
+		return
+	}
+	if wait := s.logins.address(c.ClientIP()); wait > 0 {
+		c.Header("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		_ = c.Error(jagadesa.Errorf(jagadesa.ETooMany, "too many sign-in attempts from this address; wait %s", wait.Round(time.Second)))
+		return
+	}
+	if req.Username != "" {
+		s.passwordLogin(c, req)
 		return
 	}
 	if !s.isAdmin(req.Token) {
@@ -142,24 +165,135 @@ func (s *Server) handleLogin(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-// handleSession tells the page whether it is signed in.
+// handleSession tells the page who is signed in.
 func (s *Server) handleSession(c *gin.Context) {
-	role := s.sessionRole(c)
-	if role == "" && s.isAdmin(bearer(c)) {
-		role = "admin"
-	}
-	if role == "" {
+	p, err := s.authenticate(c)
+	if err != nil {
 		_ = c.Error(jagadesa.Errorf(jagadesa.EUnauthorized, "not signed in"))
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"role": role})
+	role := string(p.Role())
+	if p.Everywhere() {
+		role = "admin"
+	}
+	c.JSON(http.StatusOK, gin.H{"role": role, "username": p.Username(), "jurisdiction": p.String()})
 }
 
 func (s *Server) handleLogout(c *gin.Context) {
 	if id, err := c.Cookie(sessionCookie); err == nil {
 		s.sessions.remove(id)
+		if s.Accounts != nil && accounts.WellFormedToken(id, accounts.PrefixSession) {
+			if err := s.Accounts.EndSession(c.Request.Context(), accounts.HashToken(id)); err != nil {
+				_ = c.Error(err)
+				return
+			}
+		}
 	}
 	http.SetCookie(c.Writer, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: c.Request.TLS != nil})
 	c.Status(http.StatusNoContent)
+}
+
+// Persisted sessions of people: idle and absolute expiry.
+const (
+	userSessionIdle     = 30 * time.Minute
+	userSessionAbsolute = 12 * time.Hour
+	lockAfter           = 5                // failed sign-ins in a row
+	lockFor             = 15 * time.Minute // then the account waits
+)
+
+// passwordLogin signs a person in: the account must exist, be enabled and
+// not locked; five failures in a row lock it for 15 minutes (the lock is
+// stored, so a restart does not lift it). An unknown name costs as much
+// time as a known one.
+func (s *Server) passwordLogin(c *gin.Context, req loginRequest) {
+	ctx, now := c.Request.Context(), s.Now()
+	if s.Accounts == nil {
+		_ = c.Error(jagadesa.Errorf(jagadesa.EUnavailable, "this server has no staff accounts"))
+		return
+	}
+	name := strings.ToLower(strings.TrimSpace(req.Username))
+	fail := func() {
+		s.metrics.loginFailures.Inc()
+		_ = c.Error(jagadesa.Errorf(jagadesa.EUnauthorized, "wrong username or password"))
+	}
+	u, hash, err := s.Accounts.UserByName(ctx, name)
+	if jagadesa.ErrorCode(err) == jagadesa.ENotFound {
+		accounts.DummyVerify(req.Password)
+		fail()
+		return
+	}
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	failed, until, err := s.Accounts.LoginState(ctx, name)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	if now.Before(until) {
+		c.Header("Retry-After", strconv.Itoa(int(until.Sub(now).Seconds())+1))
+		_ = c.Error(jagadesa.Errorf(jagadesa.ETooMany, "the account is locked after %d failed sign-ins until %s; ask a province admin to reset the password sooner", lockAfter, until.In(wibZone).Format("15:04 WIB")))
+		return
+	}
+	ok, _, err := accounts.VerifyPassword(hash, req.Password)
+	if err != nil || !ok || u.Disabled {
+		if err != nil {
+			s.Logger.Error("stored password hash unusable", "user", name, "err", err)
+		}
+		_ = s.Accounts.RecordLogin(ctx, name, false, now)
+		if failed+1 >= lockAfter {
+			_ = s.Accounts.LockUser(ctx, name, now.Add(lockFor))
+			s.Logger.Warn("account locked after failed sign-ins", "user", name, "address", c.ClientIP())
+		}
+		fail()
+		return
+	}
+	id, idHash := accounts.NewToken(accounts.PrefixSession)
+	if err := s.Accounts.CreateSession(ctx, idHash, u.ID, now, userSessionAbsolute, c.ClientIP(), c.Request.UserAgent()); err != nil {
+		_ = c.Error(err)
+		return
+	}
+	_ = s.Accounts.RecordLogin(ctx, name, true, now)
+	_ = s.Accounts.LockUser(ctx, name, time.Time{})
+	http.SetCookie(c.Writer, &http.Cookie{
+		Name: sessionCookie, Value: id, Path: "/", MaxAge: int(userSessionAbsolute / time.Second),
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: c.Request.TLS != nil,
+	})
+	c.Status(http.StatusNoContent)
+}
+
+var wibZone = time.FixedZone("WIB", 7*3600)
+
+// loginLimiter bounds sign-in attempts per address: 10 a minute.
+type loginLimiter struct {
+	mu  sync.Mutex
+	now func() time.Time
+	m   map[string]*rate.Limiter
+}
+
+func newLoginLimiter(now func() time.Time) *loginLimiter {
+	return &loginLimiter{now: now, m: map[string]*rate.Limiter{}}
+}
+
+// address takes one attempt for addr; a positive wait means refused.
+func (l *loginLimiter) address(addr string) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lim := l.m[addr]
+	if lim == nil {
+		if len(l.m) > 100000 { // a flood of addresses: start afresh
+			clear(l.m)
+		}
+		lim = rate.NewLimiter(rate.Every(6*time.Second), 10)
+		l.m[addr] = lim
+	}
+	now := l.now()
+	r := lim.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return d
+	}
+	return 0
 }

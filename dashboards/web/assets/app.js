@@ -126,19 +126,23 @@ async function route() {
 function loginView() {
   document.getElementById("logout").hidden = true;
   const msg = h("p", { class: "error", role: "alert" });
+  const user = h("input", { id: "login-username", type: "text", autocomplete: "username" });
   const input = h("input", { id: "login-token", type: "password", autocomplete: "current-password", required: true });
   const form = h("form", { class: "login", onsubmit: async (e) => {
     e.preventDefault();
     msg.textContent = "";
     try {
-      await api("/api/v1/session", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ token: input.value }) });
+      // With a username: a person's password; without: the admin token.
+      const creds = user.value.trim() ? { username: user.value.trim(), password: input.value } : { token: input.value };
+      await api("/api/v1/session", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(creds) });
       const next = new URLSearchParams(location.search).get("next");
       navigate(next && next.startsWith("/") && !next.startsWith("//") ? next : "/");
     } catch (err) {
-      msg.textContent = t("login_failed") + ": " + (err instanceof Unauthorized ? "token" : err.message);
+      msg.textContent = t("login_failed") + ": " + (err instanceof Unauthorized ? t("login_wrong") : err.message);
     }
   } },
   h("h1", {}, t("login_title")), h("p", {}, t("login_help")),
+  h("label", { for: "login-username" }, t("login_username")), user,
   h("label", { for: "login-token" }, t("login_token")), input,
   h("button", { id: "login-submit", type: "submit" }, t("login_submit")), msg);
   setView("login", { relabel: loginView });

@@ -4,8 +4,9 @@
 export const strings = {
   id: {
     map: "Peta", incidents: "Insiden", logout: "Keluar", loading: "Memuat…",
-    login_title: "Masuk ke JagaDesa", login_help: "Masukkan token akses yang diberikan operator server.",
-    login_token: "Token akses", login_submit: "Masuk", login_failed: "Gagal masuk",
+    login_title: "Masuk ke JagaDesa", login_help: "Masukkan nama pengguna dan kata sandi akun Anda. Tanpa nama pengguna, isikan token admin dari operator server.",
+    login_username: "Nama pengguna", login_wrong: "nama pengguna, kata sandi atau token salah",
+    login_token: "Kata sandi (atau token admin)", login_submit: "Masuk", login_failed: "Gagal masuk",
     province: "Provinsi", filters: "Saring", status: "Status", all: "Semua", cohort: "Angkatan",
     programme_only: "Hanya desa program", flag: "Penanda", flag_3t: "3T", flag_miskin: "Miskin ekstrem",
     flag_digital: "Desa digital", flag_approximate: "Lokasi perkiraan", search: "Cari desa (nama atau kode)", no_results: "Tidak ada yang cocok",
@@ -92,8 +93,9 @@ export const strings = {
   },
   en: {
     map: "Map", incidents: "Incidents", logout: "Sign out", loading: "Loading…",
-    login_title: "Sign in to JagaDesa", login_help: "Enter the access token the server's operator gave you.",
-    login_token: "Access token", login_submit: "Sign in", login_failed: "Sign-in failed",
+    login_title: "Sign in to JagaDesa", login_help: "Enter your account's username and password. Without a username, enter the admin token from the server's operator.",
+    login_username: "Username", login_wrong: "wrong username, password or token",
+    login_token: "Password (or admin token)", login_submit: "Sign in", login_failed: "Sign-in failed",
     province: "Province", filters: "Filter", status: "Status", all: "All", cohort: "Cohort",
     programme_only: "Programme villages only", flag: "Flag", flag_3t: "3T (remote)", flag_miskin: "Extreme poverty",
     flag_digital: "Digital village", flag_approximate: "Approximate location", search: "Find a village (name or code)", no_results: "No match",
