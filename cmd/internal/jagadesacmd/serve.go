@@ -66,6 +66,10 @@ type serveConfig struct {
 	MetricsToken  string
 	TLSCert       string
 	TLSKey        string
+	// KeepAdminToken keeps the admin token working after a province admin
+	// account exists (for automation that has not moved to personal
+	// tokens yet).
+	KeepAdminToken bool
 }
 
 func (c *serveConfig) validate() error {
@@ -136,6 +140,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.StringVar(&c.EvidenceDir, "evidence-dir", getenv("JAGADESA_EVIDENCE_DIR"), "where every accepted signed batch is kept with its signature (env JAGADESA_EVIDENCE_DIR; default <data-dir>/evidence; \"off\" keeps none)")
 	fs.IntVar(&c.EvidenceDays, "evidence-days", env.Int("JAGADESA_EVIDENCE_DAYS", 0), "delete stored batches older than this many days (0 keeps them all) (env JAGADESA_EVIDENCE_DAYS)")
 	fs.StringVar(&c.ThreatFeed, "threat-feed", getenv("JAGADESA_THREAT_FEED"), "operator's threat feed `file` (addresses, prefixes, domains; see server/threatfeed/example-feed.txt) that probes fetch and match; reloaded when it changes (env JAGADESA_THREAT_FEED)")
+	fs.BoolVar(&c.KeepAdminToken, "keep-admin-token", env.Bool("JAGADESA_KEEP_ADMIN_TOKEN", false), "keep accepting the admin token once a province-admin account exists; off by default, so that people use their own accounts and tokens (env JAGADESA_KEEP_ADMIN_TOKEN)")
 	fs.StringVar(&c.TLSCert, "tls-cert", getenv("JAGADESA_TLS_CERT"), "serve HTTPS with this PEM certificate `file` (chain included); reloaded when it changes (env JAGADESA_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", getenv("JAGADESA_TLS_KEY"), "the certificate's PEM private key `file` (env JAGADESA_TLS_KEY)")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", getenv("JAGADESA_METRICS_LISTEN"), "also serve /metrics, without a token, on this address; keep it inside the monitoring network, e.g. 127.0.0.1:9108 (env JAGADESA_METRICS_LISTEN)")
@@ -267,11 +272,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		_, _, f := feed.Current()
 		log.Info("threat feed loaded", "path", c.ThreatFeed, "version", f.Version, "entries", f.Len())
 	}
+	// The admin token bootstraps the first province admin; once one
+	// exists, it is off unless kept on purpose.
+	adminToken := c.AdminToken
+	if n, err := db.CountUsers(ctx, jagadesa.RoleProvinceAdmin); err != nil {
+		return abort(err)
+	} else if n > 0 && !c.KeepAdminToken {
+		adminToken = ""
+		log.Warn("the admin token is off: a province-admin account exists (people use their own accounts and tokens; --keep-admin-token keeps it for automation)")
+	}
 	handler := server.NewServer(server.Deps{
 		ThreatFeed: feed,
 		Keys:       db, AllowUnsigned: c.AllowUnsigned, Evidence: archive,
 		Logger: log, Registry: reg, Programme: prog, Probes: db, Points: store,
-		Status: engine, AdminToken: c.AdminToken, History: store, Accounts: db,
+		Status: engine, AdminToken: adminToken, History: store, Accounts: db,
 		Web: dashboards.Web(), BasemapURL: c.BasemapURL,
 		Incidents: mgr, IncidentStore: db, Reporter: db, Metrics: metrics, MetricsToken: c.MetricsToken,
 	})
