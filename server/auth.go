@@ -55,7 +55,7 @@ const ctxPrincipal = "jagadesa.principal"
 func (s *Server) requireStaff(c *gin.Context) {
 	p, err := s.authenticate(c)
 	if err == nil {
-		err = checkCSRF(c)
+		err = s.checkCSRF(c)
 	}
 	if err != nil {
 		_ = c.Error(err)
@@ -71,7 +71,7 @@ func (s *Server) requireStaff(c *gin.Context) {
 func (s *Server) requireAdmin(c *gin.Context) {
 	p, err := s.authenticate(c)
 	if err == nil {
-		err = checkCSRF(c)
+		err = s.checkCSRF(c)
 	}
 	if err == nil && !p.CanManageUsers() {
 		err = p.Forbidden("administer probes and accounts")
@@ -144,7 +144,7 @@ func (s *Server) requireMetrics(c *gin.Context) {
 // JSON: a page elsewhere (a sibling service on the same host included,
 // which SameSite alone does not stop) cannot act with a person's session.
 // Requests with a bearer token carry their own proof and pass.
-func checkCSRF(c *gin.Context) error {
+func (s *Server) checkCSRF(c *gin.Context) error {
 	switch c.Request.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		return nil
@@ -154,7 +154,7 @@ func checkCSRF(c *gin.Context) error {
 	}
 	origin := c.GetHeader("Origin")
 	scheme := "http"
-	if c.Request.TLS != nil {
+	if s.overTLS(c) {
 		scheme = "https"
 	}
 	if origin == "" || origin != scheme+"://"+c.Request.Host {

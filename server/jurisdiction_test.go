@@ -250,3 +250,34 @@ func TestPasswordSignIn(t *testing.T) {
 		t.Fatalf("an unknown user: %d", resp.StatusCode)
 	}
 }
+
+// Behind a TLS-terminating proxy the operator names, the session cookie is
+// Secure and HSTS is sent; the same header from anyone else changes
+// nothing.
+func TestTrustedProxySecureCookie(t *testing.T) {
+	reg, err := geo.Jateng()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		proxies []string
+		secure  bool
+	}{{nil, false}, {[]string{"10.9.9.9"}, false}, {[]string{"127.0.0.1/8"}, true}} {
+		e := newEnv(t, reg, func(d *server.Deps) { d.TrustedProxies = tt.proxies })
+		req, _ := http.NewRequest("POST", e.url+"/api/v1/session", strings.NewReader(`{"token":"`+adminToken+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-Proto", "https")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		var secure bool
+		for _, ck := range resp.Cookies() {
+			secure = secure || ck.Name == "jagadesa_session" && ck.Secure
+		}
+		if resp.StatusCode != 204 || secure != tt.secure || (resp.Header.Get("Strict-Transport-Security") != "") != tt.secure {
+			t.Errorf("proxies %v: %d, Secure %v, HSTS %q; want Secure and HSTS %v", tt.proxies, resp.StatusCode, secure, resp.Header.Get("Strict-Transport-Security"), tt.secure)
+		}
+	}
+}

@@ -9,7 +9,9 @@ import (
 	"crypto/ed25519"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -105,6 +107,9 @@ type Deps struct {
 	// template) under the regency polygons; empty keeps the map offline.
 	BasemapURL string
 	Metrics    *prometheus.Registry // nil: a fresh registry
+	// TrustedProxies are the addresses or CIDRs of reverse proxies whose
+	// X-Forwarded-For and X-Forwarded-Proto are believed (none by default).
+	TrustedProxies []string
 	// MetricsToken is a bearer token for /metrics besides the admin
 	// token, for Prometheus (empty: the admin token only).
 	MetricsToken string
@@ -129,6 +134,7 @@ type Server struct {
 	web      *webAssets
 	ingest   *ingest.Service
 	logins   *loginLimiter
+	proxies  []*net.IPNet // parsed TrustedProxies
 }
 
 // NewServer returns the whole API as an http.Handler.
@@ -169,17 +175,51 @@ func NewServer(d Deps) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.ContextWithFallback = true
-	// No proxy is trusted unless configured: client IPs in logs are real.
-	_ = r.SetTrustedProxies(nil)
-	r.Use(s.recoverer(), s.observe(), s.renderErrors(), hsts)
+	// No proxy is trusted unless the operator names one (--trusted-proxy):
+	// only then do X-Forwarded-For and X-Forwarded-Proto count.
+	if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
+		d.Logger.Error("trusted proxies unusable; trusting none", "err", err)
+		_ = r.SetTrustedProxies(nil)
+		s.TrustedProxies = nil
+	}
+	for _, cidr := range s.TrustedProxies {
+		if _, n, err := net.ParseCIDR(cidr); err == nil {
+			s.proxies = append(s.proxies, n)
+		} else if ip := net.ParseIP(cidr); ip != nil {
+			s.proxies = append(s.proxies, &net.IPNet{IP: ip, Mask: net.CIDRMask(len(ip)*8, len(ip)*8)})
+		}
+	}
+	r.Use(s.recoverer(), s.observe(), s.renderErrors(), s.hsts)
 	s.routes(r)
 	return r
 }
 
 // hsts tells browsers that reached the server over TLS to come back only
 // over TLS, for two years.
-func hsts(c *gin.Context) {
-	if c.Request.TLS != nil {
+func (s *Server) hsts(c *gin.Context) {
+	if s.overTLS(c) {
 		c.Header("Strict-Transport-Security", "max-age=63072000")
 	}
+}
+
+// overTLS reports whether the browser reached the server over TLS: directly,
+// or through a proxy the operator trusts that says so in X-Forwarded-Proto.
+func (s *Server) overTLS(c *gin.Context) bool {
+	if c.Request.TLS != nil {
+		return true
+	}
+	if len(s.proxies) == 0 || !strings.EqualFold(c.GetHeader("X-Forwarded-Proto"), "https") {
+		return false
+	}
+	host, _, err := net.SplitHostPort(c.Request.RemoteAddr)
+	ip := net.ParseIP(host)
+	if err != nil || ip == nil {
+		return false
+	}
+	for _, n := range s.proxies {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }

@@ -160,7 +160,7 @@ func (s *Server) handleLogin(c *gin.Context) {
 	}
 	http.SetCookie(c.Writer, &http.Cookie{
 		Name: sessionCookie, Value: id, Path: "/", MaxAge: int(sessionTTL / time.Second),
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: c.Request.TLS != nil,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.overTLS(c),
 	})
 	c.Status(http.StatusNoContent)
 }
@@ -190,7 +190,7 @@ func (s *Server) handleLogout(c *gin.Context) {
 		}
 	}
 	http.SetCookie(c.Writer, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: c.Request.TLS != nil})
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.overTLS(c)})
 	c.Status(http.StatusNoContent)
 }
 
@@ -259,7 +259,7 @@ func (s *Server) passwordLogin(c *gin.Context, req loginRequest) {
 	_ = s.Accounts.LockUser(ctx, name, time.Time{})
 	http.SetCookie(c.Writer, &http.Cookie{
 		Name: sessionCookie, Value: id, Path: "/", MaxAge: int(userSessionAbsolute / time.Second),
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: c.Request.TLS != nil,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.overTLS(c),
 	})
 	c.Status(http.StatusNoContent)
 }

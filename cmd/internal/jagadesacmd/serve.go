@@ -70,6 +70,7 @@ type serveConfig struct {
 	// account exists (for automation that has not moved to personal
 	// tokens yet).
 	KeepAdminToken bool
+	TrustedProxies envflag.List
 }
 
 func (c *serveConfig) validate() error {
@@ -96,6 +97,11 @@ func (c *serveConfig) validate() error {
 	if c.WebhookURL != "" {
 		if err := (jagadesa.Webhook{URL: c.WebhookURL, Secret: c.WebhookSecret}).Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("--webhook-url: %w", err))
+		}
+	}
+	for _, p := range c.TrustedProxies {
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			errs = append(errs, fmt.Errorf("--trusted-proxy %q: want an address or a CIDR such as 10.0.0.0/24", p))
 		}
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
@@ -140,6 +146,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.StringVar(&c.EvidenceDir, "evidence-dir", getenv("JAGADESA_EVIDENCE_DIR"), "where every accepted signed batch is kept with its signature (env JAGADESA_EVIDENCE_DIR; default <data-dir>/evidence; \"off\" keeps none)")
 	fs.IntVar(&c.EvidenceDays, "evidence-days", env.Int("JAGADESA_EVIDENCE_DAYS", 0), "delete stored batches older than this many days (0 keeps them all) (env JAGADESA_EVIDENCE_DAYS)")
 	fs.StringVar(&c.ThreatFeed, "threat-feed", getenv("JAGADESA_THREAT_FEED"), "operator's threat feed `file` (addresses, prefixes, domains; see server/threatfeed/example-feed.txt) that probes fetch and match; reloaded when it changes (env JAGADESA_THREAT_FEED)")
+	fs.Var(&c.TrustedProxies, "trusted-proxy", "address or CIDR of a reverse proxy whose X-Forwarded-For and X-Forwarded-Proto are believed (cookies marked Secure, HSTS, client addresses); repeatable; env JAGADESA_TRUSTED_PROXY, comma-separated")
 	fs.BoolVar(&c.KeepAdminToken, "keep-admin-token", env.Bool("JAGADESA_KEEP_ADMIN_TOKEN", false), "keep accepting the admin token once a province-admin account exists; off by default, so that people use their own accounts and tokens (env JAGADESA_KEEP_ADMIN_TOKEN)")
 	fs.StringVar(&c.TLSCert, "tls-cert", getenv("JAGADESA_TLS_CERT"), "serve HTTPS with this PEM certificate `file` (chain included); reloaded when it changes (env JAGADESA_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", getenv("JAGADESA_TLS_KEY"), "the certificate's PEM private key `file` (env JAGADESA_TLS_KEY)")
@@ -152,6 +159,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	if err := env.Err(); err != nil {
 		return err
+	}
+	if len(c.TrustedProxies) == 0 && getenv("JAGADESA_TRUSTED_PROXY") != "" {
+		c.TrustedProxies = strings.Split(getenv("JAGADESA_TRUSTED_PROXY"), ",")
 	}
 	if err := c.validate(); err != nil {
 		return err
@@ -285,7 +295,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ThreatFeed: feed,
 		Keys:       db, AllowUnsigned: c.AllowUnsigned, Evidence: archive,
 		Logger: log, Registry: reg, Programme: prog, Probes: db, Points: store,
-		Status: engine, AdminToken: adminToken, History: store, Accounts: db,
+		Status: engine, AdminToken: adminToken, History: store, Accounts: db, TrustedProxies: c.TrustedProxies,
 		Web: dashboards.Web(), BasemapURL: c.BasemapURL,
 		Incidents: mgr, IncidentStore: db, Reporter: db, Metrics: metrics, MetricsToken: c.MetricsToken,
 	})
