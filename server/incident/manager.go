@@ -327,15 +327,10 @@ func (m *Manager) Open() []jagadesa.Incident {
 // incident: the map and the API show them as compromised until a person
 // resolves it.
 func (m *Manager) Compromised() map[string]bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	out := map[string]bool{}
-	for _, in := range m.open {
-		// A campaign's incident (group set) says who attacked, not who fell.
-		if in.Kind == jagadesa.IncidentSecurity && in.Severity == jagadesa.SeverityCritical && in.Evidence["group"] == "" {
-			for _, v := range in.Villages {
-				out[v] = true
-			}
+	for v, st := range m.Overlay() {
+		if st == jagadesa.StatusCompromised {
+			out[v] = true
 		}
 	}
 	return out
@@ -351,6 +346,7 @@ func (m *Manager) Overlay() map[string]jagadesa.Status {
 	out := map[string]jagadesa.Status{}
 	for _, in := range m.open {
 		switch {
+		// A campaign's incident (group set) says who attacked, not who fell.
 		case in.Kind == jagadesa.IncidentSecurity && in.Severity == jagadesa.SeverityCritical && in.Evidence["group"] == "":
 			for _, v := range in.Villages {
 				out[v] = jagadesa.StatusCompromised

@@ -29,12 +29,11 @@ type Applier interface {
 // Worker applies the outbox, on its own context: a probe that hung up, or
 // a server that crashed after the batch was accepted, loses nothing.
 type Worker struct {
-	Outbox  Outbox
-	Apply   Applier
-	Logger  *slog.Logger
-	Poll    time.Duration // how often to look without a signal [1s]
-	Batch   int           // entries per read [100]
-	applied func(n int)   // tests: called after each round
+	Outbox Outbox
+	Apply  Applier
+	Logger *slog.Logger
+	Poll   time.Duration // how often to look without a signal [1s]
+	Batch  int           // entries per read [100]
 }
 
 // Run applies entries as they come until ctx ends.
@@ -57,9 +56,6 @@ func (w *Worker) Run(ctx context.Context) error {
 				}
 				w.Logger.Error("outbox: applying effects failed; will retry", "err", err)
 				break
-			}
-			if w.applied != nil {
-				w.applied(n)
 			}
 			if n < batch {
 				break

@@ -47,11 +47,6 @@ func (d *DB) CommitBatch(ctx context.Context, probe, stream string, seq uint64, 
 	}
 }
 
-// AdvanceStream is CommitBatch without effects.
-func (d *DB) AdvanceStream(ctx context.Context, probe, stream string, seq uint64) error {
-	return d.CommitBatch(ctx, probe, stream, seq, nil)
-}
-
 // flushLoop commits the waiting batches, until Close.
 func (d *DB) flushLoop() {
 	defer close(d.flushed)

@@ -23,13 +23,13 @@ func TestKeysAndMarksPersist(t *testing.T) {
 	if _, err := d.SetProbeKey(ctx, p.ID, pub, "probe"); err != nil {
 		t.Fatal(err)
 	}
-	d.AdvanceStream(ctx, p.ID, "s-1", 40)
-	d.AdvanceStream(ctx, p.ID, "s-1", 30) // never back
-	d.AdvanceStream(ctx, q.ID, "", 7)
+	d.CommitBatch(ctx, p.ID, "s-1", 40, nil)
+	d.CommitBatch(ctx, p.ID, "s-1", 30, nil) // never back
+	d.CommitBatch(ctx, q.ID, "", 7, nil)
 	if got := d.StreamSeq(p.ID, "s-1"); got != 40 {
 		t.Fatalf("mark %d, want 40 at once", got)
 	}
-	d.AdvanceStream(ctx, q.ID, "", 9)
+	d.CommitBatch(ctx, q.ID, "", 9, nil)
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestKeysAndMarksPersist(t *testing.T) {
 	if !ok || !k.PublicKey.Equal(pub) || d.StreamSeq(p.ID, "s-1") != 40 || d.StreamSeq(q.ID, "") != 9 {
 		t.Fatalf("after restart: key %v %v, marks %d %d", ok, k.PublicKey.Equal(pub), d.StreamSeq(p.ID, "s-1"), d.StreamSeq(q.ID, ""))
 	}
-	d.AdvanceStream(ctx, p.ID, "s-1", 50) // pending when the reset comes
+	d.CommitBatch(ctx, p.ID, "s-1", 50, nil) // pending when the reset comes
 	if err := d.ResetProbeKey(ctx, p.ID); err != nil {
 		t.Fatal(err)
 	}
