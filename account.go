@@ -28,8 +28,8 @@ func ParseRole(s string) (Role, error) {
 	return "", fmt.Errorf("unknown role %q (want province-admin, province-analyst, regency-analyst, viewer or technician)", s)
 }
 
-// Regional reports whether the role is bound to one regency rather than a
-// whole province.
+// Regional reports whether the role is always bound to one regency rather
+// than a whole province. A viewer may be either (User.Regency decides).
 func (r Role) Regional() bool { return r == RoleRegencyAnalyst || r == RoleTechnician }
 
 // User is a person's staff account. Its secrets (password hash, tokens)
@@ -39,7 +39,8 @@ type User struct {
 	Username string `json:"username"`
 	Role     Role   `json:"role"`
 	// Province is the two-digit Kemendagri code (33 Jawa Tengah, 15 Jambi);
-	// Regency the NN.NN code, set exactly for the regional roles.
+	// Regency the NN.NN code: required for the regional roles, optional
+	// for a viewer (a regency's Diskominfo), absent otherwise.
 	Province  string     `json:"province"`
 	Regency   string     `json:"regency,omitempty"`
 	Disabled  bool       `json:"disabled"`
@@ -64,8 +65,9 @@ func (u *User) Validate() Problems {
 	switch {
 	case u.Role.Regional() && (len(u.Regency) != 5 || !digits(u.Regency[:2], 2) || u.Regency[2] != '.' || !digits(u.Regency[3:], 2) || u.Regency[:2] != u.Province):
 		p.add("regency", "a regency code such as 33.06, inside the account's province, is required for %s", u.Role)
-	case !u.Role.Regional() && u.Regency != "":
-		p.add("regency", "only regency-analyst and technician accounts have a regency")
+	case !u.Role.Regional() && u.Regency != "" && (u.Role != RoleViewer || len(u.Regency) != 5 || !digits(u.Regency[:2], 2) || u.Regency[2] != '.' || !digits(u.Regency[3:], 2) || u.Regency[:2] != u.Province):
+		// A viewer may be a regency's Diskominfo (NN.NN) or the province's.
+		p.add("regency", "only regency-analyst, technician and viewer accounts have a regency, inside the account's province")
 	}
 	if len(p) == 0 {
 		return nil

@@ -7,6 +7,8 @@ func TestUserValidate(t *testing.T) {
 		{Username: "admin.jateng", Role: RoleProvinceAdmin, Province: "33"},
 		{Username: "csirt-purworejo", Role: RoleRegencyAnalyst, Province: "33", Regency: "33.06"},
 		{Username: "tek_1", Role: RoleTechnician, Province: "15", Regency: "15.09"},
+		{Username: "diskominfo.purworejo", Role: RoleViewer, Province: "33", Regency: "33.06"}, // a regency's Diskominfo
+		{Username: "diskominfo.jateng", Role: RoleViewer, Province: "33"},
 	}
 	for _, u := range ok {
 		if p := u.Validate(); p != nil {
@@ -24,7 +26,13 @@ func TestUserValidate(t *testing.T) {
 			t.Errorf("%+v: problems %v lack %s", u, p, field)
 		}
 	}
-	if p := (&User{Username: "viewer", Role: RoleViewer, Province: "33", Regency: "33.06"}).Validate(); p["regency"] == "" {
-		t.Error("a viewer with a regency was accepted")
+	for _, u := range []User{
+		{Username: "viewer", Role: RoleViewer, Province: "33", Regency: "15.09"}, // outside its province
+		{Username: "viewer", Role: RoleViewer, Province: "33", Regency: "33.6"},  // not a regency code
+		{Username: "analyst", Role: RoleProvinceAnalyst, Province: "33", Regency: "33.06"},
+	} {
+		if p := u.Validate(); p["regency"] == "" {
+			t.Errorf("%+v accepted", u)
+		}
 	}
 }

@@ -62,6 +62,17 @@ type Probe struct {
 	ID        string    `json:"id"`
 	Village   string    `json:"village"`
 	CreatedAt time.Time `json:"created_at"`
+	// EnrolledBy names who enrolled it: a person, "admin", or
+	// "code:<person>" for an enrollment code typed on the router.
+	EnrolledBy string `json:"enrolled_by,omitempty"`
+	// RevokedAt is set once its token stops working; ReplacedBy names the
+	// probe that took the village over (a dead router replaced). What a
+	// revoked probe sent stays attributed to it.
+	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+	ReplacedBy string     `json:"replaced_by,omitempty"`
+	// RotateRequested: staff asked for a new token; the probe is told in
+	// its next batch's answer and fetches one (no site visit).
+	RotateRequested bool `json:"rotate_requested,omitempty"`
 }
 
 // ValidVillageCode reports whether s has the Kemendagri village-code shape

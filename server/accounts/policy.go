@@ -56,6 +56,22 @@ func (p Principal) Username() string { return p.username }
 // Role is the principal's role; empty for the zero Principal.
 func (p Principal) Role() jagadesa.Role { return p.role }
 
+// Area is the Kemendagri code of the principal's jurisdiction: a regency
+// (NN.NN), a province (NN), or "" for the admin token (everywhere).
+func (p Principal) Area() string {
+	if p.everywhere {
+		return ""
+	}
+	if p.regency != "" {
+		return p.regency
+	}
+	return p.province
+}
+
+// Covers reports whether a Kemendagri code of any level lies inside the
+// jurisdiction (see VillageFilter).
+func (p Principal) Covers(code string) bool { return p.covers(code) }
+
 // String names the role and jurisdiction, for messages and logs:
 // "regency-analyst of regency 33.06".
 func (p Principal) String() string {
@@ -64,7 +80,7 @@ func (p Principal) String() string {
 		return "an unidentified caller"
 	case p.everywhere:
 		return "the admin token (province-admin of every province)"
-	case p.role.Regional():
+	case p.regency != "":
 		return fmt.Sprintf("%s of regency %s", p.role, p.regency)
 	}
 	return fmt.Sprintf("%s of province %s", p.role, p.province)
@@ -89,7 +105,7 @@ func (p Principal) covers(code string) bool {
 		return true
 	}
 	j := p.province
-	if p.role.Regional() {
+	if p.regency != "" { // the regional roles, and a regency's viewer
 		j = p.regency
 	}
 	if j == "" {

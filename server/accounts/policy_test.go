@@ -387,6 +387,11 @@ func TestNewPrincipal(t *testing.T) {
 	if err != nil || p.Username() != "csirt.kudus" || p.Role() != jagadesa.RoleRegencyAnalyst || p.String() != "regency-analyst of regency 33.19" {
 		t.Fatalf("NewPrincipal = %v %v", p, err)
 	}
+	// A regency's Diskominfo: a viewer bound to its regency.
+	v, err := NewPrincipal(jagadesa.User{Username: "diskominfo.kudus", Role: jagadesa.RoleViewer, Province: "33", Regency: "33.19"})
+	if err != nil || !v.Covers("33.19.01.2001") || v.Covers("33.06.08.2005") || v.Area() != "33.19" || v.CanSeeSecurityEvidence() {
+		t.Errorf("regency viewer: %v %v", v, err)
+	}
 	if AdminPrincipal().Username() != "admin" {
 		t.Error("the admin token's principal is not named admin in the audit trail")
 	}
@@ -395,11 +400,11 @@ func TestNewPrincipal(t *testing.T) {
 		t.Errorf("a disabled account: %v, want EUnauthorized", err)
 	}
 	for name, u := range map[string]jagadesa.User{
-		"regional without regency": {Username: "csirt.kudus", Role: jagadesa.RoleRegencyAnalyst, Province: "33"},
-		"viewer with a regency":    {Username: "diskominfo", Role: jagadesa.RoleViewer, Province: "33", Regency: "33.19"},
-		"regency outside province": {Username: "tek", Role: jagadesa.RoleTechnician, Province: "33", Regency: "15.71"},
-		"unknown role":             {Username: "root", Role: "superuser", Province: "33"},
-		"no province":              {Username: "admin.x", Role: jagadesa.RoleProvinceAdmin},
+		"regional without regency":        {Username: "csirt.kudus", Role: jagadesa.RoleRegencyAnalyst, Province: "33"},
+		"province analyst with a regency": {Username: "csirt.jateng", Role: jagadesa.RoleProvinceAnalyst, Province: "33", Regency: "33.19"},
+		"regency outside province":        {Username: "tek", Role: jagadesa.RoleTechnician, Province: "33", Regency: "15.71"},
+		"unknown role":                    {Username: "root", Role: "superuser", Province: "33"},
+		"no province":                     {Username: "admin.x", Role: jagadesa.RoleProvinceAdmin},
 	} {
 		p, err := NewPrincipal(u)
 		if err == nil || p.Role() != "" {

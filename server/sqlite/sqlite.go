@@ -6,10 +6,8 @@ package sqlite
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
-	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -35,6 +33,10 @@ type DB struct {
 	// few (one per probe), so they are cached in memory.
 	mu     sync.RWMutex
 	byHash map[string]jagadesa.Probe
+	hashOf map[string]string // probe id → its token's hash
+	// A rotation's pending token (probes.go), until its first use.
+	next   map[string]string // hash → probe id
+	nextOf map[string]string // probe id → hash
 	// keys and streams (keys.go) share mu; marks is the connection the
 	// streams' marks are written through.
 	marks   *sql.DB
@@ -62,7 +64,7 @@ func Open(dir string) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	sdb.SetMaxOpenConns(1) // SQLite has one writer; one connection avoids SQLITE_BUSY
-	d := &DB{db: sdb, now: time.Now, byHash: map[string]jagadesa.Probe{}}
+	d := &DB{db: sdb, now: time.Now, byHash: map[string]jagadesa.Probe{}, hashOf: map[string]string{}, next: map[string]string{}, nextOf: map[string]string{}}
 	if err := d.migrate(); err != nil {
 		sdb.Close()
 		return nil, err
@@ -112,29 +114,34 @@ var migrations = []string{
 }
 
 func (d *DB) migrate() error {
-	for _, m := range append(append(append(migrations, incidentMigrations...), keyMigrations...), userMigrations...) {
+	all := append(append(append(append(append(migrations, incidentMigrations...), keyMigrations...), userMigrations...), probeMigrations...), auditMigrations...)
+	for _, m := range all {
 		if _, err := d.db.Exec(m); err != nil {
 			return fmt.Errorf("sqlite: migrate: %w", err)
 		}
 	}
-	return nil
+	return d.addProbeColumns()
 }
 
 func (d *DB) loadCache() error {
-	rows, err := d.db.Query(`SELECT id, village, token_hash, created_at FROM probes WHERE revoked_at IS NULL`)
+	rows, err := d.db.Query(`SELECT id, village, token_hash, created_at, enrolled_by, rotate_requested_at, COALESCE(next_token_hash, '') FROM probes WHERE revoked_at IS NULL`)
 	if err != nil {
 		return fmt.Errorf("sqlite: load probes: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var p jagadesa.Probe
-		var hash string
+		var hash, next string
 		var created int64
-		if err := rows.Scan(&p.ID, &p.Village, &hash, &created); err != nil {
+		var rotate sql.NullInt64
+		if err := rows.Scan(&p.ID, &p.Village, &hash, &created, &p.EnrolledBy, &rotate, &next); err != nil {
 			return fmt.Errorf("sqlite: load probes: %w", err)
 		}
-		p.CreatedAt = time.UnixMilli(created).UTC()
-		d.byHash[hash] = p
+		p.CreatedAt, p.RotateRequested = time.UnixMilli(created).UTC(), rotate.Valid
+		d.byHash[hash], d.hashOf[p.ID] = p, hash
+		if next != "" {
+			d.next[next], d.nextOf[p.ID] = p.ID, next
+		}
 	}
 	return rows.Err()
 }
@@ -142,34 +149,29 @@ func (d *DB) loadCache() error {
 // CreateProbe enrolls a new probe for village and returns it with its token.
 // Only the token's SHA-256 is stored: the token is shown once.
 func (d *DB) CreateProbe(ctx context.Context, village string) (jagadesa.Probe, string, error) {
-	var raw [32]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		return jagadesa.Probe{}, "", err
-	}
-	token := TokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
-	var idb [6]byte
-	if _, err := rand.Read(idb[:]); err != nil {
-		return jagadesa.Probe{}, "", err
-	}
-	p := jagadesa.Probe{ID: "p-" + hex.EncodeToString(idb[:]), Village: village, CreatedAt: d.now().UTC().Truncate(time.Millisecond)}
-	hash := hashToken(token)
-	_, err := d.db.ExecContext(ctx, `INSERT INTO probes(id, village, token_hash, created_at) VALUES(?, ?, ?, ?)`,
-		p.ID, p.Village, hash, p.CreatedAt.UnixMilli())
-	if err != nil {
-		return jagadesa.Probe{}, "", fmt.Errorf("sqlite: create probe: %w", err)
-	}
-	d.mu.Lock()
-	d.byHash[hash] = p
-	d.mu.Unlock()
-	return p, token, nil
+	return d.EnrollProbe(ctx, EnrollSpec{Village: village, By: "admin"})
 }
 
-// ProbeByToken returns the live probe a token belongs to.
+// ProbeByToken returns the live probe a token belongs to. The first use of
+// a rotated probe's new token makes it the only one (probes.go).
 func (d *DB) ProbeByToken(token string) (jagadesa.Probe, bool) {
+	h := hashToken(token)
 	d.mu.RLock()
-	p, ok := d.byHash[hashToken(token)]
+	p, ok := d.byHash[h]
+	id, pending := d.next[h]
 	d.mu.RUnlock()
-	return p, ok
+	if ok || !pending {
+		return p, ok
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if p, ok := d.byHash[h]; ok { // promoted meanwhile
+		return p, true
+	}
+	if d.next[h] != id {
+		return jagadesa.Probe{}, false
+	}
+	return d.promoteLocked(id, h)
 }
 
 // Probes lists live probes.
@@ -185,7 +187,7 @@ func (d *DB) Probes(ctx context.Context) ([]jagadesa.Probe, error) {
 
 // RevokeProbe makes a probe's token invalid.
 func (d *DB) RevokeProbe(ctx context.Context, id string) error {
-	res, err := d.db.ExecContext(ctx, `UPDATE probes SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, d.now().UnixMilli(), id)
+	res, err := d.db.ExecContext(ctx, `UPDATE probes SET revoked_at = ?, next_token_hash = NULL WHERE id = ? AND revoked_at IS NULL`, d.now().UnixMilli(), id)
 	if err != nil {
 		return fmt.Errorf("sqlite: revoke probe: %w", err)
 	}
@@ -193,11 +195,7 @@ func (d *DB) RevokeProbe(ctx context.Context, id string) error {
 		return jagadesa.Errorf(jagadesa.ENotFound, "no live probe %q", id)
 	}
 	d.mu.Lock()
-	for h, p := range d.byHash {
-		if p.ID == id {
-			delete(d.byHash, h)
-		}
-	}
+	d.forgetProbeLocked(id)
 	d.mu.Unlock()
 	return nil
 }

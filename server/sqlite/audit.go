@@ -1,0 +1,107 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jagadesa/jagadesa"
+)
+
+// The audit trail of every change (issue 12): sign-ins, enrollment,
+// revocation, incident actions, user and directory changes. Rows are only
+// ever added.
+var auditMigrations = []string{
+	`CREATE TABLE IF NOT EXISTS audit_log (
+		id      INTEGER PRIMARY KEY AUTOINCREMENT,
+		at      INTEGER NOT NULL,
+		actor   TEXT NOT NULL,
+		role    TEXT NOT NULL DEFAULT '',
+		address TEXT NOT NULL DEFAULT '',
+		action  TEXT NOT NULL,
+		object  TEXT NOT NULL DEFAULT '',
+		area    TEXT NOT NULL DEFAULT '',
+		team    TEXT NOT NULL DEFAULT '',
+		detail  TEXT NOT NULL DEFAULT '',
+		count   INTEGER NOT NULL DEFAULT 1
+	)`,
+	`CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log(at)`,
+	`CREATE INDEX IF NOT EXISTS audit_log_team ON audit_log(team, at)`,
+}
+
+// Limits on an audit row's free text: callers clip what clients send, and
+// the store refuses nothing for length, it clips.
+const (
+	maxAuditField  = 128
+	maxAuditDetail = 500
+	// MaxAuditRows is the most one AuditLog call returns.
+	MaxAuditRows = 100000
+)
+
+// AppendAudit records one event. At defaults to now, Count to 1.
+func (d *DB) AppendAudit(ctx context.Context, e jagadesa.AuditEvent) error {
+	if e.Action == "" || e.Actor == "" {
+		return jagadesa.Errorf(jagadesa.EInvalid, "an audit event needs an actor and an action")
+	}
+	if e.At.IsZero() {
+		e.At = d.now()
+	}
+	if e.Count <= 0 {
+		e.Count = 1
+	}
+	_, err := d.db.ExecContext(ctx, `INSERT INTO audit_log(at, actor, role, address, action, object, area, team, detail, count) VALUES(?,?,?,?,?,?,?,?,?,?)`,
+		e.At.UnixMilli(), clip(e.Actor, maxAuditField), clip(string(e.Role), maxAuditField), clip(e.Address, maxAddress), clip(e.Action, maxAuditField),
+		clip(e.Object, maxAuditField), clip(e.Area, 16), clip(e.Team, maxAuditField), clip(e.Detail, maxAuditDetail), e.Count)
+	if err != nil {
+		return fmt.Errorf("sqlite: audit: %w", err)
+	}
+	return nil
+}
+
+// AuditLog returns the events q selects, oldest first.
+func (d *DB) AuditLog(ctx context.Context, q jagadesa.AuditQuery) ([]jagadesa.AuditEvent, error) {
+	var where []string
+	var args []any
+	if !q.From.IsZero() {
+		where, args = append(where, "at >= ?"), append(args, q.From.UnixMilli())
+	}
+	if !q.Until.IsZero() {
+		where, args = append(where, "at < ?"), append(args, q.Until.UnixMilli())
+	}
+	if q.Team != "" {
+		where, args = append(where, "team = ?"), append(args, q.Team)
+	}
+	if q.Within != "" {
+		// Inside the code. Events with no area (the admin token's) belong
+		// to no jurisdiction and are seen only without Within.
+		where, args = append(where, "(area = ? OR substr(area, 1, ?) = ?)"), append(args, q.Within, len(q.Within)+1, q.Within+".")
+	}
+	limit := q.Limit
+	if limit <= 0 || limit > MaxAuditRows {
+		limit = MaxAuditRows
+	}
+	sqlq := `SELECT id, at, actor, role, address, action, object, area, team, detail, count FROM audit_log`
+	if len(where) > 0 {
+		sqlq += " WHERE " + strings.Join(where, " AND ")
+	}
+	sqlq += ` ORDER BY id LIMIT ?`
+	args = append(args, limit)
+	rows, err := d.db.QueryContext(ctx, sqlq, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: audit log: %w", err)
+	}
+	defer rows.Close()
+	out := []jagadesa.AuditEvent{}
+	for rows.Next() {
+		var e jagadesa.AuditEvent
+		var at int64
+		var role string
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &role, &e.Address, &e.Action, &e.Object, &e.Area, &e.Team, &e.Detail, &e.Count); err != nil {
+			return nil, fmt.Errorf("sqlite: audit log: %w", err)
+		}
+		e.At, e.Role = time.UnixMilli(at).UTC(), jagadesa.Role(role)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
