@@ -96,3 +96,31 @@ func ValidVillageCode(s string) bool {
 	}
 	return true
 }
+
+// EnrollSpec says how to enroll a probe.
+type EnrollSpec struct {
+	Village string // the village; with CodeHash, the code's village decides
+	By      string // who: a username or "admin"; empty with a code: "code:<its creator>"
+	// Replace revokes the village's live probes, recording the new one as
+	// their successor (a dead router replaced).
+	Replace bool
+	// Key, when set, is bound to the probe in the same transaction: the
+	// probe's key is known at enrollment, not trusted on first use.
+	Key []byte // an Ed25519 public key
+	// CodeHash enrolls with a single-use enrollment code (its hash): the
+	// code is consumed in the same transaction.
+	CodeHash string
+}
+
+// EnrollCode describes an enrollment code; the code itself is never kept.
+type EnrollCode struct {
+	ID        int64      `json:"id"`
+	Village   string     `json:"village"`
+	Replace   bool       `json:"replace"`
+	CreatedBy string     `json:"created_by"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt time.Time  `json:"expires_at"`
+	UsedAt    *time.Time `json:"used_at,omitempty"`
+	Probe     string     `json:"probe,omitempty"`
+}
+

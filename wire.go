@@ -260,6 +260,9 @@ type BatchResult struct {
 	Points   int         `json:"points"`   // points written to InfluxDB
 	MaxSeq   uint64      `json:"max_seq"`  // highest sequence number of the batch
 	Rejected []Rejection `json:"rejected,omitempty"`
+	// RotateToken asks the probe to fetch a new token now
+	// (POST /api/v1/probes/token): staff requested a rotation.
+	RotateToken bool `json:"rotate_token,omitempty"`
 }
 
 // ValidStream reports whether s may name a stream: 1 to 64 of

@@ -282,6 +282,7 @@ func (s *Server) handleIncidentAction(action string) gin.HandlerFunc {
 				err = nerr
 				break
 			}
+			s.auditIncident(c, action, cur, clip(body.Text, 200))
 			c.JSON(http.StatusCreated, n)
 			return
 		}
@@ -289,8 +290,33 @@ func (s *Server) handleIncidentAction(action string) gin.HandlerFunc {
 			_ = c.Error(err)
 			return
 		}
+		detail := body.Comment
+		switch action {
+		case "assign":
+			detail = body.Assignee
+		case "stage":
+			detail = body.Stage
+		}
+		s.auditIncident(c, action, cur, clip(detail, 200))
 		c.JSON(http.StatusOK, in)
 	}
+}
+
+// auditIncident records an action on an incident, under the team it was
+// routed to.
+func (s *Server) auditIncident(c *gin.Context, action string, in *jagadesa.Incident, detail string) {
+	p := principal(c)
+	e := jagadesa.AuditEvent{Actor: p.Username(), Role: p.Role(), Address: c.ClientIP(), Action: "incident_" + action,
+		Object: in.ID, Area: in.Village, Detail: detail}
+	if e.Area == "" {
+		e.Area = in.Regency
+	}
+	if s.Directory != nil {
+		if t, ok := s.Directory.TeamByName(in.CSIRT); ok {
+			e.Team = t.ID
+		}
+	}
+	s.record(c.Request.Context(), e)
 }
 
 // handleIncidentReport serves the per-CSIRT monthly figures (counts, mean

@@ -35,6 +35,7 @@ func (s *Server) handleReports(c *gin.Context) {
 			s.metrics.reports.WithLabelValues("ok").Inc()
 			s.metrics.points.Add(float64(res.Points))
 			s.metrics.rejected.Add(float64(len(res.Rejected)))
+			res.RotateToken = p.RotateRequested
 			c.JSON(http.StatusOK, res)
 			return
 		}

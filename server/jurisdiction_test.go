@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -102,7 +103,8 @@ func TestJurisdictionByPersonToken(t *testing.T) {
 	if code, _ := e.do("GET", "/api/v1/probes/"+e.probeA+"/key", purworejo, nil, ""); code != 403 {
 		t.Fatalf("an analyst reached the key admin: %d", code)
 	}
-	if code, b := e.do("POST", "/api/v1/probes", tech, nil, `{"village":"`+villageB+`"}`); code != 201 {
+	techPub, _, _ := ed25519.GenerateKey(nil)
+	if code, b := e.do("POST", "/api/v1/probes", tech, nil, `{"village":"`+villageB+`","public_key":"`+jagadesa.FormatPublicKey(techPub)+`"}`); code != 201 {
 		t.Fatalf("a technician could not enroll in their regency: %d %s", code, b)
 	}
 	if code, _ := e.do("POST", "/api/v1/probes", tech, nil, `{"village":"`+villageA+`"}`); code != 403 {

@@ -22,6 +22,7 @@ type metrics struct {
 	requests *prometheus.HistogramVec
 
 	loginFailures prometheus.Counter
+	auditFailures prometheus.Counter
 }
 
 func newMetrics(reg *prometheus.Registry, s *Server) *metrics {
@@ -49,8 +50,12 @@ func newMetrics(reg *prometheus.Registry, s *Server) *metrics {
 		Name: "jagadesa_login_failures_total",
 		Help: "Dashboard sign-ins refused for a wrong token.",
 	})
+	m.auditFailures = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "jagadesa_audit_write_failures_total",
+		Help: "Audit events that could not be recorded (the change itself was made; see the log).",
+	})
 	villages := prometheus.NewDesc("jagadesa_villages", "Monitored villages by live status.", []string{"status"}, nil)
-	reg.MustRegister(m.reports, m.points, m.rejected, m.requests, m.loginFailures,
+	reg.MustRegister(m.reports, m.points, m.rejected, m.requests, m.loginFailures, m.auditFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectorFunc{desc: villages, collect: func(ch chan<- prometheus.Metric) {
 			counts := s.Status.Counts(s.monitoredCodes())

@@ -1,9 +1,12 @@
 package server
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -11,22 +14,32 @@ import (
 	"github.com/jagadesa/jagadesa/server/ingest"
 )
 
+// ProbeAdmin enrolls probes with codes, replaces and rotates them
+// (server/sqlite implements it).
+type ProbeAdmin interface {
+	EnrollProbe(ctx context.Context, spec jagadesa.EnrollSpec) (jagadesa.Probe, string, error)
+	AllProbes(ctx context.Context) ([]jagadesa.Probe, error)
+	ReplacedProbes(ctx context.Context, id string) ([]string, error)
+	RequestRotation(ctx context.Context, id string) error
+	IssueToken(ctx context.Context, id string) (string, error)
+	CreateEnrollCode(ctx context.Context, hash, village string, replace bool, by string, ttl time.Duration) (jagadesa.EnrollCode, error)
+	EnrollCodes(ctx context.Context, live bool, limit int) ([]jagadesa.EnrollCode, error)
+}
+
 // enrollRequest is the body of POST /api/v1/probes.
 type enrollRequest struct {
 	Village string `json:"village"`
-	// PublicKey, optional, binds the probe's Ed25519 key at enrollment
-	// (printed by `jagadesa-probe keygen`); without it the probe's first
-	// POST /api/v1/probes/key binds it.
+	// PublicKey binds the probe's Ed25519 key at enrollment (printed by
+	// `jagadesa-probe keygen`). Required unless the server trusts a
+	// probe's first key (--probe-key-tofu).
 	PublicKey string `json:"public_key,omitempty"`
+	// Replace retires the village's live probes (a dead router replaced);
+	// what they sent stays attributed to them.
+	Replace bool `json:"replace,omitempty"`
 }
 
 // enrollResponse carries the probe's token, shown this once only.
-type enrollResponse struct {
-	Probe   string `json:"probe"`
-	Village string `json:"village"`
-	Token   string `json:"token"`
-	KeyID   string `json:"key_id,omitempty"`
-}
+type enrollResponse = jagadesa.Enrolled
 
 // decode reads a small JSON body strictly: bounded, no unknown fields, one
 // value only.
@@ -46,6 +59,10 @@ func decode[T any](c *gin.Context, limit int64) (T, error) {
 	return v, nil
 }
 
+// keyRequired is the problem of an enrollment without a key on a server
+// that binds keys at enrollment.
+const keyRequired = "required: the probe's public key (jagadesa-probe keygen prints it) is bound at enrollment; a server started with --probe-key-tofu trusts the first key a probe registers instead"
+
 func (s *Server) handleEnrollProbe(c *gin.Context) {
 	req, err := decode[enrollRequest](c, 4<<10)
 	if err != nil {
@@ -61,12 +78,14 @@ func (s *Server) handleEnrollProbe(c *gin.Context) {
 		_ = c.Error(invalid(jagadesa.Problems{"village": "not in the village registry"}, "unknown village %s", req.Village))
 		return
 	}
-	if who := principal(c); !who.CanManageProbes(v) {
+	who := principal(c)
+	if !who.CanManageProbes(v) {
 		_ = c.Error(who.Forbidden("enroll a probe for village " + v.Code))
 		return
 	}
 	var pub ed25519.PublicKey
-	if req.PublicKey != "" {
+	switch {
+	case req.PublicKey != "":
 		if s.Keys == nil {
 			_ = c.Error(jagadesa.Errorf(jagadesa.EUnavailable, "this server keeps no probe keys"))
 			return
@@ -75,22 +94,53 @@ func (s *Server) handleEnrollProbe(c *gin.Context) {
 			_ = c.Error(invalid(jagadesa.Problems{"public_key": err.Error()}, "bad public key"))
 			return
 		}
+	case !s.ProbeKeyTOFU && s.Keys != nil:
+		_ = c.Error(invalid(jagadesa.Problems{"public_key": keyRequired}, "no public key"))
+		return
 	}
-	p, tok, err := s.Probes.CreateProbe(c.Request.Context(), req.Village)
+	ctx := c.Request.Context()
+	var p jagadesa.Probe
+	var tok string
+	if s.ProbeAdmin != nil {
+		p, tok, err = s.ProbeAdmin.EnrollProbe(ctx, jagadesa.EnrollSpec{Village: v.Code, By: who.Username(), Replace: req.Replace, Key: pub})
+	} else if req.Replace {
+		err = jagadesa.Errorf(jagadesa.EUnavailable, "this server cannot replace probes")
+	} else if p, tok, err = s.Probes.CreateProbe(ctx, v.Code); err == nil && pub != nil {
+		_, err = s.Keys.SetProbeKey(ctx, p.ID, pub, "enrollment")
+	}
 	if err != nil {
 		_ = c.Error(err)
 		return
 	}
 	res := enrollResponse{Probe: p.ID, Village: p.Village, Token: tok}
 	if pub != nil {
-		if _, err := s.Keys.SetProbeKey(c.Request.Context(), p.ID, pub, "admin"); err != nil {
-			_ = c.Error(err)
-			return
-		}
 		res.KeyID = jagadesa.KeyID(pub)
 	}
-	s.Logger.Info("probe enrolled", "probe", p.ID, "village", p.Village, "key", res.KeyID)
+	res = s.auditEnrolled(c, who.Username(), p, res)
 	c.JSON(http.StatusCreated, res)
+}
+
+// auditEnrolled logs and records an enrollment (and what it replaced),
+// filling res.Replaced.
+func (s *Server) auditEnrolled(c *gin.Context, actor string, p jagadesa.Probe, res enrollResponse) enrollResponse {
+	ctx := c.Request.Context()
+	if s.ProbeAdmin != nil {
+		res.Replaced, _ = s.ProbeAdmin.ReplacedProbes(ctx, p.ID)
+	}
+	action, detail := "probe_enroll", "key "+res.KeyID
+	if res.KeyID == "" {
+		detail = "no key yet (TOFU)"
+	}
+	if len(res.Replaced) > 0 {
+		action, detail = "probe_replace", detail+"; replaces "+strings.Join(res.Replaced, ", ")
+	}
+	s.Logger.Info("probe enrolled", "probe", p.ID, "village", p.Village, "key", res.KeyID, "by", actor, "replaces", res.Replaced)
+	e := jagadesa.AuditEvent{Actor: actor, Address: c.ClientIP(), Action: action, Object: p.ID, Area: p.Village, Detail: detail}
+	if who := principal(c); who.Role() != "" {
+		e.Role = who.Role()
+	}
+	s.record(ctx, e)
+	return res
 }
 
 func (s *Server) handleListProbes(c *gin.Context) {
@@ -98,7 +148,13 @@ func (s *Server) handleListProbes(c *gin.Context) {
 		_ = c.Error(who.Forbidden("list probes"))
 		return
 	}
-	ps, err := s.Probes.Probes(c.Request.Context())
+	var ps []jagadesa.Probe
+	var err error
+	if c.Query("all") == "true" && s.ProbeAdmin != nil { // revoked and replaced probes too
+		ps, err = s.ProbeAdmin.AllProbes(c.Request.Context())
+	} else {
+		ps, err = s.Probes.Probes(c.Request.Context())
+	}
 	if err != nil {
 		_ = c.Error(err)
 		return
@@ -152,6 +208,10 @@ func (s *Server) handleRegisterKey(c *gin.Context) {
 		return
 	}
 	_, had := s.Keys.ProbeKey(p.ID)
+	if !had && !s.ProbeKeyTOFU {
+		_ = c.Error(jagadesa.Errorf(jagadesa.EForbidden, "this server binds probe keys at enrollment, and probe %s has none: enroll it again with its public key or an enrollment code (jagadesa-probe enroll)", p.ID))
+		return
+	}
 	k, err := s.Keys.SetProbeKey(c.Request.Context(), p.ID, pub, "probe")
 	if err != nil {
 		_ = c.Error(err)
@@ -161,6 +221,8 @@ func (s *Server) handleRegisterKey(c *gin.Context) {
 	if !had {
 		st = http.StatusCreated
 		s.Logger.Info("probe key registered", "probe", p.ID, "village", p.Village, "key", jagadesa.KeyID(pub))
+		s.record(c.Request.Context(), jagadesa.AuditEvent{Actor: "probe:" + p.ID, Address: c.ClientIP(), Action: "probe_key_bound",
+			Object: p.ID, Area: p.Village, Detail: "trusted on first use: key " + jagadesa.KeyID(pub)})
 	}
 	v := newKeyView(k)
 	v.Village = p.Village
@@ -188,14 +250,16 @@ func (s *Server) handleResetKey(c *gin.Context) {
 		_ = c.Error(jagadesa.Errorf(jagadesa.EUnavailable, "this server keeps no probe keys"))
 		return
 	}
-	if !s.mayManageProbe(c, c.Param("id")) {
+	p, ok := s.mayManageProbe(c, c.Param("id"))
+	if !ok {
 		return
 	}
-	if err := s.Keys.ResetProbeKey(c.Request.Context(), c.Param("id")); err != nil {
+	if err := s.Keys.ResetProbeKey(c.Request.Context(), p.ID); err != nil {
 		_ = c.Error(err)
 		return
 	}
-	s.Logger.Warn("probe key reset", "probe", c.Param("id"), "by", s.actor(c))
+	s.Logger.Warn("probe key reset", "probe", p.ID, "by", s.actor(c))
+	s.audit(c, "probe_key_reset", p.ID, p.Village, "")
 	c.Status(http.StatusNoContent)
 }
 
@@ -203,26 +267,27 @@ func (s *Server) handleResetKey(c *gin.Context) {
 // replaced (the village is enrolled again; what the old probe sent stays
 // attributed to it). Its batches are refused from the next request on.
 func (s *Server) handleRevokeProbe(c *gin.Context) {
-	id := c.Param("id")
-	if !s.mayManageProbe(c, id) {
+	p, ok := s.mayManageProbe(c, c.Param("id"))
+	if !ok {
 		return
 	}
-	if err := s.Probes.RevokeProbe(c.Request.Context(), id); err != nil {
+	if err := s.Probes.RevokeProbe(c.Request.Context(), p.ID); err != nil {
 		_ = c.Error(err)
 		return
 	}
-	s.Logger.Warn("probe revoked", "probe", id, "by", s.actor(c))
+	s.Logger.Warn("probe revoked", "probe", p.ID, "by", s.actor(c))
+	s.audit(c, "probe_revoke", p.ID, p.Village, "")
 	c.Status(http.StatusNoContent)
 }
 
-// mayManageProbe reports whether the asker may manage the probe with this
-// id (a probe of a village in their jurisdiction); false means the error
-// is recorded. An unknown probe is 404 for everyone.
-func (s *Server) mayManageProbe(c *gin.Context, id string) bool {
+// mayManageProbe finds the live probe with this id and reports whether
+// the asker may manage it (a probe of a village in their jurisdiction);
+// false means the error is recorded. An unknown probe is 404 for everyone.
+func (s *Server) mayManageProbe(c *gin.Context, id string) (jagadesa.Probe, bool) {
 	ps, err := s.Probes.Probes(c.Request.Context())
 	if err != nil {
 		_ = c.Error(err)
-		return false
+		return jagadesa.Probe{}, false
 	}
 	for _, p := range ps {
 		if p.ID != id {
@@ -231,10 +296,10 @@ func (s *Server) mayManageProbe(c *gin.Context, id string) bool {
 		v, _ := s.Registry.Village(p.Village)
 		if who := principal(c); !who.CanManageProbes(v) {
 			_ = c.Error(who.Forbidden("manage probe " + id))
-			return false
+			return jagadesa.Probe{}, false
 		}
-		return true
+		return p, true
 	}
 	_ = c.Error(notFound("no live probe %q", id))
-	return false
+	return jagadesa.Probe{}, false
 }

@@ -11,7 +11,7 @@ func (s *Server) routes(r *gin.Engine) {
 
 	// The dashboard: one page for every route it draws, and its assets.
 	if s.web != nil {
-		for _, p := range []string{"/", "/login", "/desa/:code", "/kabupaten/:code", "/insiden", "/insiden/:id"} {
+		for _, p := range []string{"/", "/login", "/desa/:code", "/kabupaten/:code", "/insiden", "/insiden/:id", "/audit", "/admin"} {
 			r.GET(p, s.web.page)
 		}
 		r.GET("/assets/*path", s.web.asset)
@@ -23,12 +23,15 @@ func (s *Server) routes(r *gin.Engine) {
 	api.POST("/session", s.handleLogin)
 	api.GET("/session", s.handleSession)
 	api.DELETE("/session", s.handleLogout)
+	// A router enrolls itself with the code a field technician typed.
+	api.POST("/enroll", s.handleEnrollWithCode)
 
 	// Probes: bearer token bound to one village.
 	probe := api.Group("", s.requireProbe)
 	probe.POST("/reports", s.handleReports)
 	probe.POST("/probes/key", s.handleRegisterKey)
 	probe.GET("/threatfeed", s.handleThreatFeed)
+	probe.POST("/probes/token", s.handleProbeToken)
 	// Speed tests: GET downloads, POST uploads; both share one set of slots.
 	probe.Match([]string{"GET", "POST"}, "/speedtest", newSpeedtest(s).handle)
 
@@ -54,6 +57,9 @@ func (s *Server) routes(r *gin.Engine) {
 	staff.GET("/reports/incidents", s.handleIncidentReport)
 	// Security incidents as a STIX 2.1 bundle, for other CSIRT tools.
 	staff.GET("/reports/security.stix", s.handleSecurityExport)
+	// The audit trail of the asker's jurisdiction, per CSIRT and month.
+	staff.GET("/audit", s.handleAudit)
+	staff.DELETE("/sessions", s.handleSignOutEverywhere)
 
 	// Administration.
 	admin := api.Group("", s.requireAdmin)
@@ -62,8 +68,17 @@ func (s *Server) routes(r *gin.Engine) {
 	staff.POST("/probes", s.handleEnrollProbe)
 	staff.GET("/probes", s.handleListProbes)
 	staff.DELETE("/probes/:id", s.handleRevokeProbe)
+	staff.POST("/probes/:id/rotate", s.handleRotateProbe)
+	staff.PUT("/probes/:id/key", s.handleBindKey)
+	staff.POST("/enrollment-codes", s.handleCreateEnrollCode)
+	staff.GET("/enrollment-codes", s.handleEnrollCodes)
 	admin.GET("/probes/:id/key", s.handleProbeKey)
 	admin.DELETE("/probes/:id/key", s.handleResetKey)
+	// Accounts of the admin's province.
+	admin.GET("/users", s.handleUsers)
+	admin.POST("/users", s.handleAddUser)
+	admin.POST("/users/:name/disable", s.handleDisableUser)
+	admin.PUT("/users/:name/password", s.handleSetPassword)
 
 	r.NoRoute(func(c *gin.Context) {
 		_ = c.Error(notFound("no such endpoint: %s %s", c.Request.Method, c.Request.URL.Path))

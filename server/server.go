@@ -23,6 +23,7 @@ import (
 	"github.com/jagadesa/jagadesa/server/evidence"
 	"github.com/jagadesa/jagadesa/server/incident"
 	"github.com/jagadesa/jagadesa/server/ingest"
+	"github.com/jagadesa/jagadesa/server/route"
 	"github.com/jagadesa/jagadesa/server/status"
 	"github.com/jagadesa/jagadesa/server/threatfeed"
 )
@@ -101,6 +102,21 @@ type Deps struct {
 	// Accounts lets people use their own API tokens, each seeing only
 	// their jurisdiction (nil: the admin token only).
 	Accounts Accounts
+	// Users administers the accounts from the dashboard (nil: the CLI only).
+	Users UserAdmin
+	// ProbeAdmin enrolls with codes, replaces and rotates probes (nil:
+	// plain enrollment and revocation only).
+	ProbeAdmin ProbeAdmin
+	// ProbeKeyTOFU accepts a probe enrolled without a key and trusts the
+	// first key it registers. Off by default: the key is bound at
+	// enrollment (an enrollment code, or public_key in POST /api/v1/probes).
+	ProbeKeyTOFU bool
+	// Audit records every change with person, role, address and time
+	// (nil: none kept).
+	Audit AuditLog
+	// Directory names the CSIRT owning each area, for the audit trail
+	// (nil: events carry no team).
+	Directory *route.Directory
 	// Web is the dashboard's files (index.html, assets/); nil serves no pages.
 	Web fs.FS
 	// BasemapURL is an optional online raster base map (a {z}/{x}/{y} URL
@@ -134,6 +150,8 @@ type Server struct {
 	web      *webAssets
 	ingest   *ingest.Service
 	logins   *loginLimiter
+	enrolls  *loginLimiter // POST /api/v1/enroll attempts per address
+	bursts   bursts
 	proxies  []*net.IPNet // parsed TrustedProxies
 }
 
@@ -157,7 +175,7 @@ func NewServer(d Deps) http.Handler {
 	if d.Programme == nil {
 		d.Programme = map[string]jagadesa.Programme{}
 	}
-	s := &Server{Deps: d, sessions: newSessions(d.Now), logins: newLoginLimiter(d.Now)}
+	s := &Server{Deps: d, sessions: newSessions(d.Now), logins: newLoginLimiter(d.Now), enrolls: newLoginLimiter(d.Now)}
 	s.ingest = ingest.New(ingest.Deps{Logger: d.Logger, Registry: d.Registry, Points: d.Points, Marks: d.Keys,
 		Status: d.Status, AllowUnsigned: d.AllowUnsigned, Budget: d.IngestBudget, RecordsPerMinute: d.ProbeRecordsPerMinute, Now: d.Now})
 	if d.Evidence != nil { // a nil *Archive in the interface would not be nil

@@ -23,6 +23,7 @@ import (
 	"github.com/jagadesa/jagadesa/server"
 	"github.com/jagadesa/jagadesa/server/influx"
 	"github.com/jagadesa/jagadesa/server/influx/influxtest"
+	"github.com/jagadesa/jagadesa/server/route"
 	"github.com/jagadesa/jagadesa/server/sqlite"
 	"github.com/jagadesa/jagadesa/server/status"
 )
@@ -41,6 +42,7 @@ type env struct {
 	t      *testing.T
 	url    string
 	store  *influx.Store
+	db     *sqlite.DB
 	bucket string
 	tokA   string
 	probeA string
@@ -86,16 +88,26 @@ func newEnv(t *testing.T, reg *geo.Registry, tweak func(*server.Deps)) *env {
 	deps := server.Deps{
 		Logger: slog.New(slog.DiscardHandler), Registry: reg, Programme: prog,
 		Probes: db, Points: store, AdminToken: adminToken,
+		ProbeAdmin: db, Users: db, Audit: db, Directory: testDirectory(t),
 	}
 	if tweak != nil {
 		tweak(&deps)
 	}
 	ts := httptest.NewServer(server.NewServer(deps))
 	t.Cleanup(ts.Close)
-	e := &env{t: t, url: ts.URL, store: store, bucket: bucket, keys: map[string]ed25519.PrivateKey{}}
+	e := &env{t: t, url: ts.URL, store: store, db: db, bucket: bucket, keys: map[string]ed25519.PrivateKey{}}
 	e.probeA, e.tokA = e.enroll(villageA)
 	_, e.tokB = e.enroll(villageB)
 	return e
+}
+
+func testDirectory(t *testing.T) *route.Directory {
+	t.Helper()
+	d, err := route.Demo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 // enroll enrolls a probe for village with a fresh key pair bound at

@@ -140,6 +140,7 @@ func (s *Server) handleLogin(c *gin.Context) {
 		return
 	}
 	if wait := s.logins.address(c.ClientIP()); wait > 0 {
+		s.auditBurst(c.Request.Context(), jagadesa.AuditEvent{Actor: loginActor(req), Address: c.ClientIP(), Action: "signin_refused", Detail: "per-address limit"})
 		c.Header("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 		_ = c.Error(jagadesa.Errorf(jagadesa.ETooMany, "too many sign-in attempts from this address; wait %s", wait.Round(time.Second)))
 		return
@@ -150,6 +151,7 @@ func (s *Server) handleLogin(c *gin.Context) {
 	}
 	if !s.isAdmin(req.Token) {
 		s.metrics.loginFailures.Inc()
+		s.record(c.Request.Context(), jagadesa.AuditEvent{Actor: "-", Address: c.ClientIP(), Action: "signin_failed", Detail: "wrong token"})
 		_ = c.Error(jagadesa.Errorf(jagadesa.EUnauthorized, "invalid token"))
 		return
 	}
@@ -162,7 +164,23 @@ func (s *Server) handleLogin(c *gin.Context) {
 		Name: sessionCookie, Value: id, Path: "/", MaxAge: int(sessionTTL / time.Second),
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.overTLS(c),
 	})
+	s.record(c.Request.Context(), jagadesa.AuditEvent{Actor: "admin", Role: jagadesa.RoleProvinceAdmin, Address: c.ClientIP(), Action: "signin", Detail: "admin token"})
 	c.Status(http.StatusNoContent)
+}
+
+// loginActor names who tried to sign in, for the audit trail: the
+// username typed (as typed, bounded), or "-" for a token.
+func loginActor(req loginRequest) string {
+	if req.Username == "" {
+		return "-"
+	}
+	return clip(strings.ToLower(strings.TrimSpace(req.Username)), 64)
+}
+
+// clearCookie ends the browser's session cookie.
+func (s *Server) clearCookie(c *gin.Context) {
+	http.SetCookie(c.Writer, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.overTLS(c)})
 }
 
 // handleSession tells the page who is signed in.
@@ -180,6 +198,9 @@ func (s *Server) handleSession(c *gin.Context) {
 }
 
 func (s *Server) handleLogout(c *gin.Context) {
+	if p, err := s.authenticate(c); err == nil && bearer(c) == "" {
+		s.record(c.Request.Context(), jagadesa.AuditEvent{Actor: p.Username(), Role: p.Role(), Address: c.ClientIP(), Action: "signout", Area: p.Area()})
+	}
 	if id, err := c.Cookie(sessionCookie); err == nil {
 		s.sessions.remove(id)
 		if s.Accounts != nil && accounts.WellFormedToken(id, accounts.PrefixSession) {
@@ -189,8 +210,7 @@ func (s *Server) handleLogout(c *gin.Context) {
 			}
 		}
 	}
-	http.SetCookie(c.Writer, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.overTLS(c)})
+	s.clearCookie(c)
 	c.Status(http.StatusNoContent)
 }
 
@@ -213,14 +233,15 @@ func (s *Server) passwordLogin(c *gin.Context, req loginRequest) {
 		return
 	}
 	name := strings.ToLower(strings.TrimSpace(req.Username))
-	fail := func() {
+	fail := func(u jagadesa.User) {
 		s.metrics.loginFailures.Inc()
+		s.record(ctx, jagadesa.AuditEvent{Actor: loginActor(req), Role: u.Role, Address: c.ClientIP(), Action: "signin_failed", Object: loginActor(req), Area: userArea(u)})
 		_ = c.Error(jagadesa.Errorf(jagadesa.EUnauthorized, "wrong username or password"))
 	}
 	u, hash, err := s.Accounts.UserByName(ctx, name)
 	if jagadesa.ErrorCode(err) == jagadesa.ENotFound {
 		accounts.DummyVerify(req.Password)
-		fail()
+		fail(jagadesa.User{})
 		return
 	}
 	if err != nil {
@@ -233,6 +254,7 @@ func (s *Server) passwordLogin(c *gin.Context, req loginRequest) {
 		return
 	}
 	if now.Before(until) {
+		s.auditBurst(ctx, jagadesa.AuditEvent{Actor: name, Role: u.Role, Address: c.ClientIP(), Action: "signin_refused", Object: name, Area: userArea(u), Detail: "account locked"})
 		c.Header("Retry-After", strconv.Itoa(int(until.Sub(now).Seconds())+1))
 		_ = c.Error(jagadesa.Errorf(jagadesa.ETooMany, "the account is locked after %d failed sign-ins until %s; ask a province admin to reset the password sooner", lockAfter, until.In(wibZone).Format("15:04 WIB")))
 		return
@@ -246,8 +268,10 @@ func (s *Server) passwordLogin(c *gin.Context, req loginRequest) {
 		if failed+1 >= lockAfter {
 			_ = s.Accounts.LockUser(ctx, name, now.Add(lockFor))
 			s.Logger.Warn("account locked after failed sign-ins", "user", name, "address", c.ClientIP())
+			s.record(ctx, jagadesa.AuditEvent{Actor: "system", Address: c.ClientIP(), Action: "account_locked", Object: name, Area: userArea(u),
+				Detail: strconv.Itoa(failed+1) + " failed sign-ins in a row; locked " + lockFor.String()})
 		}
-		fail()
+		fail(u)
 		return
 	}
 	id, idHash := accounts.NewToken(accounts.PrefixSession)
@@ -257,6 +281,7 @@ func (s *Server) passwordLogin(c *gin.Context, req loginRequest) {
 	}
 	_ = s.Accounts.RecordLogin(ctx, name, true, now)
 	_ = s.Accounts.LockUser(ctx, name, time.Time{})
+	s.record(ctx, jagadesa.AuditEvent{Actor: name, Role: u.Role, Address: c.ClientIP(), Action: "signin", Object: name, Area: userArea(u)})
 	http.SetCookie(c.Writer, &http.Cookie{
 		Name: sessionCookie, Value: id, Path: "/", MaxAge: int(userSessionAbsolute / time.Second),
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.overTLS(c),

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
@@ -109,8 +110,37 @@ func TestSignedBatchesAreEnforced(t *testing.T) {
 	}
 }
 
-func TestProbeKeyRegistration(t *testing.T) {
+// Without --probe-key-tofu a key is bound at enrollment: keyless
+// enrollment is refused with the reason, and a probe that has no key (one
+// enrolled before, or whose key was reset) cannot bind one itself.
+func TestKeyBoundAtEnrollment(t *testing.T) {
 	e := setup(t)
+	code, b := e.do("POST", "/api/v1/probes", adminToken, nil, fmt.Sprintf(`{"village":%q}`, villageB))
+	if code != http.StatusBadRequest || !strings.Contains(string(b), "public_key") || !strings.Contains(string(b), "--probe-key-tofu") {
+		t.Fatalf("keyless enrollment: %d %s", code, b)
+	}
+	pub, _, _ := ed25519.GenerateKey(nil)
+	p, tok, err := e.db.CreateProbe(context.Background(), villageB) // keyless, as before keys were bound
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, b = e.do("POST", "/api/v1/probes/key", tok, nil, fmt.Sprintf(`{"public_key":%q}`, jagadesa.FormatPublicKey(pub)))
+	if code != http.StatusForbidden || !strings.Contains(string(b), "binds probe keys at enrollment") {
+		t.Fatalf("first-use key registration on a binding server: %d %s", code, b)
+	}
+	// Staff may bind the key they read off the router.
+	code, b = e.do("PUT", "/api/v1/probes/"+p.ID+"/key", adminToken, nil, fmt.Sprintf(`{"public_key":%q}`, jagadesa.FormatPublicKey(pub)))
+	if code != http.StatusOK || !strings.Contains(string(b), jagadesa.KeyID(pub)) {
+		t.Fatalf("staff binding a key: %d %s", code, b)
+	}
+	if code, b := e.do("POST", "/api/v1/probes/key", tok, nil, fmt.Sprintf(`{"public_key":%q}`, jagadesa.FormatPublicKey(pub))); code != http.StatusOK {
+		t.Fatalf("the probe registering its bound key again: %d %s", code, b)
+	}
+}
+
+func TestProbeKeyRegistration(t *testing.T) {
+	reg, _ := geo.Jateng()
+	e := newEnv(t, reg, func(d *server.Deps) { d.ProbeKeyTOFU = true })
 	id, tok := e.enrollKeyless(villageB)
 	pub1, key1, _ := ed25519.GenerateKey(nil)
 	pub2, key2, _ := ed25519.GenerateKey(nil)
@@ -173,14 +203,14 @@ func TestProbeKeyRegistration(t *testing.T) {
 
 func TestUnsignedBatchesOnlyWhileMigrating(t *testing.T) {
 	reg, _ := geo.Jateng()
-	strict := newEnv(t, reg, nil)
+	strict := newEnv(t, reg, func(d *server.Deps) { d.ProbeKeyTOFU = true })
 	_, tok := strict.enrollKeyless(villageB)
 	body := []byte(mustJSON(t, report(villageB, 1)))
 	if code, b := strict.post(tok, "", body); code != http.StatusUnauthorized || !strings.Contains(b, "accepts only signed") {
 		t.Fatalf("unsigned batch on a strict server: %d %s", code, b)
 	}
 
-	lax := newEnv(t, reg, func(d *server.Deps) { d.AllowUnsigned = true })
+	lax := newEnv(t, reg, func(d *server.Deps) { d.AllowUnsigned, d.ProbeKeyTOFU = true, true })
 	_, tok = lax.enrollKeyless(villageB)
 	if code, b := lax.post(tok, "", body); code != http.StatusOK {
 		t.Fatalf("unsigned batch from a keyless probe while migrating: %d %s", code, b)

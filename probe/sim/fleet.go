@@ -218,19 +218,20 @@ func (cfg *Config) call(ctx context.Context, method, path string, in, out any) e
 }
 
 func (f *Fleet) newVillage(ctx context.Context, info villageInfo) (*village, error) {
-	var enr struct {
-		Token string `json:"token"`
-	}
-	if err := f.cfg.call(ctx, http.MethodPost, "/api/v1/probes", map[string]string{"village": info.Code}, &enr); err != nil {
-		return nil, fmt.Errorf("enroll: %w", err)
-	}
-	sp, err := spool.Open(filepath.Join(f.cfg.Dir, info.Code), spool.Options{MaxBytes: 1 << 20, SyncEvery: 1 << 30})
+	// Each simulated probe signs its batches with a key of its own, as a
+	// real one does, bound at enrollment; the key lives for the run, like
+	// the enrollment.
+	pub, key, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		return nil, err
 	}
-	// Each simulated probe signs its batches with a key of its own, as a
-	// real one does; the key lives for the run, like the enrollment.
-	_, key, err := ed25519.GenerateKey(nil)
+	var enr struct {
+		Token string `json:"token"`
+	}
+	if err := f.cfg.call(ctx, http.MethodPost, "/api/v1/probes", map[string]string{"village": info.Code, "public_key": jagadesa.FormatPublicKey(pub)}, &enr); err != nil {
+		return nil, fmt.Errorf("enroll: %w", err)
+	}
+	sp, err := spool.Open(filepath.Join(f.cfg.Dir, info.Code), spool.Options{MaxBytes: 1 << 20, SyncEvery: 1 << 30})
 	if err != nil {
 		return nil, err
 	}

@@ -216,6 +216,17 @@ func (p Principal) CanReadReports() bool {
 	return false
 }
 
+// CanReadAudit reports whether p may read the audit trail of its
+// jurisdiction: province admins and analysts (the CSIRTs, for their BSSN
+// maturity assessment). Viewers and technicians may not.
+func (p Principal) CanReadAudit() bool {
+	switch p.role {
+	case jagadesa.RoleProvinceAdmin, jagadesa.RoleProvinceAnalyst, jagadesa.RoleRegencyAnalyst:
+		return true
+	}
+	return false
+}
+
 // redactedSecurityTitle replaces a security incident's title for those who
 // may not see its evidence: titles name attack sources and event kinds.
 const redactedSecurityTitle = "Insiden keamanan"

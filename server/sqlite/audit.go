@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -104,4 +106,57 @@ func (d *DB) AuditLog(ctx context.Context, q jagadesa.AuditQuery) ([]jagadesa.Au
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// LastAuditEvent returns the newest event with this action, if any.
+func (d *DB) LastAuditEvent(ctx context.Context, action string) (jagadesa.AuditEvent, bool, error) {
+	var e jagadesa.AuditEvent
+	var at int64
+	var role string
+	err := d.db.QueryRowContext(ctx, `SELECT id, at, actor, role, address, action, object, area, team, detail, count FROM audit_log WHERE action = ? ORDER BY id DESC LIMIT 1`, action).
+		Scan(&e.ID, &at, &e.Actor, &role, &e.Address, &e.Action, &e.Object, &e.Area, &e.Team, &e.Detail, &e.Count)
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, false, nil
+	}
+	if err != nil {
+		return e, false, fmt.Errorf("sqlite: audit log: %w", err)
+	}
+	e.At, e.Role = time.UnixMilli(at).UTC(), jagadesa.Role(role)
+	return e, true, nil
+}
+
+// FillAuditTeams names the team of events written without one (by the
+// CLI, which has no directory) from their area: the server calls it at
+// start with the directory it serves.
+func (d *DB) FillAuditTeams(ctx context.Context, teamOf func(area string) string) error {
+	rows, err := d.db.QueryContext(ctx, `SELECT id, area FROM audit_log WHERE team = '' AND area != ''`)
+	if err != nil {
+		return fmt.Errorf("sqlite: audit teams: %w", err)
+	}
+	type fill struct {
+		id   int64
+		team string
+	}
+	var fills []fill
+	for rows.Next() {
+		var id int64
+		var area string
+		if err := rows.Scan(&id, &area); err != nil {
+			rows.Close()
+			return fmt.Errorf("sqlite: audit teams: %w", err)
+		}
+		if t := teamOf(area); t != "" {
+			fills = append(fills, fill{id, t})
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, f := range fills {
+		if _, err := d.db.ExecContext(ctx, `UPDATE audit_log SET team = ? WHERE id = ? AND team = ''`, f.team, f.id); err != nil {
+			return fmt.Errorf("sqlite: audit teams: %w", err)
+		}
+	}
+	return nil
 }

@@ -66,32 +66,11 @@ func (d *DB) addProbeColumns() error {
 	return nil
 }
 
-// EnrollSpec says how to enroll a probe.
-type EnrollSpec struct {
-	Village string // the village; with CodeHash, the code's village decides
-	By      string // who: a username, "admin", "code:<creator>"
-	// Replace revokes the village's live probes, recording the new one as
-	// their successor (a dead router replaced).
-	Replace bool
-	// Key, when set, is bound to the probe in the same transaction: the
-	// probe's key is known at enrollment, not trusted on first use.
-	Key ed25519.PublicKey
-	// CodeHash enrolls with a single-use enrollment code (its hash): the
-	// code is consumed in the same transaction.
-	CodeHash string
-}
-
-// EnrollCode describes an enrollment code; the code itself is never kept.
-type EnrollCode struct {
-	ID        int64      `json:"id"`
-	Village   string     `json:"village"`
-	Replace   bool       `json:"replace"`
-	CreatedBy string     `json:"created_by"`
-	CreatedAt time.Time  `json:"created_at"`
-	ExpiresAt time.Time  `json:"expires_at"`
-	UsedAt    *time.Time `json:"used_at,omitempty"`
-	Probe     string     `json:"probe,omitempty"`
-}
+// EnrollSpec and EnrollCode are the root package's (jagadesa.EnrollSpec).
+type (
+	EnrollSpec = jagadesa.EnrollSpec
+	EnrollCode = jagadesa.EnrollCode
+)
 
 // ErrBadCode is what every unusable enrollment code gets (unknown, used or
 // expired alike), so that guessing learns nothing.
@@ -126,11 +105,11 @@ func (d *DB) EnrollProbe(ctx context.Context, spec EnrollSpec) (jagadesa.Probe, 
 	}
 	defer tx.Rollback()
 	if spec.CodeHash != "" {
-		var village string
+		var village, creator string
 		var replace int
 		var expires int64
 		var used sql.NullInt64
-		err := tx.QueryRowContext(ctx, `SELECT village, replace, expires_at, used_at FROM enroll_codes WHERE hash = ?`, spec.CodeHash).Scan(&village, &replace, &expires, &used)
+		err := tx.QueryRowContext(ctx, `SELECT village, replace, expires_at, used_at, created_by FROM enroll_codes WHERE hash = ?`, spec.CodeHash).Scan(&village, &replace, &expires, &used, &creator)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			return jagadesa.Probe{}, "", ErrBadCode
@@ -143,6 +122,9 @@ func (d *DB) EnrollProbe(ctx context.Context, spec EnrollSpec) (jagadesa.Probe, 
 			return jagadesa.Probe{}, "", jagadesa.Errorf(jagadesa.EInvalid, "this enrollment code is for another village than %s", spec.Village)
 		}
 		p.Village, spec.Replace = village, replace != 0
+		if p.EnrolledBy == "" {
+			p.EnrolledBy = "code:" + creator
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE enroll_codes SET used_at = ?, probe = ? WHERE hash = ?`, now.UnixMilli(), p.ID, spec.CodeHash); err != nil {
 			return jagadesa.Probe{}, "", fmt.Errorf("sqlite: enroll: %w", err)
 		}
@@ -171,7 +153,7 @@ func (d *DB) EnrollProbe(ctx context.Context, spec EnrollSpec) (jagadesa.Probe, 
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO probes(id, village, token_hash, created_at, enrolled_by) VALUES(?, ?, ?, ?, ?)`,
-		p.ID, p.Village, hash, now.UnixMilli(), spec.By); err != nil {
+		p.ID, p.Village, hash, now.UnixMilli(), p.EnrolledBy); err != nil {
 		return jagadesa.Probe{}, "", fmt.Errorf("sqlite: enroll: %w", err)
 	}
 	var key jagadesa.ProbeKey

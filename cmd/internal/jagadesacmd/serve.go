@@ -3,6 +3,7 @@ package jagadesacmd
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"flag"
@@ -70,6 +71,9 @@ type serveConfig struct {
 	// account exists (for automation that has not moved to personal
 	// tokens yet).
 	KeepAdminToken bool
+	// ProbeKeyTOFU trusts the first key a probe enrolled without one
+	// registers (the behaviour before keys were bound at enrollment).
+	ProbeKeyTOFU   bool
 	TrustedProxies envflag.List
 }
 
@@ -147,6 +151,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.IntVar(&c.EvidenceDays, "evidence-days", env.Int("JAGADESA_EVIDENCE_DAYS", 0), "delete stored batches older than this many days (0 keeps them all) (env JAGADESA_EVIDENCE_DAYS)")
 	fs.StringVar(&c.ThreatFeed, "threat-feed", getenv("JAGADESA_THREAT_FEED"), "operator's threat feed `file` (addresses, prefixes, domains; see server/threatfeed/example-feed.txt) that probes fetch and match; reloaded when it changes (env JAGADESA_THREAT_FEED)")
 	fs.Var(&c.TrustedProxies, "trusted-proxy", "address or CIDR of a reverse proxy whose X-Forwarded-For and X-Forwarded-Proto are believed (cookies marked Secure, HSTS, client addresses); repeatable; env JAGADESA_TRUSTED_PROXY, comma-separated")
+	fs.BoolVar(&c.ProbeKeyTOFU, "probe-key-tofu", env.Bool("JAGADESA_PROBE_KEY_TOFU", false), "enroll probes without a key and trust the first key each registers (trust on first use); off by default: the key is bound at enrollment, with public_key or an enrollment code (env JAGADESA_PROBE_KEY_TOFU)")
 	fs.BoolVar(&c.KeepAdminToken, "keep-admin-token", env.Bool("JAGADESA_KEEP_ADMIN_TOKEN", false), "keep accepting the admin token once a province-admin account exists; off by default, so that people use their own accounts and tokens (env JAGADESA_KEEP_ADMIN_TOKEN)")
 	fs.StringVar(&c.TLSCert, "tls-cert", getenv("JAGADESA_TLS_CERT"), "serve HTTPS with this PEM certificate `file` (chain included); reloaded when it changes (env JAGADESA_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", getenv("JAGADESA_TLS_KEY"), "the certificate's PEM private key `file` (env JAGADESA_TLS_KEY)")
@@ -196,6 +201,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	dir, err := loadDirectory(c.CSIRT, log)
 	if err != nil {
+		return err
+	}
+	if err := auditDirectory(ctx, db, c.CSIRT, dir); err != nil {
+		return err
+	}
+	// Events the CLI wrote carry no team: name it from the directory.
+	if err := db.FillAuditTeams(ctx, server.TeamOf(dir)); err != nil {
 		return err
 	}
 	metrics := prometheus.NewRegistry()
@@ -298,6 +310,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Status: engine, AdminToken: adminToken, History: store, Accounts: db, TrustedProxies: c.TrustedProxies,
 		Web: dashboards.Web(), BasemapURL: c.BasemapURL,
 		Incidents: mgr, IncidentStore: db, Reporter: db, Metrics: metrics, MetricsToken: c.MetricsToken,
+		Users: db, ProbeAdmin: db, ProbeKeyTOFU: c.ProbeKeyTOFU, Audit: db, Directory: dir,
 	})
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
@@ -440,6 +453,34 @@ func (s *teamSender) Send(team *route.Team, n jagadesa.Notification) {
 	if !s.everyone.Empty() {
 		s.d.Send(s.everyone, n)
 	}
+}
+
+// auditDirectory records a change of the CSIRT directory since the last
+// start (which teams own which regencies decides who sees what), naming
+// the file's SHA-256 so an assessor can match it to a copy.
+func auditDirectory(ctx context.Context, db *sqlite.DB, path string, dir *route.Directory) error {
+	b := route.DemoYAML()
+	if path != "" {
+		var err error
+		if b, err = os.ReadFile(path); err != nil {
+			return err
+		}
+	}
+	sum := sha256.Sum256(b)
+	regencies := 0
+	for _, t := range dir.Teams {
+		regencies += len(t.Regencies)
+	}
+	detail := fmt.Sprintf("sha256 %x; %d teams, %d regencies with their own CSIRT", sum[:], len(dir.Teams), regencies)
+	last, ok, err := db.LastAuditEvent(ctx, "directory_change")
+	if err != nil || ok && last.Detail == detail {
+		return err
+	}
+	object := path
+	if object == "" {
+		object = "demo directory"
+	}
+	return db.AppendAudit(ctx, jagadesa.AuditEvent{Actor: "system", Address: "local", Action: "directory_change", Object: object, Detail: detail})
 }
 
 func loadDirectory(path string, log *slog.Logger) (*route.Directory, error) {

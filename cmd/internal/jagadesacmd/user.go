@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os/user"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -92,6 +94,9 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 		if err != nil {
 			return err
 		}
+		if err := cliAudit(ctx, db, getenv, "user_add", u, string(u.Role)); err != nil {
+			return err
+		}
 		fmt.Fprintf(stdout, "account %s added: %s\n", u.Username, jurisdiction(u))
 	case "list":
 		users, err := db.Users(ctx)
@@ -115,9 +120,14 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 		if err := db.DisableUser(ctx, name); err != nil {
 			return err
 		}
+		u, _, _ := db.UserByName(ctx, name)
+		if err := cliAudit(ctx, db, getenv, "user_disable", u, ""); err != nil {
+			return err
+		}
 		fmt.Fprintf(stdout, "account %s disabled: its sessions ended and its tokens revoked\n", name)
 	case "passwd":
-		if _, _, err := db.UserByName(ctx, name); err != nil {
+		u, _, err := db.UserByName(ctx, name)
+		if err != nil {
 			return err
 		}
 		pw, err := readPassword(stdin, name)
@@ -132,6 +142,9 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 			return err
 		}
 		if err := db.LockUser(ctx, name, time.Time{}); err != nil {
+			return err
+		}
+		if err := cliAudit(ctx, db, getenv, "user_passwd", u, "every session ended"); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "password of %s changed: every session of the account ended\n", name)
@@ -152,6 +165,10 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 			if err := db.RevokeUserToken(ctx, name, *revoke); err != nil {
 				return err
 			}
+			u, _, _ := db.UserByName(ctx, name)
+			if err := cliAudit(ctx, db, getenv, "user_token_revoke", u, "token "+strconv.FormatInt(*revoke, 10)); err != nil {
+				return err
+			}
 			fmt.Fprintf(stdout, "token %d of %s revoked\n", *revoke, name)
 		default:
 			if *label == "" {
@@ -162,6 +179,10 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 			if err != nil {
 				return err
 			}
+			u, _, _ := db.UserByName(ctx, name)
+			if err := cliAudit(ctx, db, getenv, "user_token_add", u, "token "+strconv.FormatInt(id, 10)+" ("+*label+")"); err != nil {
+				return err
+			}
 			fmt.Fprintf(stderr, "token %d for %s (%s); it is shown once, the server keeps only its hash:\n", id, name, *label)
 			fmt.Fprintln(stdout, tok)
 		}
@@ -170,6 +191,24 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 		return fmt.Errorf("jagadesa user: unknown action %q", action)
 	}
 	return nil
+}
+
+// cliAudit records a change made with `jagadesa user` on the server host:
+// the actor is the operating-system account that ran it.
+func cliAudit(ctx context.Context, db *sqlite.DB, getenv func(string) string, action string, u jagadesa.User, detail string) error {
+	who := getenv("SUDO_USER")
+	if who == "" {
+		if cur, err := user.Current(); err == nil {
+			who = cur.Username
+		} else {
+			who = getenv("USER")
+		}
+	}
+	area := u.Province
+	if u.Regency != "" {
+		area = u.Regency
+	}
+	return db.AppendAudit(ctx, jagadesa.AuditEvent{Actor: "cli:" + who, Address: "local", Action: action, Object: u.Username, Area: area, Detail: detail})
 }
 
 // readPassword reads one line from standard input and checks it against
