@@ -123,4 +123,3 @@ type EnrollCode struct {
 	UsedAt    *time.Time `json:"used_at,omitempty"`
 	Probe     string     `json:"probe,omitempty"`
 }
-
