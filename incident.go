@@ -142,7 +142,11 @@ type Filter struct {
 	Severity Severity
 	CSIRT    string
 	Village  string
-	Since    time.Time // opened at or after
-	Until    time.Time // opened before
-	Limit    int       // default 100, at most 1000
+	// Within keeps incidents with a village (or the regency) inside this
+	// Kemendagri code: the asker's jurisdiction, so that Limit counts
+	// only incidents they may see.
+	Within string
+	Since  time.Time // opened at or after
+	Until  time.Time // opened before
+	Limit  int       // default 100, at most 1000
 }

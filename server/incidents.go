@@ -134,15 +134,17 @@ func (s *Server) handleIncidents(c *gin.Context) {
 		_ = c.Error(invalid(p, "bad incident query"))
 		return
 	}
+	who := principal(c)
+	if !who.Everywhere() {
+		f.Within = who.Area() // the store's limit then counts what the asker may see
+	}
 	list, err := s.IncidentStore.Incidents(c.Request.Context(), f)
 	if err != nil {
 		_ = c.Error(err)
 		return
 	}
-	// Only the asker's jurisdiction, each incident as they may see it. The
-	// store's limit applies before this filter, so a regional asker's page
-	// may hold fewer than limit.
-	who := principal(c)
+	// Only the asker's jurisdiction, each incident as they may see it: the
+	// store narrowed the list; the policy has the last word.
 	out := make([]jagadesa.Incident, 0, len(list))
 	for i := range list {
 		if who.CanSeeIncident(&list[i]) {

@@ -169,6 +169,11 @@ func (d *DB) Incidents(ctx context.Context, f jagadesa.Filter) ([]jagadesa.Incid
 	if f.Village != "" {
 		add("id IN (SELECT incident_id FROM incident_villages WHERE village = ?)", f.Village)
 	}
+	if f.Within != "" {
+		pre := f.Within + "."
+		where = append(where, "(id IN (SELECT incident_id FROM incident_villages WHERE substr(village, 1, ?) = ?) OR regency = ? OR substr(regency, 1, ?) = ?)")
+		args = append(args, len(pre), pre, f.Within, len(pre), pre)
+	}
 	if !f.Since.IsZero() {
 		add("opened_at >= ?", f.Since.UnixMilli())
 	}

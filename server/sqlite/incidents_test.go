@@ -191,3 +191,44 @@ func TestIncidentReport(t *testing.T) {
 		t.Fatalf("csv %v", recs)
 	}
 }
+
+// Within narrows the list in the store, so that a regency analyst's limit
+// counts only what they may see: 30 Kudus incidents newer than Purworejo's
+// one do not push it off a page of 10.
+func TestIncidentsWithin(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	mine := mkIncident("JD-P", "CSIRT Kabupaten Purworejo", jagadesa.IncidentDown, t0, "33.06.08.2007")
+	db.CreateIncident(ctx, mine, jagadesa.AuditEntry{By: "system", Action: "opened"})
+	// A regional incident whose first village is Kudus's but which spans Purworejo.
+	span := mkIncident("JD-R", "JatengProv-CSIRT", jagadesa.IncidentRegional, t0.Add(time.Minute), "33.19.01.2001", "33.06.01.2001")
+	db.CreateIncident(ctx, span, jagadesa.AuditEntry{By: "system", Action: "opened"})
+	for i := 0; i < 30; i++ {
+		in := mkIncident("JD-K"+string(rune('A'+i)), "CSIRT Kabupaten Kudus", jagadesa.IncidentDown, t0.Add(time.Duration(i+2)*time.Minute), "33.19.01.2001")
+		if err := db.CreateIncident(ctx, in, jagadesa.AuditEntry{By: "system", Action: "opened"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := db.Incidents(ctx, jagadesa.Filter{Within: "33.06", Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, in := range got {
+		ids = append(ids, in.ID)
+	}
+	if !reflect.DeepEqual(ids, []string{"JD-R", "JD-P"}) {
+		t.Errorf("within 33.06: %v", ids)
+	}
+	if got, _ := db.Incidents(ctx, jagadesa.Filter{Within: "33.0", Limit: 100}); len(got) != 0 {
+		t.Errorf("a partial code matched %d incidents", len(got))
+	}
+	if got, _ := db.Incidents(ctx, jagadesa.Filter{Within: "33", Limit: 100}); len(got) != 32 {
+		t.Errorf("within the province: %d", len(got))
+	}
+}
