@@ -146,12 +146,16 @@ func (s *Server) handleIncidents(c *gin.Context) {
 	// Only the asker's jurisdiction, each incident as they may see it: the
 	// store narrowed the list; the policy has the last word.
 	out := make([]jagadesa.Incident, 0, len(list))
+	actionable := []string{} // the ids the asker may act on: the page offers actions only there
 	for i := range list {
 		if who.CanSeeIncident(&list[i]) {
+			if who.CanActOnIncident(&list[i]) {
+				actionable = append(actionable, list[i].ID)
+			}
 			out = append(out, who.RedactIncident(list[i]))
 		}
 	}
-	c.JSON(http.StatusOK, gin.H{"count": len(out), "incidents": out})
+	c.JSON(http.StatusOK, gin.H{"count": len(out), "incidents": out, "actionable": actionable})
 }
 
 // handleIncident shows one incident with its notes and audit trail.
@@ -171,6 +175,7 @@ func (s *Server) handleIncident(c *gin.Context) {
 		_ = c.Error(who.Forbidden("see incident " + id))
 		return
 	}
+	canAct := who.CanActOnIncident(in)
 	red := who.RedactIncident(*in)
 	in = &red
 	notes, err := s.IncidentStore.Notes(ctx, id)
@@ -193,7 +198,7 @@ func (s *Server) handleIncident(c *gin.Context) {
 		// Notes on a security incident are evidence too.
 		notes, audit = []jagadesa.Note{}, nil
 	}
-	c.JSON(http.StatusOK, gin.H{"incident": in, "villages": places, "notes": notes, "audit": audit})
+	c.JSON(http.StatusOK, gin.H{"incident": in, "villages": places, "notes": notes, "audit": audit, "can_act": canAct})
 }
 
 // incidentID reads the incident id of the path; false means the error is

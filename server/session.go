@@ -194,7 +194,30 @@ func (s *Server) handleSession(c *gin.Context) {
 	if p.Everywhere() {
 		role = "admin"
 	}
-	c.JSON(http.StatusOK, gin.H{"role": role, "username": p.Username(), "jurisdiction": p.String()})
+	// What the page may offer; the server checks every request anyway.
+	can := gin.H{
+		"manage_users":      p.CanManageUsers() && s.Users != nil,
+		"manage_probes":     p.CanManageUsers() || p.Role() == jagadesa.RoleTechnician,
+		"read_audit":        p.CanReadAudit() && s.Audit != nil,
+		"security_evidence": p.CanSeeSecurityEvidence(),
+		"reports":           p.CanReadReports(),
+		"act_on_incidents":  p.Role() == jagadesa.RoleProvinceAdmin || p.Role() == jagadesa.RoleProvinceAnalyst || p.Role() == jagadesa.RoleRegencyAnalyst,
+	}
+	// The CSIRTs whose areas lie in the jurisdiction (the audit page's
+	// choice of team).
+	teams := []gin.H{}
+	if s.Directory != nil {
+		for _, t := range s.Directory.Teams {
+			in := p.Everywhere() || len(t.Regencies) == 0 && p.Covers(t.Province) && p.Area() == t.Province
+			for _, r := range t.Regencies {
+				in = in || p.Covers(r)
+			}
+			if in {
+				teams = append(teams, gin.H{"id": t.ID, "name": t.Name})
+			}
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"role": role, "username": p.Username(), "jurisdiction": p.String(), "area": p.Area(), "can": can, "teams": teams})
 }
 
 func (s *Server) handleLogout(c *gin.Context) {

@@ -78,9 +78,26 @@ function setView(page, v) {
   document.body.dataset.page = page;
 }
 
+// me is who is signed in (GET /api/v1/session): role, jurisdiction and what
+// the page may offer. The server checks every request anyway; the page
+// only leaves out what would be refused.
+let me = null;
+
+async function loadMe() {
+  try { me = await api("/api/v1/session"); } catch (err) { me = null; if (!(err instanceof Unauthorized)) throw err; }
+  return me;
+}
+
+const can = (what) => !!(me && me.can && me.can[what]);
+
+function roleName(r) { return has("role_" + (r || "").replace(/-/g, "_")) ? t("role_" + r.replace(/-/g, "_")) : r; }
+
 function header() {
   const nav = document.getElementById("nav");
-  nav.replaceChildren(h("a", { href: "/", "data-link": true }, t("map")), h("a", { href: "/insiden", "data-link": true, id: "nav-incidents" }, t("incidents")));
+  fill(nav, h("a", { href: "/", "data-link": true }, t("map")), h("a", { href: "/insiden", "data-link": true, id: "nav-incidents" }, t("incidents")),
+    can("read_audit") ? h("a", { href: "/audit", "data-link": true, id: "nav-audit" }, t("nav_audit")) : null,
+    can("manage_users") || can("manage_probes") ? h("a", { href: "/admin", "data-link": true, id: "nav-admin" }, t("nav_admin")) : null,
+    me ? h("span", { class: "who", id: "who", title: me.jurisdiction }, `${me.username} · ${roleName(me.role)}${me.area ? " " + me.area : ""}`) : null);
   document.getElementById("lang-switch").textContent = currentLang() === "id" ? "EN" : "ID";
   document.getElementById("lang-switch").title = currentLang() === "id" ? "English" : "Bahasa Indonesia";
   document.getElementById("logout").textContent = t("logout");
@@ -95,20 +112,26 @@ document.getElementById("lang-switch").addEventListener("click", () => {
 
 document.getElementById("logout").addEventListener("click", async () => {
   try { await api("/api/v1/session", { method: "DELETE" }); } catch { /* signed out anyway */ }
+  me = null;
   navigate("/login");
 });
 
 async function route() {
-  header();
   const p = location.pathname;
+  if (p === "/login") me = null;
+  else if (!me) await loadMe().catch(() => {});
+  header();
   try {
     if (p === "/login") return loginView();
+    if (!me) throw new Unauthorized();
     document.getElementById("logout").hidden = false;
     let m;
     if ((m = p.match(/^\/desa\/(\d{2}\.\d{2}\.\d{2}\.\d{4})$/))) return await villageView(m[1]);
     if ((m = p.match(/^\/kabupaten\/(\d{2}\.\d{2})$/))) return await regencyView(m[1]);
     if (p === "/insiden") return await incidentsView();
     if ((m = p.match(/^\/insiden\/([A-Za-z0-9_-]{1,64})$/))) return await incidentView(m[1]);
+    if (p === "/audit") return await auditView();
+    if (p === "/admin") return await adminView();
     return await mapView();
   } catch (err) {
     if (err instanceof Unauthorized) {
@@ -135,6 +158,7 @@ function loginView() {
       // With a username: a person's password; without: the admin token.
       const creds = user.value.trim() ? { username: user.value.trim(), password: input.value } : { token: input.value };
       await api("/api/v1/session", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(creds) });
+      await loadMe();
       const next = new URLSearchParams(location.search).get("next");
       navigate(next && next.startsWith("/") && !next.startsWith("//") ? next : "/");
     } catch (err) {
@@ -816,7 +840,7 @@ async function incidentsView() {
       h("h1", {}, t("incident_queue")),
       h("div", { class: "controls" }, h("label", { for: "inc-state" }, t("status"), sel),
         h("a", { href: "/api/v1/reports/incidents?format=csv", download: true }, t("report_csv")),
-        h("a", { href: "/api/v1/reports/security.stix", download: true, id: "stix-export", title: t("stix_export_hint") }, t("stix_export"))),
+        can("security_evidence") ? h("a", { href: "/api/v1/reports/security.stix", download: true, id: "stix-export", title: t("stix_export_hint") }, t("stix_export")) : null),
       table([t("opened"), t("kind"), t("severity"), t("villages"), t("csirt"), t("status"), t("actions")],
         data.incidents.map((i) => [
           when(i.opened_at),
@@ -825,10 +849,10 @@ async function incidentsView() {
           incidentVillages(i),
           i.csirt,
           [stateBadge(i.status), i.merged_into ? h("div", { class: "muted" }, `${t("merged_into")} ${i.merged_into}`) : null],
-          [
+          (data.actionable || []).includes(i.id) ? [
             i.status === "open" ? h("button", { type: "button", "data-testid": "ack", onclick: async () => { await act(i.id, "ack"); load(); } }, t("ack")) : null,
             i.status !== "resolved" ? h("button", { type: "button", onclick: async () => { await act(i.id, "resolve"); load(); } }, t("resolve")) : null,
-          ],
+          ] : null,
         ])),
     );
   }
@@ -858,13 +882,14 @@ async function incidentView(id) {
         h("dt", {}, t("started")), h("dd", {}, when(i.started_at)),
         h("dt", {}, t("opened")), h("dd", {}, when(i.opened_at)),
         h("dt", {}, t("end")), h("dd", {}, i.ended_at ? when(i.ended_at) : t("ongoing")),
-        h("dt", {}, t("stage")), h("dd", {}, i.status === "resolved" ? t("stage_" + i.stage) : stage),
+        h("dt", {}, t("stage")), h("dd", {}, i.status === "resolved" || !data.can_act ? t("stage_" + i.stage) : stage),
         h("dt", {}, t("assignee")), h("dd", {}, i.assignee || "–"),
         i.muted ? [h("dt", {}, t("muted")), h("dd", {}, i.muted)] : null,
       ),
-      h("div", { class: "controls" },
+      data.can_act ? h("div", { class: "controls" },
         i.status === "open" ? h("button", { type: "button", "data-testid": "ack", onclick: async () => { await act(id, "ack"); reload(); } }, t("ack")) : null,
-        i.status !== "resolved" ? h("button", { type: "button", "data-testid": "resolve", onclick: async () => { await act(id, "resolve"); reload(); } }, t("resolve")) : null),
+        i.status !== "resolved" ? h("button", { type: "button", "data-testid": "resolve", onclick: async () => { await act(id, "resolve"); reload(); } }, t("resolve")) : null)
+        : h("p", { class: "muted", id: "view-only" }, t("view_only")),
       h("h2", {}, t("villages")),
       h("ul", {}, data.villages.map((v) => h("li", {}, h("a", { href: `/desa/${v.code}`, "data-link": true }, v.name), ` — Kec. ${v.district}, ${v.regency}`))),
       h("h2", {}, t("evidence")),
@@ -872,12 +897,12 @@ async function incidentView(id) {
       signalsSection(i),
       h("h2", {}, t("notes")),
       table([t("time"), t("by"), t("message")], data.notes.map((n) => [when(n.at), n.by, n.text])),
-      h("form", { class: "note", onsubmit: async (e) => {
+      data.can_act ? h("form", { class: "note", onsubmit: async (e) => {
         e.preventDefault();
         if (!note.value.trim()) return;
         await act(id, "notes", { text: note.value });
         reload();
-      } }, note, h("button", { type: "submit", id: "note-submit" }, t("add_note"))),
+      } }, note, h("button", { type: "submit", id: "note-submit" }, t("add_note"))) : null,
       h("h2", {}, t("audit")),
       table([t("time"), t("by"), t("actions"), t("message")], (data.audit || []).map((a) => [when(a.at), auditBy(a.by), auditAction(a.action), auditDetail(a)])),
     );
@@ -891,6 +916,110 @@ async function incidentView(id) {
     await ensurePlaces(codes);
     if (current && current.relabel === render) render();
   }
+}
+
+// ------------------------------------------------------------------ audit
+
+async function auditView() {
+  const wibMonth = () => new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Jakarta", year: "numeric", month: "2-digit" }).format(new Date()).slice(0, 7);
+  let month = new URLSearchParams(location.search).get("month") || wibMonth();
+  let team = new URLSearchParams(location.search).get("team") || "";
+  let data = { events: [] };
+  const root = h("section", { class: "page audit" });
+  const query = () => `month=${encodeURIComponent(month)}` + (team ? `&team=${encodeURIComponent(team)}` : "");
+  const load = async () => { data = await api("/api/v1/audit?" + query()); render(); };
+  function label(code) { const a = data.actions && data.actions[code]; return a ? (currentLang() === "id" ? a[0] : a[1]) : code; }
+  function render() {
+    const m = h("input", { type: "month", id: "audit-month", value: month, onchange: (e) => { month = e.target.value || wibMonth(); load(); } });
+    const sel = h("select", { id: "audit-team", onchange: (e) => { team = e.target.value; load(); } },
+      h("option", { value: "" }, t("audit_all_teams")), (me.teams || []).map((x) => h("option", { value: x.id, selected: x.id === team }, x.name)));
+    fill(root,
+      h("h1", {}, t("audit_title")),
+      h("div", { class: "controls" }, h("label", { for: "audit-month" }, t("audit_month"), m), h("label", { for: "audit-team" }, t("audit_team"), sel),
+        h("a", { href: "/api/v1/audit?format=csv&" + query(), download: true, id: "audit-csv" }, t("audit_csv"))),
+      data.events.length === 0 ? h("p", { class: "muted" }, t("audit_none")) :
+        table([t("time"), t("audit_actor"), t("audit_role"), t("audit_address"), t("actions"), t("audit_object"), t("audit_area"), t("audit_team"), t("message"), t("audit_count")],
+          data.events.map((e) => [when(e.at), e.actor, e.role ? roleName(e.role) : "–", e.address || "–", label(e.action), e.object || "–", e.area || "–", e.team || "–", e.detail || "", e.count || 1])),
+    );
+  }
+  setView("audit", { relabel: render });
+  view().replaceChildren(root);
+  await load();
+}
+
+// ------------------------------------------------------------------ admin
+
+async function adminView() {
+  const root = h("section", { class: "page admin" });
+  const msg = h("p", { class: "error", role: "alert", id: "admin-msg" });
+  let users = [], probes = [], shown = null;
+  const load = async () => {
+    users = can("manage_users") ? (await api("/api/v1/users")).users : [];
+    probes = can("manage_probes") ? (await api("/api/v1/probes?all=true")).probes : [];
+    render();
+  };
+  const send = async (path, method, body) => {
+    msg.textContent = "";
+    try {
+      const r = await api(path, { method, headers: { "Content-Type": "application/json" }, body: body ? JSON.stringify(body) : undefined });
+      return r ?? true;
+    } catch (err) { msg.textContent = err.message; return null; }
+  };
+  function userSection() {
+    if (!can("manage_users")) return null;
+    const f = { username: h("input", { id: "nu-username", required: true }), role: h("select", { id: "nu-role" },
+      ["province-analyst", "regency-analyst", "viewer", "technician", "province-admin"].map((r) => h("option", { value: r }, roleName(r)))),
+      regency: h("input", { id: "nu-regency", placeholder: "33.06", size: 6 }), password: h("input", { id: "nu-password", type: "password", autocomplete: "new-password" }) };
+    return [
+      h("h2", {}, t("users")),
+      table([t("username"), t("role"), t("jurisdiction"), t("state"), t("last_login"), t("actions")], users.map((u) => [
+        u.username, roleName(u.role), u.regency || u.province, u.disabled ? t("disabled") : t("active"), u.last_login ? when(u.last_login) : t("never"),
+        u.disabled || u.username === me.username ? null : [
+          h("button", { type: "button", onclick: async () => { if (confirm(t("confirm_disable")) && await send(`/api/v1/users/${encodeURIComponent(u.username)}/disable`, "POST")) load(); } }, t("disable")),
+          h("button", { type: "button", onclick: async () => { const pw = prompt(t("new_password")); if (pw && await send(`/api/v1/users/${encodeURIComponent(u.username)}/password`, "PUT", { password: pw })) msg.textContent = t("done"); } }, t("reset_password")),
+        ],
+      ])),
+      h("form", { class: "inline", id: "add-user", onsubmit: async (e) => {
+        e.preventDefault();
+        const body = { username: f.username.value.trim(), role: f.role.value, password: f.password.value };
+        if (f.regency.value.trim()) body.regency = f.regency.value.trim(); else body.province = me.area && me.area.length === 2 ? me.area : (me.area || "").slice(0, 2);
+        if (await send("/api/v1/users", "POST", body)) load();
+      } }, h("strong", {}, t("add_user")), " ", h("label", {}, t("username"), f.username), h("label", {}, t("role"), f.role),
+        h("label", { title: t("regency_code") }, t("regency"), f.regency), h("label", {}, t("password"), f.password), h("button", { type: "submit" }, t("add"))),
+    ];
+  }
+  function probeSection() {
+    if (!can("manage_probes")) return null;
+    const village = h("input", { id: "code-village", placeholder: "33.06.08.2005", size: 14 });
+    const replace = h("input", { id: "code-replace", type: "checkbox" });
+    return [
+      h("h2", {}, t("probes")),
+      table([t("probe"), t("villages"), t("enrolled"), t("enrolled_by"), t("state"), t("actions")], probes.map((p) => [
+        p.id, placeName(p.village), when(p.created_at), p.enrolled_by || "–",
+        p.revoked_at ? (p.replaced_by ? `${t("replaced_by")} ${p.replaced_by}` : t("disabled")) : (p.rotate_requested ? t("rotate_pending") : t("active")),
+        p.revoked_at ? null : [
+          h("button", { type: "button", onclick: async () => { if (await send(`/api/v1/probes/${p.id}/rotate`, "POST")) load(); } }, t("rotate")),
+          h("button", { type: "button", onclick: async () => { if (confirm(t("confirm_revoke")) && await send(`/api/v1/probes/${p.id}`, "DELETE")) load(); } }, t("revoke")),
+        ],
+      ])),
+      h("form", { class: "inline", id: "make-code", onsubmit: async (e) => {
+        e.preventDefault();
+        const r = await send("/api/v1/enrollment-codes", "POST", { village: village.value.trim(), replace: replace.checked });
+        if (r) { shown = r; render(); }
+      } }, h("strong", {}, t("enroll_code")), " ", h("label", {}, t("village_code"), village), h("label", {}, replace, t("replace_probe")), h("button", { type: "submit" }, t("make_code"))),
+      shown ? h("div", { class: "code-once", id: "code-once" }, h("p", {}, t("code_once")), h("code", { id: "enroll-code" }, shown.code), h("pre", {}, shown.command),
+        h("p", {}, `${t("expires")}: ${when(shown.expires_at)}`)) : null,
+    ];
+  }
+  function render() {
+    fill(root, h("h1", {}, t("admin_title")), msg, userSection(), probeSection(),
+      me.role === "admin" ? null : h("p", {}, h("button", { type: "button", id: "signout-everywhere", onclick: async () => { if (await send("/api/v1/sessions", "DELETE")) { me = null; navigate("/login"); } } }, t("signout_everywhere"))));
+  }
+  setView("admin", { relabel: render });
+  view().replaceChildren(root);
+  await load();
+  const codes = probes.map((p) => p.village);
+  if (codes.length) { await ensurePlaces(codes); render(); }
 }
 
 setLang(currentLang());
