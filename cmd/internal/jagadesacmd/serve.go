@@ -259,8 +259,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		tu := &notify.TelegramUpdates{Bot: c.Notify.Telegram, Logger: log, ChatTeams: chats,
 			Ack: func(ctx context.Context, id, team, by string) error {
-				_, err := mgr.AcknowledgeAsTeam(ctx, id, team, by)
-				return err
+				in, err := mgr.AcknowledgeAsTeam(ctx, id, team, by)
+				if err != nil {
+					return err
+				}
+				e := jagadesa.AuditEvent{Actor: by, Address: "telegram", Action: "incident_ack", Object: id, Area: in.Village, Detail: "from a chat of " + team}
+				if t, ok := dir.TeamByName(in.CSIRT); ok {
+					e.Team = t.ID
+				}
+				if err := db.AppendAudit(ctx, e); err != nil {
+					log.Error("audit event not recorded", "action", e.Action, "object", id, "err", err)
+				}
+				return nil
 			}}
 		g.Go(func() error {
 			if err := tu.Run(gctx); err != nil && gctx.Err() == nil {
