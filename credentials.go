@@ -8,7 +8,7 @@ import "time"
 // token alone cannot rotate the real probe out; Purpose keeps a signed
 // request from being anything else, and At bounds its replay.
 type TokenRequest struct {
-	Probe   string    `json:"probe"`
+	Village string    `json:"village"` // the probe's village (it may not know its probe id)
 	Purpose string    `json:"purpose"` // TokenPurpose
 	At      time.Time `json:"at"`
 }

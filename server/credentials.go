@@ -66,8 +66,8 @@ func (s *Server) handleProbeToken(c *gin.Context) {
 		return
 	}
 	switch {
-	case req.Probe != p.ID || req.Purpose != jagadesa.TokenPurpose:
-		_ = c.Error(invalid(jagadesa.Problems{"probe": "must be this probe's id", "purpose": jagadesa.TokenPurpose}, "not a token request of this probe"))
+	case req.Village != p.Village || req.Purpose != jagadesa.TokenPurpose:
+		_ = c.Error(invalid(jagadesa.Problems{"village": "must be this probe's village", "purpose": jagadesa.TokenPurpose}, "not a token request of this probe"))
 		return
 	case req.At.IsZero() || req.At.Sub(s.Now()).Abs() > tokenRequestSkew:
 		_ = c.Error(invalid(jagadesa.Problems{"at": "the probe's clock, within 10 minutes of the server's"}, "stale token request"))

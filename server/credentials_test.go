@@ -202,7 +202,7 @@ func TestTokenRotation(t *testing.T) {
 		t.Fatal("asked to rotate before anyone asked")
 	}
 	tokenReq := func(tok string, at time.Time, signer ed25519.PrivateKey) (int, []byte) {
-		body := mustJSON(t, jagadesa.TokenRequest{Probe: enr.Probe, Purpose: jagadesa.TokenPurpose, At: at})
+		body := mustJSON(t, jagadesa.TokenRequest{Village: villageB, Purpose: jagadesa.TokenPurpose, At: at})
 		hdr := map[string]string{}
 		if signer != nil {
 			hdr[jagadesa.SignatureHeader] = jagadesa.SignReport(signer, []byte(body))

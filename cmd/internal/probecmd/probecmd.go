@@ -50,6 +50,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 && args[0] == "keygen" {
 		return keygen(args[1:], getenv, stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "enroll" {
+		return enroll(ctx, args[1:], getenv, stdout, stderr)
+	}
 	cfg, opts, warnings, err := configure(args, getenv, stderr)
 	if err != nil {
 		return err
@@ -473,5 +476,72 @@ func keygen(args []string, getenv func(string) string, stdout, stderr io.Writer)
 		return nil
 	}
 	fmt.Fprintln(stdout, jagadesa.FormatPublicKey(pub))
+	return nil
+}
+
+// enroll enrolls this router with the code a field technician was given
+// (jagadesa-probe enroll --server URL --code K7QX-9M2P-WD): it makes the
+// probe's key if there is none, sends the code with the public key, and
+// writes the token it gets to the token file (root-only), so that the
+// key is bound at enrollment and the token never passes through a person.
+func enroll(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	env := envflag.Getenv(getenv)
+	fs := flag.NewFlagSet("jagadesa-probe enroll", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	server := fs.String("server", getenv("JAGADESA_SERVER"), "the JagaDesa server URL (env JAGADESA_SERVER)")
+	code := fs.String("code", "", "the enrollment code (like K7QX-9M2P-WD; case and dashes do not matter)")
+	village := fs.String("village", getenv("JAGADESA_VILLAGE"), "optional: this router's village code, checked against the code's")
+	spoolDir := fs.String("spool", env.String("JAGADESA_SPOOL", "/var/lib/jagadesa/spool"), "spool directory (env JAGADESA_SPOOL)")
+	keyFile := fs.String("key", getenv("JAGADESA_KEY"), "key `file` (env JAGADESA_KEY; default <spool>/probe.key)")
+	tokenFile := fs.String("token-file", env.String("JAGADESA_TOKEN_FILE", "/etc/jagadesa/token"), "where to write the token (env JAGADESA_TOKEN_FILE)")
+	caFile := fs.String("ca-file", getenv("JAGADESA_CA_FILE"), "trust only this CA (PEM) for the server (env JAGADESA_CA_FILE)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := env.Err(); err != nil {
+		return err
+	}
+	u, err := url.Parse(*server)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return errors.New("--server: an http(s) URL of the JagaDesa server is required")
+	}
+	if strings.TrimSpace(*code) == "" {
+		return errors.New("--code is required: the enrollment code the province or regency gave the technician")
+	}
+	if u.Scheme == "http" {
+		fmt.Fprintln(stderr, "INSECURE: the server URL is plain http; the enrollment code and the token travel unencrypted")
+	}
+	path := *keyFile
+	if path == "" {
+		if err := os.MkdirAll(*spoolDir, 0o700); err != nil {
+			return err
+		}
+		path = filepath.Join(*spoolDir, "probe.key")
+	}
+	key, _, err := probe.LoadOrCreateKey(path)
+	if err != nil {
+		return err
+	}
+	client, err := httpClient(*caFile)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	res, err := probe.Enroll(ctx, client, *server, *code, *village, key)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(*tokenFile), 0o700); err != nil {
+		return err
+	}
+	if err := probe.TokenFile(*tokenFile).SaveToken(res.Token); err != nil {
+		return fmt.Errorf("the probe is enrolled (%s) but its token could not be written to %s: %w; enroll again with a new code", res.Probe, *tokenFile, err)
+	}
+	fmt.Fprintf(stdout, "enrolled: probe %s for village %s, key %s; token written to %s\n", res.Probe, res.Village, res.KeyID, *tokenFile)
+	if len(res.Replaced) > 0 {
+		fmt.Fprintf(stdout, "this router replaces probe(s) %s, whose data stays theirs\n", strings.Join(res.Replaced, ", "))
+	}
+	fmt.Fprintf(stdout, "on OpenWrt: uci set jagadesa.main.server=%q; uci set jagadesa.main.village=%q; uci set jagadesa.main.token_file=%q; uci commit jagadesa; /etc/init.d/jagadesa restart\n", *server, res.Village, *tokenFile)
 	return nil
 }
