@@ -64,6 +64,8 @@ var AuditActions = map[string][2]string{
 	"incident_assign":      {"Insiden ditugaskan", "Incident assigned"},
 	"incident_stage":       {"Tahap insiden", "Incident stage"},
 	"directory_change":     {"Direktori CSIRT berubah", "CSIRT directory changed"},
+	"governance_set":       {"Tata kelola digital desa diisi", "Village digital governance entered"},
+	"governance_import":    {"Tata kelola digital diimpor", "Digital governance imported"},
 }
 
 // AuditQuery selects audit events: zero fields match everything.

@@ -60,6 +60,13 @@ func (s *Server) routes(r *gin.Engine) {
 	// The audit trail of the asker's jurisdiction, per CSIRT and month.
 	staff.GET("/audit", s.handleAudit)
 	staff.DELETE("/sessions", s.handleSignOutEverywhere)
+	// Digital readiness: a village's score explained, the ranking, and the
+	// governance pillar staff enter.
+	staff.GET("/readiness/villages/:code", s.handleVillageReadiness)
+	staff.GET("/readiness", s.handleReadinessRanking)
+	staff.GET("/governance/:code", s.handleGovernance)
+	staff.PUT("/governance/:code", s.handleSetGovernance)
+	staff.POST("/governance/import", s.handleImportGovernance)
 
 	// Administration.
 	admin := api.Group("", s.requireAdmin)

@@ -117,6 +117,11 @@ type Deps struct {
 	// Directory names the CSIRT owning each area, for the audit trail
 	// (nil: events carry no team).
 	Directory *route.Directory
+	// ReadinessSource gives the measured pillars of the readiness index
+	// (nil: connectivity and use are missing); Governance what staff
+	// entered (nil: governance is missing).
+	ReadinessSource ReadinessSource
+	Governance      GovernanceStore
 	// Web is the dashboard's files (index.html, assets/); nil serves no pages.
 	Web fs.FS
 	// BasemapURL is an optional online raster base map (a {z}/{x}/{y} URL
@@ -142,17 +147,18 @@ type Deps struct {
 // Server holds the handlers' dependencies.
 type Server struct {
 	Deps
-	metrics  *metrics
-	sessions *sessions
-	snaps    snapshotCache
-	tileOnce sync.Once
-	tileIdx  *geo.TileIndex
-	web      *webAssets
-	ingest   *ingest.Service
-	logins   *loginLimiter
-	enrolls  *loginLimiter // POST /api/v1/enroll attempts per address
-	bursts   bursts
-	proxies  []*net.IPNet // parsed TrustedProxies
+	metrics   *metrics
+	sessions  *sessions
+	snaps     snapshotCache
+	tileOnce  sync.Once
+	tileIdx   *geo.TileIndex
+	web       *webAssets
+	ingest    *ingest.Service
+	logins    *loginLimiter
+	enrolls   *loginLimiter // POST /api/v1/enroll attempts per address
+	bursts    bursts
+	readiness readinessCache
+	proxies   []*net.IPNet // parsed TrustedProxies
 }
 
 // NewServer returns the whole API as an http.Handler.

@@ -216,6 +216,11 @@ func (p Principal) CanReadReports() bool {
 	return false
 }
 
+// CanEditGovernance reports whether p may enter villages' digital
+// governance (website, apps, online services) for the readiness index:
+// province admins, for their province. Viewers stay read-only.
+func (p Principal) CanEditGovernance() bool { return p.role == jagadesa.RoleProvinceAdmin }
+
 // CanReadAudit reports whether p may read the audit trail of its
 // jurisdiction: province admins and analysts (the CSIRTs, for their BSSN
 // maturity assessment). Viewers and technicians may not.
