@@ -95,6 +95,7 @@ function roleName(r) { return has("role_" + (r || "").replace(/-/g, "_")) ? t("r
 function header() {
   const nav = document.getElementById("nav");
   fill(nav, h("a", { href: "/", "data-link": true }, t("map")), h("a", { href: "/insiden", "data-link": true, id: "nav-incidents" }, t("incidents")),
+    can("reports") ? h("a", { href: "/kesiapan", "data-link": true, id: "nav-readiness" }, t("nav_readiness")) : null,
     can("read_audit") ? h("a", { href: "/audit", "data-link": true, id: "nav-audit" }, t("nav_audit")) : null,
     can("manage_users") || can("manage_probes") ? h("a", { href: "/admin", "data-link": true, id: "nav-admin" }, t("nav_admin")) : null,
     me ? h("span", { class: "who", id: "who", title: me.jurisdiction }, `${me.username} · ${roleName(me.role)}${me.area ? " " + me.area : ""}`) : null);
@@ -131,6 +132,7 @@ async function route() {
     if (p === "/insiden") return await incidentsView();
     if ((m = p.match(/^\/insiden\/([A-Za-z0-9_-]{1,64})$/))) return await incidentView(m[1]);
     if (p === "/audit") return await auditView();
+    if (p === "/kesiapan") return await readinessView();
     if (p === "/admin") return await adminView();
     return await mapView();
   } catch (err) {
@@ -180,8 +182,8 @@ async function mapView() {
   const [provinces, config] = await Promise.all([api("/api/v1/provinces"), api("/api/v1/config").catch(() => ({}))]);
   const state = {
     province: sessionStorage.getItem("jagadesa.province") || provinces[0].id,
-    status: "", cohort: "", programme: false, flag: "", choropleth: false,
-    features: [], byCode: new Map(),
+    status: "", cohort: "", programme: false, flag: "", choropleth: false, readiness: false,
+    features: [], byCode: new Map(), ready: null,
   };
   if (!provinces.some((p) => p.id === state.province)) state.province = provinces[0].id;
   const prov = () => provinces.find((p) => p.id === state.province);
@@ -253,6 +255,31 @@ async function mapView() {
   function refreshTiles() {
     const src = map.getSource("jd");
     if (src) src.setTiles([tileURL()]);
+  }
+
+  // Readiness mode: village dots and regency fills coloured by the
+  // digital-readiness index (a complete score; a partial one lighter).
+  async function applyReadiness() {
+    if (!state.readiness) {
+      map.setPaintProperty("villages", "circle-color", ["case", ["get", "approximate"], "rgba(0,0,0,0)", statusColour]);
+      applyChoropleth();
+      return;
+    }
+    if (!state.ready) state.ready = await api("/api/v1/readiness?limit=20000");
+    const byVillage = [], regScores = new Map();
+    for (const r of state.ready.villages) {
+      const s = r.score ?? r.partial_score;
+      if (s === null || s === undefined) continue;
+      byVillage.push(r.code, readinessColour(s, r.score === null));
+      if (!regScores.has(r.regency_code)) regScores.set(r.regency_code, []);
+      regScores.get(r.regency_code).push(s);
+    }
+    const none = "#c8c8c8";
+    map.setPaintProperty("villages", "circle-color", byVillage.length ? ["match", ["get", "code"], ...byVillage, none] : none);
+    const byRegency = [];
+    for (const [code, xs] of regScores) byRegency.push(code, readinessColour(median(xs), false));
+    map.setPaintProperty("regencies-fill", "fill-color", byRegency.length ? ["match", ["get", "code"], ...byRegency, "#f4f1ea"] : "#f4f1ea");
+    window.jagadesa.readinessColoured = byVillage.length / 2;
   }
 
   function applyChoropleth() {
@@ -336,14 +363,17 @@ async function mapView() {
       select("f-cohort", t("cohort"), state.cohort, [["", t("all")], ["2022", "2022"], ["2023", "2023"], ["2024", "2024"]], (e) => { state.cohort = e.target.value; reload(); }),
       select("f-flag", t("flag"), state.flag, [["", t("all")], ["3t", t("flag_3t")], ["miskin", t("flag_miskin")], ["digital", t("flag_digital")], ["approximate", t("flag_approximate")]], (e) => { state.flag = e.target.value; reload(); }),
       h("label", { class: "check" }, h("input", { type: "checkbox", id: "f-programme", checked: state.programme, onchange: (e) => { state.programme = e.target.checked; reload(); } }), t("programme_only")),
-      h("label", { class: "check" }, h("input", { type: "checkbox", id: "f-choropleth", checked: state.choropleth, onchange: (e) => { state.choropleth = e.target.checked; applyChoropleth(); renderPanel(); } }), t("choropleth")),
+      h("label", { class: "check" }, h("input", { type: "checkbox", id: "f-choropleth", checked: state.choropleth, disabled: state.readiness, onchange: (e) => { state.choropleth = e.target.checked; applyChoropleth(); renderPanel(); } }), t("choropleth")),
+      h("label", { class: "check" }, h("input", { type: "checkbox", id: "f-readiness", checked: state.readiness, onchange: (e) => { state.readiness = e.target.checked; applyReadiness().catch(console.error); renderPanel(); } }), t("readiness_layer")),
       h("h2", {}, t("legend")),
       h("ul", { class: "legend" },
         statusKeys.map((s) => h("li", {}, h("span", { class: "dot", style: `background:${STATUS_COLOURS[s]}` }), statusName(s))),
         h("li", {}, h("span", { class: "dot big", style: `background:${STATUS_COLOURS.up}` }), t("programme_village")),
         h("li", {}, h("span", { class: "dot faint", style: `background:${STATUS_COLOURS.unknown}` }), t("not_monitored")),
         h("li", {}, h("span", { class: "dot ring", style: `border-color:${STATUS_COLOURS.down}` }), t("approximate")),
-        state.choropleth ? h("li", {}, h("span", { class: "ramp" }), `${t("up_pct")} 0 → 100`) : null),
+        state.choropleth && !state.readiness ? h("li", {}, h("span", { class: "ramp" }), `${t("up_pct")} 0 → 100`) : null,
+        state.readiness ? READINESS_BANDS.map(([lo, hi, c]) => h("li", {}, h("span", { class: "dot", style: `background:${c}` }), `${t("readiness")} ${lo}–${hi}`)) : null,
+        state.readiness ? h("li", {}, h("span", { class: "dot", style: "background:#c8c8c8" }), t("readiness_none")) : null),
       h("footer", { class: "credit", "data-testid": "attribution" }, `${provinceName}: ${prov().attribution}`),
     );
   }
@@ -436,6 +466,7 @@ async function villageView(code) {
       h("h2", {}, t("outages")), outageTable(hist ? hist.outages : []),
       h("h2", {}, t("throughput")), throughputTable(hist ? hist.throughput : [], p),
       h("h2", {}, t("events")), eventTable(hist ? hist.events : []),
+      readinessSection(code),
     );
     if (hist && hist.error) chartEl.append(h("p", { class: "error" }, hist.error));
     chart = smokeChart(chartEl, hist && target ? hist.rtt[target] || [] : [], hist);
@@ -916,6 +947,108 @@ async function incidentView(id) {
     await ensurePlaces(codes);
     if (current && current.relabel === render) render();
   }
+}
+
+// -------------------------------------------------------------- readiness
+
+const READINESS_BANDS = [[0, 25, "#d7301f"], [25, 50, "#fc8d59"], [50, 75, "#91cf60"], [75, 100, "#1a9850"]];
+
+function readinessColour(score, partial) {
+  const band = READINESS_BANDS.find(([lo, hi]) => score < hi) || READINESS_BANDS[READINESS_BANDS.length - 1];
+  return partial ? band[2] + "88" : band[2];
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function scoreText(r) {
+  if (r.score !== null && r.score !== undefined) return num(r.score, 1);
+  if (r.partial_score !== null && r.partial_score !== undefined) return `– (${t("partial")} ${num(r.partial_score, 1)})`;
+  return "–";
+}
+
+const pillarKeys = ["connectivity", "use", "village", "governance"];
+
+// readinessSection explains a village's score pillar by pillar; a province
+// admin can enter the governance pillar here.
+function readinessSection(code) {
+  const box = h("section", { class: "readiness", "data-testid": "readiness" }, h("h2", {}, t("readiness")), h("p", { class: "muted" }, t("loading")));
+  (async () => {
+    let r;
+    try { r = await api(`/api/v1/readiness/villages/${code}`); } catch (err) { fill(box, h("h2", {}, t("readiness")), h("p", { class: "error" }, err.message)); return; }
+    const lbl = (x) => (currentLang() === "id" ? x.label_id : x.label_en);
+    const parts = [
+      h("h2", {}, t("readiness")),
+      h("p", { class: "score" }, h("strong", { "data-testid": "readiness-score" }, scoreText(r)), ` / 100 · ${t("month")} ${r.month}`),
+      r.missing && r.missing.length ? h("p", { class: "muted", "data-testid": "readiness-missing" }, `${t("readiness_missing")}: ${r.missing.map((k) => t("pillar_" + k)).join(", ")}`) : null,
+    ];
+    for (const p of r.detail || []) {
+      parts.push(h("h3", {}, `${lbl(p)} (${num(p.weight * 100, 0)}%): `, h("span", { "data-testid": "pillar-" + p.key }, p.score === null ? t("no_data") : num(p.score, 1)),
+        p.idm_band ? ` · ${currentLang() === "id" ? p.idm_band.label_id : p.idm_band.label_en}` : ""));
+      parts.push(table([t("component"), t("value"), t("goalposts"), t("weight"), t("score")], p.components.map((c) => [
+        lbl(c), c.raw === null ? t("no_data") : `${num(c.raw, 2)} ${c.unit || ""}`, `${num(c.goalposts.worst, 2)} → ${num(c.goalposts.best, 2)}`,
+        `${num(c.weight * 100, 0)}%`, c.score === null ? "–" : num(c.score, 1)])));
+    }
+    if (me && me.role && (me.role === "province-admin" || me.role === "admin")) {
+      const g = r.governance || { website: false, app: false, online_services: 0, note: "" };
+      const web = h("input", { type: "checkbox", id: "gov-website", checked: g.website });
+      const app = h("input", { type: "checkbox", id: "gov-app", checked: g.app });
+      const svc = h("input", { type: "number", id: "gov-services", min: 0, max: 50, value: g.online_services });
+      const note = h("input", { type: "text", id: "gov-note", maxlength: 500, value: g.note || "" });
+      const msg = h("span", { class: "muted" });
+      parts.push(h("form", { class: "inline", id: "gov-form", onsubmit: async (e) => {
+        e.preventDefault();
+        try {
+          await api(`/api/v1/governance/${code}`, { method: "PUT", headers: { "Content-Type": "application/json" },
+            body: JSON.stringify({ website: web.checked, app: app.checked, online_services: Number(svc.value), note: note.value }) });
+          box.replaceWith(readinessSection(code));
+        } catch (err) { msg.textContent = err.message; }
+      } }, h("strong", {}, t("governance_edit")), h("label", {}, web, t("gov_website")), h("label", {}, app, t("gov_app")),
+        h("label", {}, t("gov_services"), svc), h("label", {}, t("gov_note"), note), h("button", { type: "submit" }, t("save")), msg));
+    }
+    fill(box, parts);
+  })();
+  return box;
+}
+
+async function readinessView() {
+  const q = new URLSearchParams(location.search);
+  const f = { regency: q.get("regency") || "", cohort: q.get("cohort") || "", flag: q.get("flag") || "", q: q.get("q") || "" };
+  let data = { villages: [], total: 0 };
+  let regencies = [];
+  try { regencies = (await api("/api/v1/regencies")).regencies || []; } catch { /* the filter lists none */ }
+  const root = h("section", { class: "page ranking" });
+  const query = () => {
+    const u = new URLSearchParams({ limit: "500" });
+    for (const [k, v] of Object.entries(f)) if (v) u.set(k, v);
+    return u;
+  };
+  const load = async () => { data = await api("/api/v1/readiness?" + query()); render(); };
+  function render() {
+    const sel = (id, key, options) => h("select", { id, onchange: (e) => { f[key] = e.target.value; load(); } },
+      options.map(([v, l]) => h("option", { value: v, selected: v === f[key] }, l)));
+    const search = h("input", { id: "rk-q", type: "search", value: f.q, placeholder: t("search"), onchange: (e) => { f.q = e.target.value.trim(); load(); } });
+    fill(root,
+      h("h1", {}, t("readiness_title")),
+      h("p", { class: "muted" }, t("readiness_help")),
+      h("div", { class: "controls" },
+        h("label", {}, t("regency"), sel("rk-regency", "regency", [["", t("all")], ...regencies.map((r) => [r.code, r.name])])),
+        h("label", {}, t("cohort"), sel("rk-cohort", "cohort", [["", t("all")], ["2022", "2022"], ["2023", "2023"], ["2024", "2024"]])),
+        h("label", {}, t("flag"), sel("rk-flag", "flag", [["", t("all")], ["3t", t("flag_3t")], ["miskin", t("flag_miskin")], ["digital", t("flag_digital")]])),
+        search,
+        h("a", { href: "/api/v1/readiness?format=csv&" + query(), download: true, id: "rk-csv" }, "CSV")),
+      h("p", {}, `${num(data.total, 0)} ${t("villages")} · ${t("month")} ${data.month || ""}`),
+      table(["#", t("villages"), t("regency"), t("readiness"), ...pillarKeys.map((k) => t("pillar_" + k)), t("idm")],
+        data.villages.map((r) => [r.rank, h("a", { href: `/desa/${r.code}`, "data-link": true, "data-code": r.code }, r.name, r.desa_digital ? h("span", { class: "tag" }, t("flag_digital")) : null),
+          r.regency, h("span", { class: "readiness-score" }, scoreText(r)), ...pillarKeys.map((k) => (r.pillars[k] === null ? "–" : num(r.pillars[k], 1))), r.idm_band || "–"])),
+    );
+  }
+  setView("readiness", { relabel: render });
+  view().replaceChildren(root);
+  await load();
 }
 
 // ------------------------------------------------------------------ audit
