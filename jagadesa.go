@@ -55,6 +55,9 @@ type Programme struct {
 	Remote3T       bool   `json:"remote_3t"`
 	ExtremePoor    bool   `json:"extreme_poor"`
 	DigitalVillage bool   `json:"desa_digital"`
+	// MonthlyFeeIDR is the link's monthly fee in rupiah (0: unknown), for
+	// the SLA's restitution.
+	MonthlyFeeIDR int64 `json:"monthly_fee_idr,omitempty"`
 }
 
 // Probe is an enrolled measurement agent, bound to exactly one village.

@@ -141,7 +141,7 @@ func TestDemoProgrammeCSV(t *testing.T) {
 	if got := DemoProgrammeCSV(); !bytes.Equal(got, buf.Bytes()) {
 		t.Fatalf("embedded data/demo-programme.csv (%d bytes) differs from DemoProgramme (%d bytes); run go generate ./geo", len(got), buf.Len())
 	}
-	if !bytes.HasPrefix(DemoProgrammeCSV(), []byte(progHeader)) {
+	if !bytes.HasPrefix(DemoProgrammeCSV(), []byte(progHeaderFee)) {
 		t.Error("embedded CSV does not start with the header")
 	}
 	got, err := ReadProgramme(bytes.NewReader(DemoProgrammeCSV()), reg)

@@ -17,7 +17,15 @@ import (
 // programmeHeader is the operator file format. The header is required so that
 // a file with its columns in another order is refused rather than read with
 // years in the ISP column.
-var programmeHeader = []string{"code", "year", "isp", "contract_mbps", "remote_3t", "extreme_poor", "desa_digital"}
+var programmeHeader = []string{"code", "year", "isp", "contract_mbps", "remote_3t", "extreme_poor", "desa_digital", "monthly_fee_idr"}
+
+// programmeColumns is how many columns a file must have: the eighth,
+// monthly_fee_idr (the link's monthly fee, for SLA restitution), may be
+// left out entirely, as files made before it were.
+const requiredProgrammeColumns = 7
+
+// maxMonthlyFee bounds the fee column (rupiah a month): more is a typo.
+const maxMonthlyFee = 1_000_000_000
 
 // Bounds of the checks in ReadProgramme. Years before 2022 predate the
 // programme; the upper bound leaves room for the 2025-2029 plan. Contract
@@ -76,9 +84,10 @@ func ReadProgramme(r io.Reader, reg *Registry) ([]jagadesa.Programme, error) {
 	if len(header) > 0 {
 		header[0] = strings.TrimPrefix(header[0], "\ufeff") // Excel's "CSV UTF-8" adds a BOM
 	}
-	if !slices.Equal(header, programmeHeader) {
-		return nil, &ProgrammeError{Line: 1, Err: fmt.Errorf("header is %q, want %q", strings.Join(header, ","), strings.Join(programmeHeader, ","))}
+	if !slices.Equal(header, programmeHeader) && !slices.Equal(header, programmeHeader[:requiredProgrammeColumns]) {
+		return nil, &ProgrammeError{Line: 1, Err: fmt.Errorf("header is %q, want %q (the last column optional)", strings.Join(header, ","), strings.Join(programmeHeader, ","))}
 	}
+	columns := len(header)
 
 	var (
 		out      []jagadesa.Programme
@@ -99,8 +108,8 @@ func ReadProgramme(r io.Reader, reg *Registry) ([]jagadesa.Programme, error) {
 		if blankRecord(rec) {
 			continue // spreadsheets export trailing ",,,,,," rows
 		}
-		if len(rec) != len(programmeHeader) {
-			problems = append(problems, &ProgrammeError{Line: line, Err: fmt.Errorf("%d fields, want %d", len(rec), len(programmeHeader))})
+		if len(rec) != columns {
+			problems = append(problems, &ProgrammeError{Line: line, Err: fmt.Errorf("%d fields, want %d", len(rec), columns)})
 		} else {
 			p, rowProblems := parseProgrammeRow(rec, line, reg)
 			if first, dup := seen[p.Code]; dup && p.Code != "" {
@@ -182,6 +191,18 @@ func parseProgrammeRow(rec []string, line int, reg *Registry) (jagadesa.Programm
 		}
 		*dst = b
 	}
+	if len(rec) > 7 && rec[7] != "" {
+		// Indonesian spreadsheets write thousands with dots: 12.500.000.
+		fee, err := strconv.ParseInt(strings.ReplaceAll(rec[7], ".", ""), 10, 64)
+		switch {
+		case err != nil:
+			bad(7, "%.40q is not a whole number of rupiah", rec[7])
+		case fee < 0 || fee > maxMonthlyFee:
+			bad(7, "%d is outside 0..%d rupiah a month", fee, maxMonthlyFee)
+		default:
+			p.MonthlyFeeIDR = fee
+		}
+	}
 	return p, errs
 }
 
@@ -226,6 +247,10 @@ func WriteProgramme(w io.Writer, p []jagadesa.Programme) error {
 		row[4] = strconv.FormatBool(x.Remote3T)
 		row[5] = strconv.FormatBool(x.ExtremePoor)
 		row[6] = strconv.FormatBool(x.DigitalVillage)
+		row[7] = ""
+		if x.MonthlyFeeIDR > 0 {
+			row[7] = strconv.FormatInt(x.MonthlyFeeIDR, 10)
+		}
 		if err := cw.Write(row); err != nil {
 			return err
 		}

@@ -13,6 +13,9 @@ import (
 
 const progHeader = "code,year,isp,contract_mbps,remote_3t,extreme_poor,desa_digital\n"
 
+// progHeaderFee is the header WriteProgramme writes: with the optional fee.
+const progHeaderFee = "code,year,isp,contract_mbps,remote_3t,extreme_poor,desa_digital,monthly_fee_idr\n"
+
 func TestReadProgrammeGood(t *testing.T) {
 	reg := mustJateng(t)
 	tests := []struct {
@@ -186,7 +189,7 @@ func TestProgrammeRoundTrip(t *testing.T) {
 			if err := WriteProgramme(&buf, tt.p); err != nil {
 				t.Fatalf("WriteProgramme: %v", err)
 			}
-			if !strings.HasPrefix(buf.String(), progHeader) {
+			if !strings.HasPrefix(buf.String(), progHeaderFee) {
 				t.Fatalf("output does not start with the header: %q", buf.String()[:min(buf.Len(), 80)])
 			}
 			got, err := ReadProgramme(&buf, reg)
@@ -197,5 +200,26 @@ func TestProgrammeRoundTrip(t *testing.T) {
 				t.Errorf("round trip changed the list:\ngot  %+v\nwant %+v", got, tt.p)
 			}
 		})
+	}
+}
+
+// The fee column is optional; with it, dotted thousands are read as
+// Indonesian spreadsheets write them, and a bad fee names its cell.
+func TestProgrammeFee(t *testing.T) {
+	reg := mustJateng(t)
+	got, err := ReadProgramme(strings.NewReader(progHeaderFee+"33.06.08.2007,2024,Telkom Indonesia,100,,,,12.500.000\n33.13.07.2005,2024,Telkom Indonesia,100,,,,\n"), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0].MonthlyFeeIDR != 12_500_000 || got[1].MonthlyFeeIDR != 0 {
+		t.Errorf("fees %d %d", got[0].MonthlyFeeIDR, got[1].MonthlyFeeIDR)
+	}
+	_, err = ReadProgramme(strings.NewReader(progHeaderFee+"33.06.08.2007,2024,Telkom Indonesia,100,,,,dua juta\n"), reg)
+	var pe *ProgrammeError
+	if !errors.As(err, &pe) || pe.Column != "monthly_fee_idr" {
+		t.Errorf("bad fee: %v", err)
+	}
+	if _, err := ReadProgramme(strings.NewReader(progHeaderFee+"33.06.08.2007,2024,Telkom Indonesia,100,,,\n"), reg); err == nil {
+		t.Error("a 7-field row under an 8-column header was accepted")
 	}
 }

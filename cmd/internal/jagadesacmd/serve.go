@@ -133,7 +133,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.StringVar(&c.DataDir, "data-dir", env.String("JAGADESA_DATA_DIR", "./data"), "directory for the metadata database (env JAGADESA_DATA_DIR)")
 	fs.StringVar(&c.AdminToken, "admin-token", getenv("JAGADESA_ADMIN_TOKEN"), "admin bearer token (env JAGADESA_ADMIN_TOKEN; prefer the environment: flags show in ps)")
 	fs.StringVar(&c.WebhookURL, "webhook-url", getenv("JAGADESA_WEBHOOK_URL"), "send every notification to this URL too (env JAGADESA_WEBHOOK_URL)")
-	fs.StringVar(&c.Programme, "programme", getenv("JAGADESA_PROGRAMME"), "programme list CSV (code,year,isp,contract_mbps,remote_3t,extreme_poor,desa_digital); empty: the synthetic demo list (env JAGADESA_PROGRAMME)")
+	fs.StringVar(&c.Programme, "programme", getenv("JAGADESA_PROGRAMME"), "programme list CSV (code,year,isp,contract_mbps,remote_3t,extreme_poor,desa_digital[,monthly_fee_idr]); empty: the synthetic demo list (env JAGADESA_PROGRAMME)")
 	fs.DurationVar(&c.Grace, "grace", env.Duration("JAGADESA_GRACE", 15*time.Second), "silence beyond a village's interval before it is down (env JAGADESA_GRACE)")
 	fs.StringVar(&c.Provinces, "provinces", env.String("JAGADESA_PROVINCES", "jateng"), "provinces to watch, comma-separated: jateng, jambi (env JAGADESA_PROVINCES)")
 	fs.StringVar(&c.BasemapURL, "basemap-url", getenv("JAGADESA_BASEMAP_URL"), "optional online raster base map under the regency polygons, an https://…/{z}/{x}/{y}.png template; empty keeps the map offline (env JAGADESA_BASEMAP_URL)")

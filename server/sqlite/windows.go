@@ -1,0 +1,90 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jagadesa/jagadesa"
+)
+
+// Exclusion windows staff enter for the SLA: announced maintenance and
+// force majeure.
+var windowMigrations = []string{
+	`CREATE TABLE IF NOT EXISTS exclusion_windows (
+		id         INTEGER PRIMARY KEY AUTOINCREMENT,
+		kind       TEXT NOT NULL,
+		start_at   INTEGER NOT NULL,
+		end_at     INTEGER NOT NULL,
+		scope      BLOB NOT NULL,
+		reason     TEXT NOT NULL,
+		created_by TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		deleted_at INTEGER
+	)`,
+	`CREATE INDEX IF NOT EXISTS exclusion_windows_time ON exclusion_windows(start_at, end_at)`,
+}
+
+type windowScope struct {
+	Villages  []string `json:"villages,omitempty"`
+	Regencies []string `json:"regencies,omitempty"`
+	ISP       string   `json:"isp,omitempty"`
+}
+
+// AddWindow stores a window and returns it with its id.
+func (d *DB) AddWindow(ctx context.Context, w jagadesa.ExclusionWindow) (jagadesa.ExclusionWindow, error) {
+	if p := w.Validate(); p != nil {
+		return w, &jagadesa.Error{Code: jagadesa.EInvalid, Message: "bad window", Problems: p}
+	}
+	if w.CreatedAt.IsZero() {
+		w.CreatedAt = d.now().UTC().Truncate(time.Millisecond)
+	}
+	scope, _ := json.Marshal(windowScope{w.Villages, w.Regencies, w.ISP})
+	res, err := d.db.ExecContext(ctx, `INSERT INTO exclusion_windows(kind, start_at, end_at, scope, reason, created_by, created_at) VALUES(?,?,?,?,?,?,?)`,
+		w.Kind, w.Start.UnixMilli(), w.End.UnixMilli(), scope, w.Reason, w.CreatedBy, w.CreatedAt.UnixMilli())
+	if err != nil {
+		return w, fmt.Errorf("sqlite: window: %w", err)
+	}
+	w.ID, _ = res.LastInsertId()
+	return w, nil
+}
+
+// DeleteWindow withdraws a window (kept, marked deleted, for the record).
+func (d *DB) DeleteWindow(ctx context.Context, id int64) error {
+	res, err := d.db.ExecContext(ctx, `UPDATE exclusion_windows SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL`, d.now().UnixMilli(), id)
+	if err != nil {
+		return fmt.Errorf("sqlite: window: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return jagadesa.Errorf(jagadesa.ENotFound, "no window %d", id)
+	}
+	return nil
+}
+
+// Windows returns the live windows overlapping [from, to).
+func (d *DB) Windows(ctx context.Context, from, to time.Time) ([]jagadesa.ExclusionWindow, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT id, kind, start_at, end_at, scope, reason, created_by, created_at FROM exclusion_windows
+		WHERE deleted_at IS NULL AND start_at < ? AND end_at > ? ORDER BY start_at, id`, to.UnixMilli(), from.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: windows: %w", err)
+	}
+	defer rows.Close()
+	out := []jagadesa.ExclusionWindow{}
+	for rows.Next() {
+		var w jagadesa.ExclusionWindow
+		var s, e, c int64
+		var scope []byte
+		if err := rows.Scan(&w.ID, &w.Kind, &s, &e, &scope, &w.Reason, &w.CreatedBy, &c); err != nil {
+			return nil, fmt.Errorf("sqlite: windows: %w", err)
+		}
+		var sc windowScope
+		if err := json.Unmarshal(scope, &sc); err != nil {
+			return nil, fmt.Errorf("sqlite: window %d: %w", w.ID, err)
+		}
+		w.Villages, w.Regencies, w.ISP = sc.Villages, sc.Regencies, sc.ISP
+		w.Start, w.End, w.CreatedAt = time.UnixMilli(s).UTC(), time.UnixMilli(e).UTC(), time.UnixMilli(c).UTC()
+		out = append(out, w)
+	}
+	return out, rows.Err()
+}
