@@ -27,6 +27,11 @@ import (
 //     reasons and are never compared this way.
 //
 // Each is raised once per streak: when it starts, not every round.
+//
+// These judge the answers. The configuration that sends lookups elsewhere
+// (a server= in /etc/config/dhcp, /etc/dnsmasq.conf or a conf-dir file) is
+// judged by the security collector: DNSUpstreams in dnsupstream.go, and
+// dns_upstream_unexpected / dns_upstream_changed in security.go.
 type DNSHijackWatcher struct {
 	Canaries []string // names whose answers must agree between resolvers
 	// Internal lists names that may resolve to internal addresses through

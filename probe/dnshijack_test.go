@@ -5,8 +5,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jagadesa/jagadesa"
 )
@@ -154,5 +158,138 @@ func TestDNSHijackFromRealLookups(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// A DNS hijack written the way router malware writes it — a server in the
+// dnsmasq section of /etc/config/dhcp, or in /etc/dnsmasq.conf and a file
+// of its conf-dir — is an upstream outside --dns-allow: critical (the
+// server marks the village compromised), naming the file and the upstream.
+// Without an allow-list the first run's upstreams are the reference and a
+// new one is a warning, once.
+func TestDNSUpstreamHijackEvents(t *testing.T) {
+	type ev struct{ kind, resolver, file string }
+	got := func(evs []jagadesa.Event) []ev {
+		var out []ev
+		for _, e := range evs {
+			if strings.HasPrefix(e.Kind, "dns_upstream") {
+				if !strings.Contains(e.Message, e.Attrs["resolver"]) || !strings.Contains(e.Message, strings.Split(e.Attrs["file"], ",")[0]) {
+					t.Errorf("message %q does not name the upstream and the file", e.Message)
+				}
+				out = append(out, ev{e.Kind + "/" + e.Severity, e.Attrs["resolver"], e.Attrs["file"]})
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name      string
+		allow     []string
+		hijack    string
+		want      []ev
+		wantAllow []ev
+	}{
+		{name: "list server in /etc/config/dhcp", hijack: "uci-hijack",
+			wantAllow: []ev{
+				{"dns_upstream_unexpected/critical", "198.51.100.66", "/etc/config/dhcp"},
+				{"dns_upstream_unexpected/critical", "198.51.100.67", "/etc/config/dhcp"},
+			},
+			want: []ev{
+				{"dns_upstream_changed/warning", "198.51.100.66", "/etc/config/dhcp"},
+				{"dns_upstream_changed/warning", "198.51.100.67", "/etc/config/dhcp"},
+			}},
+		{name: "server= in dnsmasq.conf and its conf-dir", hijack: "conf-hijack",
+			wantAllow: []ev{
+				{"dns_upstream_unexpected/critical", "10.8.0.1", "/etc/dnsmasq.conf"},
+				{"dns_upstream_unexpected/critical", "198.51.100.70", "/etc/dnsmasq.conf"},
+				{"dns_upstream_unexpected/critical", "198.51.100.71", "/etc/dnsmasq.conf"},
+				{"dns_upstream_unexpected/critical", "198.51.100.72", "/etc/dnsmasq.d/10-upstream.conf"},
+				{"dns_upstream_unexpected/critical", "198.51.100.73", "/tmp/dnsmasq.d/extra.list"},
+				{"dns_upstream_unexpected/critical", "198.51.100.74", "/etc/resolv.dnsmasq"},
+				{"dns_upstream_unexpected/critical", "198.51.100.75", "/etc/dnsmasq.conf"},
+				{"dns_upstream_unexpected/critical", "2001:db8:66::1", "/etc/dnsmasq.d/10-upstream.conf"},
+			},
+			want: []ev{
+				{"dns_upstream_changed/warning", "10.8.0.1", "/etc/dnsmasq.conf"},
+				{"dns_upstream_changed/warning", "198.51.100.70", "/etc/dnsmasq.conf"},
+				{"dns_upstream_changed/warning", "198.51.100.71", "/etc/dnsmasq.conf"},
+				{"dns_upstream_changed/warning", "198.51.100.72", "/etc/dnsmasq.d/10-upstream.conf"},
+				{"dns_upstream_changed/warning", "198.51.100.73", "/tmp/dnsmasq.d/extra.list"},
+				{"dns_upstream_changed/warning", "198.51.100.74", "/etc/resolv.dnsmasq"},
+				{"dns_upstream_changed/warning", "198.51.100.75", "/etc/dnsmasq.conf"},
+				{"dns_upstream_changed/warning", "2001:db8:66::1", "/etc/dnsmasq.d/10-upstream.conf"},
+			}},
+	} {
+		for _, allow := range [][]string{{"203.0.113.0/24", "2001:db8:53::/48"}, nil} {
+			name := tc.name + " without an allow-list"
+			want := tc.want
+			if allow != nil {
+				name, want = tc.name+" with --dns-allow", tc.wantAllow
+			}
+			t.Run(name, func(t *testing.T) {
+				root := fixtureRoot(t, "openwrt-stock")
+				now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+				c := &SecurityCollector{Root: root, StateFile: filepath.Join(t.TempDir(), "s.json"), DNSAllow: allow, Now: func() time.Time { return now }}
+				// The stock router: its ISP's resolvers, all allowed.
+				if evs, _ := c.Collect(); len(got(evs)) != 0 {
+					t.Fatalf("baseline raised %v", got(evs))
+				}
+				overlayTree(t, filepath.Join("testdata/dnsupstream", tc.hijack), root)
+				evs, _ := c.Collect()
+				if g := got(evs); !slices.Equal(g, want) {
+					t.Fatalf("after the hijack:\n%v\nwant:\n%v", g, want)
+				}
+				// Said once, also across a restart of the probe.
+				if evs, _ := c.Collect(); len(got(evs)) != 0 {
+					t.Fatalf("raised again: %v", got(evs))
+				}
+				c = &SecurityCollector{Root: root, StateFile: c.StateFile, DNSAllow: allow, Now: func() time.Time { return now }}
+				if evs, _ := c.Collect(); len(got(evs)) != 0 {
+					t.Fatalf("raised again after a restart: %v", got(evs))
+				}
+				// Cleaned, then written again: with an allow-list that is a
+				// new compromise; without one the upstream is known by now.
+				overlayTree(t, "testdata/dnsupstream/openwrt-stock", root)
+				os.RemoveAll(filepath.Join(root, "etc/dnsmasq.d"))
+				os.RemoveAll(filepath.Join(root, "tmp/dnsmasq.d"))
+				os.Remove(filepath.Join(root, "etc/resolv.dnsmasq"))
+				if evs, _ := c.Collect(); len(got(evs)) != 0 {
+					t.Fatalf("after cleaning: %v", got(evs))
+				}
+				overlayTree(t, filepath.Join("testdata/dnsupstream", tc.hijack), root)
+				evs, _ = c.Collect()
+				if allow != nil && !slices.Equal(got(evs), want) {
+					t.Fatalf("second infection: %v", got(evs))
+				}
+				if allow == nil && len(got(evs)) != 0 {
+					t.Fatalf("a known upstream raised again: %v", got(evs))
+				}
+			})
+		}
+	}
+}
+
+// The ISP handing out new resolvers over PPP is a warning without an
+// allow-list and nothing with one that covers them; an upstream in two
+// files is one event naming both.
+func TestDNSUpstreamISPChange(t *testing.T) {
+	root := fixtureRoot(t, "openwrt-stock")
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	allow := &SecurityCollector{Root: root, StateFile: filepath.Join(t.TempDir(), "a.json"), DNSAllow: []string{"203.0.113.0/24", "2001:db8:53::/48"}, Now: func() time.Time { return now }}
+	free := &SecurityCollector{Root: root, StateFile: filepath.Join(t.TempDir(), "b.json"), Now: func() time.Time { return now }}
+	for _, c := range []*SecurityCollector{allow, free} {
+		if _, err := c.Collect(); err != nil && !strings.Contains(err.Error(), "/proc/net/tcp") {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(root, "tmp/resolv.conf.d/resolv.conf.auto"), []byte("# Interface wan\nnameserver 203.0.113.60\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "etc/dnsmasq.conf"), []byte("server=203.0.113.60\n"), 0o644)
+	if evs, _ := allow.Collect(); len(evs) != 0 {
+		t.Fatalf("allowed ISP change raised %v", kinds(evs))
+	}
+	evs, _ := free.Collect()
+	if len(evs) != 1 || evs[0].Kind != "dns_upstream_changed" || evs[0].Severity != "warning" ||
+		evs[0].Attrs["resolver"] != "203.0.113.60" || evs[0].Attrs["file"] != "/etc/dnsmasq.conf,/tmp/resolv.conf.d/resolv.conf.auto" ||
+		evs[0].Attrs["known"] != "2001:db8:53::1,203.0.113.53,203.0.113.54" {
+		t.Fatalf("ISP change without an allow-list: %+v", evs)
 	}
 }

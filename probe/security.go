@@ -60,8 +60,11 @@ type securityState struct {
 	Ports      []string          `json:"ports"`
 	GatewayMAC string            `json:"gateway_mac"`
 	Sources    []string          `json:"login_sources"` // addresses that have logged in
-	DNS        []string          `json:"dns_upstreams"`
-	LogOffsets map[string]int64  `json:"log_offsets"`
+	DNS        []string          `json:"dns_upstreams"` // upstreams of the last run
+	// DNSKnown is the reference without an allow-list: the first run's
+	// upstreams and every one reported since.
+	DNSKnown   []string         `json:"dns_known"`
+	LogOffsets map[string]int64 `json:"log_offsets"`
 }
 
 // Login bursts: this many failures from one address within the window.
@@ -514,34 +517,23 @@ func nativeWord(dst, src []byte) {
 	binary.NativeEndian.PutUint32(dst, binary.BigEndian.Uint32(src))
 }
 
-// resolvFiles hold the router's upstream resolvers: OpenWrt writes the ones
-// DHCP or PPP gave it to resolv.conf.auto (resolv.conf points at its own
-// dnsmasq); elsewhere resolv.conf itself.
-var resolvFiles = []string{"tmp/resolv.conf.d/resolv.conf.auto", "tmp/resolv.conf.auto", "etc/resolv.conf"}
-
-func (c *SecurityCollector) upstreams() []string {
-	seen := map[string]bool{}
-	for _, rel := range resolvFiles {
-		b, err := os.ReadFile(c.path(rel))
-		if err != nil {
-			continue
+// upstreams returns the router's upstream resolvers by address, each with
+// the files that name it (DNSUpstreams: dnsmasq's UCI config, its own
+// config files, and the resolv files it reads).
+func (c *SecurityCollector) upstreams() (addrs []string, files map[string][]string, err error) {
+	ups, err := DNSUpstreams(c.Root)
+	files = map[string][]string{}
+	for _, u := range ups {
+		a := u.Addr.String()
+		if _, ok := files[a]; !ok {
+			addrs = append(addrs, a)
 		}
-		for _, line := range strings.Split(string(b), "\n") {
-			f := strings.Fields(line)
-			if len(f) >= 2 && f[0] == "nameserver" && net.ParseIP(f[1]) != nil && !net.ParseIP(f[1]).IsLoopback() {
-				seen[f[1]] = true
-			}
-		}
-		if len(seen) > 0 {
-			break // the first file that names upstreams is the router's
+		if !slices.Contains(files[a], u.File) {
+			files[a] = append(files[a], u.File)
 		}
 	}
-	out := make([]string, 0, len(seen))
-	for a := range seen {
-		out = append(out, a)
-	}
-	sort.Strings(out)
-	return out
+	sort.Strings(addrs)
+	return addrs, files, err
 }
 
 func (c *SecurityCollector) allowedDNS(addr string) bool {
@@ -557,24 +549,56 @@ func (c *SecurityCollector) allowedDNS(addr string) bool {
 	return false
 }
 
-// dns reports a resolver outside the allow-list (critical: a hijacked
-// router sends the village's lookups to its owner), or, without a list, a
-// change of upstream resolvers (a warning: an ISP may change them too).
+// dns reports an upstream resolver outside the allow-list as critical (a
+// hijacked router sends the village's lookups to its owner; the server
+// marks the village compromised), once each time it appears. Without an
+// allow-list, the upstreams learnt by the first run are the reference, and
+// an upstream never seen before is a warning (an ISP or an operator may
+// change them too), once: it joins the reference. Each event names the
+// upstream (resolver) and the files that make it one (file).
 func (c *SecurityCollector) dns(now time.Time, first bool) ([]jagadesa.Event, error) {
-	cur := c.upstreams()
+	cur, files, err := c.upstreams()
+	if err != nil && len(cur) == 0 {
+		return nil, err // unreadable config: keep the last state rather than report its loss
+	}
 	var events []jagadesa.Event
-	if len(c.DNSAllow) > 0 {
-		for _, a := range cur {
+	ev := func(kind, sev, msg, a string) jagadesa.Event {
+		return jagadesa.Event{TimeMs: now.UnixMilli(), Kind: kind, Severity: sev, Message: msg,
+			Attrs: map[string]string{"resolver": a, "file": strings.Join(files[a], ",")}}
+	}
+	// A state written before the reference was kept starts it from the
+	// last run's upstreams; one without either learns, as a first run does.
+	learning := first || (c.state.DNSKnown == nil && c.state.DNS == nil)
+	if c.state.DNSKnown == nil && !learning {
+		c.state.DNSKnown = slices.Clone(c.state.DNS)
+	}
+	for _, a := range cur {
+		known := slices.Contains(c.state.DNSKnown, a)
+		switch {
+		case len(c.DNSAllow) > 0:
 			if !c.allowedDNS(a) && (first || !slices.Contains(c.state.DNS, a)) {
-				events = append(events, jagadesa.Event{TimeMs: now.UnixMilli(), Kind: "dns_upstream_unexpected", Severity: "critical",
-					Message: "router resolves through " + a + ", not an allowed resolver", Attrs: map[string]string{"resolver": a}})
+				events = append(events, ev("dns_upstream_unexpected", "critical",
+					fmt.Sprintf("router resolves through %s, not an allowed resolver (set in %s)", a, strings.Join(files[a], ", ")), a))
 			}
+		case !known && !learning:
+			e := ev("dns_upstream_changed", "warning",
+				fmt.Sprintf("router resolves through %s, not among its known upstreams %s (set in %s)", a, strings.Join(c.state.DNSKnown, ","), strings.Join(files[a], ", ")), a)
+			e.Attrs["known"] = strings.Join(c.state.DNSKnown, ",")
+			events = append(events, e)
 		}
-	} else if !first && c.state.DNS != nil && !slices.Equal(cur, c.state.DNS) {
-		events = append(events, jagadesa.Event{TimeMs: now.UnixMilli(), Kind: "dns_upstream_changed", Severity: "warning",
-			Message: fmt.Sprintf("upstream resolvers changed from %s to %s", strings.Join(c.state.DNS, ","), strings.Join(cur, ",")),
-			Attrs:   map[string]string{"old": strings.Join(c.state.DNS, ","), "new": strings.Join(cur, ",")}})
+		if !known {
+			c.state.DNSKnown = append(c.state.DNSKnown, a)
+		}
+	}
+	if len(c.state.DNSKnown) > maxKnownDNS { // the oldest learnt go first
+		c.state.DNSKnown = slices.Clone(c.state.DNSKnown[len(c.state.DNSKnown)-maxKnownDNS:])
+	}
+	if c.state.DNSKnown == nil {
+		c.state.DNSKnown = []string{}
 	}
 	c.state.DNS = cur
-	return events, nil
+	return events, err
 }
+
+// maxKnownDNS bounds the upstreams remembered as known.
+const maxKnownDNS = 64

@@ -13,7 +13,7 @@ import (
 // appends with ours. The kernel drops the lock when the process dies,
 // however it dies, so a kill -9 never leaves the spool locked.
 func lockFile(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}

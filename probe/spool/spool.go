@@ -13,6 +13,7 @@ package spool
 
 import (
 	"bufio"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jagadesa/jagadesa/internal/fsutil"
@@ -121,10 +123,14 @@ type Record struct {
 type Stats struct {
 	Records int64 // records not yet acknowledged (or dropped)
 	// Bytes is the size of the segment files, at most MaxBytes; the state
-	// and lock files add under 100 bytes.
+	// and lock files add under 100 bytes, and the space reserve reserveSize.
 	Bytes int64
-	// Dropped counts the unacknowledged records ever deleted to stay within
-	// MaxBytes. It is persisted, so the server can be told about every loss.
+	// Dropped counts the records lost without being delivered: the
+	// unacknowledged records ever deleted to stay within MaxBytes, and the
+	// records Append could not store (a full disk, a write error). It is
+	// persisted, so the server can be told about every loss: a deletion
+	// before it happens, a failed Append with the next state the spool
+	// writes (the next Append that succeeds, or the next Ack).
 	Dropped uint64
 
 	// TruncatedBytes were cut from the end of the newest segment by the last
@@ -177,7 +183,31 @@ type Spool struct {
 
 	truncated, corrupt int64
 	wbuf               []byte
+
+	// failed counts the Appends that stored nothing since the state file
+	// last said so; Stats adds it to Dropped, and saveState persists it.
+	failed uint64
+	// reserveGone: the space reserve was spent on a state write and is to
+	// be made again once there is room.
+	reserveGone bool
 }
+
+// The space reserve: a file of reserveSize random (so incompressible, as
+// JFFS2 and UBIFS compress) bytes, deleted when the file system is too
+// full to write the state file. Without it a full disk would deadlock the
+// spool: no Ack could be saved, so no delivered segment could be freed.
+const (
+	reserveName = "reserve"
+	reserveSize = 8 << 10
+)
+
+// Permissions: the records are a village's measurements and events, and
+// the directory also holds the probe's state; only the probe's user may
+// read them.
+const (
+	dirPerm  = 0o700
+	filePerm = 0o600
+)
 
 // Open opens the spool in dir, creating dir if needed. It checks every
 // record, cuts a torn tail off the newest segment, and skips (and counts)
@@ -189,7 +219,11 @@ func Open(dir string, opts Options) (*Spool, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := fsutil.MkdirAllDurable(dir, 0o755); err != nil {
+	if err := fsutil.MkdirAllDurable(dir, dirPerm); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	// A directory made by an older probe, or by hand, is made private too.
+	if err := restrict(dir, dirPerm); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
 	lock, err := lockFile(filepath.Join(dir, lockName))
@@ -200,6 +234,10 @@ func Open(dir string, opts Options) (*Spool, error) {
 		return nil, fmt.Errorf("spool: lock: %w", err)
 	}
 	s := &Spool{dir: dir, opts: opts, lock: lock}
+	if err := restrict(filepath.Join(dir, lockName), filePerm); err != nil {
+		s.closeFiles()
+		return nil, fmt.Errorf("spool: %w", err)
+	}
 	if err := s.load(); err != nil {
 		s.closeFiles()
 		return nil, fmt.Errorf("spool: open %s: %w", dir, err)
@@ -220,7 +258,7 @@ func (s *Spool) load() error {
 		if base, ok := strings.CutSuffix(name, tmpSuffix); ok {
 			// A write interrupted before its rename: the old file is the
 			// valid one, and the temp file is only in the way.
-			if _, isSeg := parseSegName(base); isSeg || base == stateName {
+			if _, isSeg := parseSegName(base); isSeg || base == stateName || base == reserveName {
 				if err := os.Remove(filepath.Join(s.dir, name)); err != nil {
 					return err
 				}
@@ -230,6 +268,11 @@ func (s *Spool) load() error {
 		}
 		if id, ok := parseSegName(name); ok && e.Type().IsRegular() {
 			s.segs = append(s.segs, &segment{first: id})
+		}
+		if _, isSeg := parseSegName(name); (isSeg || name == stateName || name == reserveName) && e.Type().IsRegular() {
+			if err := restrict(filepath.Join(s.dir, name), filePerm); err != nil {
+				return err
+			}
 		}
 	}
 	if removed {
@@ -322,7 +365,25 @@ func (s *Spool) load() error {
 			return err
 		}
 	}
-	return s.removeSegments(victims)
+	if err := s.removeSegments(victims); err != nil {
+		return err
+	}
+	s.makeReserve() // on a full file system, the next Append tries again
+	return nil
+}
+
+// makeReserve writes the space reserve if it is not there.
+func (s *Spool) makeReserve() error {
+	path := filepath.Join(s.dir, reserveName)
+	if st, err := os.Stat(path); err == nil && st.Size() == reserveSize {
+		s.reserveGone = false
+		return nil
+	}
+	b := make([]byte, reserveSize)
+	rand.Read(b)
+	err := fsutil.WriteFileAtomic(path, b, filePerm)
+	s.reserveGone = err != nil
+	return err
 }
 
 // truncateTail cuts the newest segment back to its last good record, so
@@ -345,12 +406,44 @@ func (s *Spool) truncateTail(g *segment) error {
 	return err
 }
 
-func (s *Spool) saveState(ns state) error {
-	if err := fsutil.WriteFileAtomic(filepath.Join(s.dir, stateName), ns.encode(), 0o644); err != nil {
+// saveState replaces the state file with ns, adding the failed Appends
+// not yet counted there to its dropped count.
+func (s *Spool) saveState(ns state) error { return s.writeState(ns, true) }
+
+// writeState is saveState; spend says whether a full file system may have
+// the space reserve for it.
+func (s *Spool) writeState(ns state, spend bool) error {
+	ns.dropped += s.failed
+	path := filepath.Join(s.dir, stateName)
+	err := fsutil.WriteFileAtomic(path, ns.encode(), filePerm)
+	if spend && errors.Is(err, syscall.ENOSPC) {
+		// A full file system: spend the reserve on this write.
+		if rerr := os.Remove(filepath.Join(s.dir, reserveName)); rerr == nil || errors.Is(rerr, os.ErrNotExist) {
+			s.reserveGone = true
+			if err = fsutil.SyncDir(s.dir); err == nil {
+				err = fsutil.WriteFileAtomic(path, ns.encode(), filePerm)
+			}
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("spool: save state: %w", err)
 	}
-	s.st = ns
+	s.st, s.failed = ns, 0
 	return nil
+}
+
+// restrict takes away the permissions beyond perm from an existing file or
+// directory. Only a mode that needs it is changed: a chmod is a metadata
+// write to flash.
+func restrict(path string, perm os.FileMode) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if st.Mode().Perm()&^perm == 0 {
+		return nil
+	}
+	return os.Chmod(path, st.Mode().Perm()&perm)
 }
 
 // planDrops works out which oldest segments must go to make room for need
@@ -410,6 +503,9 @@ func (s *Spool) removeSegments(victims []*segment) error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("spool: remove segments: %w", err)
 	}
+	if s.reserveGone {
+		s.makeReserve() // space was freed: the reserve comes first
+	}
 	return nil
 }
 
@@ -445,7 +541,7 @@ func (s *Spool) newSegment(id uint64) error {
 	g := &segment{first: id, size: hdrSize, end: hdrSize}
 	final := s.path(g)
 	tmp := final + tmpSuffix
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, filePerm)
 	if err != nil {
 		return fmt.Errorf("spool: new segment: %w", err)
 	}
@@ -476,6 +572,11 @@ func (s *Spool) newSegment(id uint64) error {
 // are dropped, delivered or not, and counted in Stats.Dropped. If the
 // record was written but could not be synced, Append returns its id with
 // the error: the record is queued but may not survive a power cut.
+//
+// If the record could not be stored at all (the file system is full, a
+// write failed), Append returns 0 and the error, and counts the record in
+// Stats.Dropped: the records already stored stay as they are, and the loss
+// reaches the server with the next heartbeat.
 func (s *Spool) Append(payload []byte) (uint64, error) {
 	if len(payload) == 0 {
 		return 0, ErrEmpty
@@ -488,6 +589,36 @@ func (s *Spool) Append(payload []byte) (uint64, error) {
 	if s.closed {
 		return 0, ErrClosed
 	}
+	id, err := s.append(payload)
+	if id == 0 && errors.Is(err, syscall.ENOSPC) && s.freeActive() {
+		id, err = s.append(payload) // a delivered active segment was in the way
+	}
+	if id == 0 {
+		s.failed++
+		return 0, err
+	}
+	if err == nil && s.failed > 0 {
+		// Space again after failures: persist their count now rather than
+		// at the next Ack (not with the reserve: that is for Acks). If
+		// this fails too, Stats still counts them.
+		s.writeState(s.st, false)
+	}
+	return id, err
+}
+
+// freeActive deletes the active segment if everything in it has been
+// delivered, and reports whether it did. removeConsumed keeps such a
+// segment while it is under SegmentBytes, to spare flash; on a full file
+// system it is what holds the space.
+func (s *Spool) freeActive() bool {
+	g := s.active
+	if g == nil || (g.count > 0 && g.last() > s.st.ack) {
+		return false
+	}
+	return s.removeSegments([]*segment{g}) == nil
+}
+
+func (s *Spool) append(payload []byte) (uint64, error) {
 	frame := int64(frameOverhead + len(payload))
 	id := s.next
 	rotate := s.active == nil || (s.active.count > 0 && s.active.size+frame > s.opts.SegmentBytes)
@@ -517,6 +648,13 @@ func (s *Spool) Append(payload []byte) (uint64, error) {
 	}
 	if err := s.removeSegments(victims); err != nil {
 		return 0, err
+	}
+	if s.reserveGone {
+		// Records never take the reserve's room: without it a full file
+		// system could not record an Ack, and so never be freed.
+		if err := s.makeReserve(); errors.Is(err, syscall.ENOSPC) {
+			return 0, fmt.Errorf("spool: append: no room for the space reserve: %w", err)
+		}
 	}
 	if s.active == nil {
 		if err := s.newSegment(id); err != nil {
@@ -730,7 +868,7 @@ func (s *Spool) Stats() Stats {
 	defer s.mu.Unlock()
 	st := Stats{
 		Bytes:          s.total,
-		Dropped:        s.st.dropped,
+		Dropped:        s.st.dropped + s.failed,
 		TruncatedBytes: s.truncated,
 		CorruptBytes:   s.corrupt,
 		Segments:       len(s.segs),

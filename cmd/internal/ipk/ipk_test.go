@@ -306,3 +306,95 @@ func TestOpkgVersion(t *testing.T) {
 		}
 	}
 }
+
+// An upgrade keeps the operator's /etc/config/jagadesa: the package lists
+// it in conffiles (opkg then keeps a changed one and puts the packaged one
+// beside it as -opkg), and neither maintainer script writes it. The
+// scripts run for real, as opkg runs them on a router: in a mount
+// namespace whose /etc holds a configured probe's config and an init
+// script that records what it is asked.
+func TestIPKKeepsConfig(t *testing.T) {
+	bin := buildProbe(t, "mipsle", "GOMIPS=softfloat")
+	out := t.TempDir()
+	if err := run([]string{"-version", "0.1.0.4", "-out", out, "mipsel_24kc=" + bin}, func(string) string { return "" }, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	pkg, err := os.ReadFile(filepath.Join(out, "jagadesa-probe_0.1.0.4_mipsel_24kc.ipk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	outer := untarGz(t, "ipk", pkg)
+	control := map[string]member{}
+	for _, m := range untarGz(t, "control.tar.gz", outer[2].data) {
+		control[m.name] = m
+	}
+	if got := string(control["./conffiles"].data); got != "/etc/config/jagadesa\n" {
+		t.Fatalf("conffiles %q, want /etc/config/jagadesa", got)
+	}
+	var confInData bool
+	for _, m := range untarGz(t, "data.tar.gz", outer[1].data) {
+		confInData = confInData || m.name == "./etc/config/jagadesa"
+	}
+	if !confInData {
+		t.Fatal("conffiles names a file the package does not install")
+	}
+	scripts := t.TempDir()
+	for _, s := range []string{"postinst", "prerm"} {
+		if err := os.WriteFile(filepath.Join(scripts, s), control["./"+s].data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mine := []byte("config probe 'main'\n\toption server 'https://jagadesa.jatengprov.go.id'\n\toption village '33.06.08.2007'\n\toption token 'jdp_secret'\n")
+
+	// Building a firmware image (IPKG_INSTROOT): only the boot link.
+	inst := t.TempDir()
+	os.MkdirAll(filepath.Join(inst, "etc/config"), 0o755)
+	os.WriteFile(filepath.Join(inst, "etc/config/jagadesa"), mine, 0o600)
+	for _, s := range []string{"postinst", "prerm"} {
+		cmd := exec.Command("sh", filepath.Join(scripts, s))
+		cmd.Env = append(os.Environ(), "IPKG_INSTROOT="+inst)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s in an image: %v\n%s", s, err, b)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(inst, "etc/config/jagadesa")); !bytes.Equal(b, mine) {
+		t.Fatalf("building an image changed the config:\n%s", b)
+	}
+	if l, err := os.Readlink(filepath.Join(inst, "etc/rc.d/S95jagadesa")); err != nil || l != "../init.d/jagadesa" {
+		t.Errorf("boot link %q %v", l, err)
+	}
+
+	// On a running router: the scripts as opkg runs them, against /etc.
+	if os.Geteuid() != 0 {
+		t.Skip("running the scripts against a private /etc needs root (a mount namespace)")
+	}
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Fatal("unshare (util-linux) is needed")
+	}
+	etc := t.TempDir()
+	os.MkdirAll(filepath.Join(etc, "init.d"), 0o755)
+	os.MkdirAll(filepath.Join(etc, "config"), 0o755)
+	calls := filepath.Join(t.TempDir(), "calls")
+	os.WriteFile(filepath.Join(etc, "init.d/jagadesa"), []byte("#!/bin/sh\necho \"$1\" >> "+calls+"\n"), 0o755)
+	conf := filepath.Join(etc, "config/jagadesa")
+	os.WriteFile(conf, mine, 0o600)
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("unshare", "--mount", "--propagation", "private", sh, "-c",
+		`mount --bind "$1" /etc && "$2" "$3/postinst" && "$2" "$3/prerm"`, "sh", etc, sh, scripts)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("postinst, prerm: %v\n%s", err, b)
+	}
+	if b, _ := os.ReadFile(calls); string(b) != "enable\nrestart\nstop\ndisable\n" {
+		t.Errorf("the scripts asked the init script for %q", b)
+	}
+	st, err := os.Stat(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(conf); !bytes.Equal(b, mine) || st.Mode().Perm() != 0o600 {
+		t.Fatalf("the scripts changed the config (mode %o):\n%s", st.Mode().Perm(), b)
+	}
+}

@@ -1,16 +1,27 @@
-// Command ipk packs jagadesa-probe into OpenWrt packages (.ipk) without the
-// OpenWrt SDK, in the format of OpenWrt's scripts/ipkg-build: a gzip'd tar
-// (GNU format, numeric owner root:root, gzip without name or time) holding
-// ./debian-binary ("2.0\n"), ./data.tar.gz and ./control.tar.gz, in that
-// order.
+// Command ipk packs jagadesa-probe into OpenWrt packages without the
+// OpenWrt SDK.
+//
+// The .ipk (opkg, OpenWrt up to 24.10) is written here, in the format of
+// OpenWrt's scripts/ipkg-build: a gzip'd tar (GNU format, numeric owner
+// root:root, gzip without name or time) holding ./debian-binary ("2.0\n"),
+// ./data.tar.gz and ./control.tar.gz, in that order.
+//
+// The .apk (apk-tools v3, OpenWrt 25.12 and later) is an ADB file, which
+// only apk-tools' own `apk mkpkg` writes: -format apk stages the files as
+// OpenWrt's include/package-pack.mk does (with
+// /lib/apk/packages/jagadesa-probe.{list,conffiles,conffiles_static}) and
+// runs it. It needs an apk-tools v3 `apk` (-apk) and root, for the files'
+// owner.
 //
 //	go run ./cmd/internal/ipk -version 1.0.0 -out dist mipsel_24kc=dist/jagadesa-probe-linux-mipsle ...
+//	go run ./cmd/internal/ipk -format apk -apk /path/to/apk -version 1.0.0 -out dist mipsel_24kc=...
 //
-// Each ARCH=BINARY argument makes dist/jagadesa-probe_VERSION_ARCH.ipk. The
-// binary must be a static ELF for that architecture; the tool checks. The
-// init script, the default UCI config and the maintainer scripts come from
-// probe/openwrt. File times are SOURCE_DATE_EPOCH when it is set, so that
-// the same inputs give the same bytes.
+// Each ARCH=BINARY argument makes dist/jagadesa-probe_VERSION_ARCH.ipk, or
+// dist/apk/ARCH/jagadesa-probe-VERSION.apk. The binary must be a static ELF
+// for that architecture; the tool checks. The init script, the default UCI
+// config and the maintainer scripts come from probe/openwrt. File times
+// are SOURCE_DATE_EPOCH when it is set, so that the same inputs give the
+// same bytes.
 package main
 
 import (
@@ -52,6 +63,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	version := fs.String("version", "dev", "version (git describe output is turned into an opkg version)")
 	out := fs.String("out", "dist", "directory for the packages")
 	maintainer := fs.String("maintainer", "JagaDesa <https://github.com/jagadesa/jagadesa>", "Maintainer field")
+	format := fs.String("format", "ipk", "ipk (opkg) or apk (apk-tools v3, OpenWrt 25.12+)")
+	apkBin := fs.String("apk", "apk", "the apk-tools v3 binary, for -format apk")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ipk [-version V] [-out DIR] ARCH=BINARY ...   e.g. mipsel_24kc=dist/jagadesa-probe-linux-mipsle")
 		fs.PrintDefaults()
@@ -62,6 +75,14 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	if fs.NArg() == 0 {
 		fs.Usage()
 		return errors.New("no ARCH=BINARY given")
+	}
+	if *format != "ipk" && *format != "apk" {
+		return fmt.Errorf("-format %q: want ipk or apk", *format)
+	}
+	if *format == "apk" {
+		if err := checkAPKTool(*apkBin); err != nil {
+			return err
+		}
 	}
 	mtime := time.Now()
 	if s := getenv("SOURCE_DATE_EPOCH"); s != "" {
@@ -84,6 +105,18 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 			return err
 		}
 		m := manifest{Version: opkgVersion(*version), Arch: arch, Maintainer: *maintainer, Binary: b, ModTime: mtime}
+		if *format == "apk" {
+			name := filepath.Join(*out, "apk", arch, m.APKFileName())
+			if err := buildAPK(*apkBin, name, m); err != nil {
+				return fmt.Errorf("%s: %w", bin, err)
+			}
+			st, err := os.Stat(name)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%s\t%d bytes\n", name, st.Size())
+			continue
+		}
 		var pkg bytes.Buffer
 		if err := build(&pkg, m); err != nil {
 			return fmt.Errorf("%s: %w", bin, err)
