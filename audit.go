@@ -66,6 +66,8 @@ var AuditActions = map[string][2]string{
 	"directory_change":     {"Direktori CSIRT berubah", "CSIRT directory changed"},
 	"governance_set":       {"Tata kelola digital desa diisi", "Village digital governance entered"},
 	"governance_import":    {"Tata kelola digital diimpor", "Digital governance imported"},
+	"window_add":           {"Jendela pengecualian SLA dibuat", "SLA exclusion window entered"},
+	"window_delete":        {"Jendela pengecualian SLA dicabut", "SLA exclusion window withdrawn"},
 }
 
 // AuditQuery selects audit events: zero fields match everything.

@@ -89,6 +89,22 @@ func (s *Server) scoreVillages(ctx context.Context, month time.Time, codes []str
 			return nil, err
 		}
 	}
+	// Connectivity is what the month's SLA measured, unless the source
+	// gave it.
+	if s.SLASource != nil {
+		slas, err := s.computeSLAFor(ctx, month, codes)
+		if err != nil {
+			return nil, err
+		}
+		if conn == nil {
+			conn = map[string]readiness.Connectivity{}
+		}
+		for code, r := range slas {
+			if _, ok := conn[code]; !ok {
+				conn[code] = connectivityFromSLA(r)
+			}
+		}
+	}
 	var gov map[string]jagadesa.Governance
 	if s.Governance != nil {
 		var err error

@@ -1,6 +1,9 @@
 package server
 
-import "github.com/gin-gonic/gin"
+import (
+	"github.com/gin-gonic/gin"
+	"github.com/jagadesa/jagadesa/server/sla"
+)
 
 // routes is the whole API surface in one place, grouped by who may call it.
 func (s *Server) routes(r *gin.Engine) {
@@ -67,6 +70,13 @@ func (s *Server) routes(r *gin.Engine) {
 	staff.GET("/governance/:code", s.handleGovernance)
 	staff.PUT("/governance/:code", s.handleSetGovernance)
 	staff.POST("/governance/import", s.handleImportGovernance)
+	// SLA evidence against each ISP, per village link and calendar month.
+	staff.GET("/sla/villages/:code", s.handleVillageSLA)
+	staff.GET("/sla/isps", s.handleSLAGroups(sla.ByISP))
+	staff.GET("/sla/groups", s.handleSLAGroups(sla.ByRegency))
+	staff.GET("/maintenance", s.handleWindows)
+	staff.POST("/maintenance", s.handleAddWindow)
+	staff.DELETE("/maintenance/:id", s.handleDeleteWindow)
 
 	// Administration.
 	admin := api.Group("", s.requireAdmin)

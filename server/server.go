@@ -122,6 +122,10 @@ type Deps struct {
 	// entered (nil: governance is missing).
 	ReadinessSource ReadinessSource
 	Governance      GovernanceStore
+	// SLASource gives the SLA engine's measured inputs (nil: every minute
+	// unknown); Windows the exclusion windows staff entered.
+	SLASource SLASource
+	Windows   WindowStore
 	// Web is the dashboard's files (index.html, assets/); nil serves no pages.
 	Web fs.FS
 	// BasemapURL is an optional online raster base map (a {z}/{x}/{y} URL
@@ -147,18 +151,19 @@ type Deps struct {
 // Server holds the handlers' dependencies.
 type Server struct {
 	Deps
-	metrics   *metrics
-	sessions  *sessions
-	snaps     snapshotCache
-	tileOnce  sync.Once
-	tileIdx   *geo.TileIndex
-	web       *webAssets
-	ingest    *ingest.Service
-	logins    *loginLimiter
-	enrolls   *loginLimiter // POST /api/v1/enroll attempts per address
-	bursts    bursts
-	readiness readinessCache
-	proxies   []*net.IPNet // parsed TrustedProxies
+	metrics    *metrics
+	sessions   *sessions
+	snaps      snapshotCache
+	tileOnce   sync.Once
+	tileIdx    *geo.TileIndex
+	web        *webAssets
+	ingest     *ingest.Service
+	logins     *loginLimiter
+	enrolls    *loginLimiter // POST /api/v1/enroll attempts per address
+	bursts     bursts
+	readiness  readinessCache
+	slaResults slaCache
+	proxies    []*net.IPNet // parsed TrustedProxies
 }
 
 // NewServer returns the whole API as an http.Handler.

@@ -88,7 +88,7 @@ func newEnv(t *testing.T, reg *geo.Registry, tweak func(*server.Deps)) *env {
 	deps := server.Deps{
 		Logger: slog.New(slog.DiscardHandler), Registry: reg, Programme: prog,
 		Probes: db, Points: store, AdminToken: adminToken,
-		ProbeAdmin: db, Users: db, Audit: db, Directory: testDirectory(t), Governance: db,
+		ProbeAdmin: db, Users: db, Audit: db, Directory: testDirectory(t), Governance: db, Windows: db,
 	}
 	if tweak != nil {
 		tweak(&deps)

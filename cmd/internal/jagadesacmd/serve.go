@@ -320,7 +320,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Status: engine, AdminToken: adminToken, History: store, Accounts: db, TrustedProxies: c.TrustedProxies,
 		Web: dashboards.Web(), BasemapURL: c.BasemapURL,
 		Incidents: mgr, IncidentStore: db, Reporter: db, Metrics: metrics, MetricsToken: c.MetricsToken,
-		Users: db, ProbeAdmin: db, ProbeKeyTOFU: c.ProbeKeyTOFU, Audit: db, Directory: dir, Governance: db,
+		Users: db, ProbeAdmin: db, ProbeKeyTOFU: c.ProbeKeyTOFU, Audit: db, Directory: dir, Governance: db, Windows: db,
 	})
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
