@@ -337,8 +337,16 @@ func (r *Report) ValidateHeader() Problems {
 // Split removes the records that fail validation from the report and
 // returns why each was refused, in the order they came. A sequence number
 // seen twice in one report refuses the later record.
-func (r *Report) Split(now time.Time) []Rejection {
-	oldest, newest := timeBounds(now)
+func (r *Report) Split(now time.Time) []Rejection { return r.SplitWithin(now, MaxPast) }
+
+// SplitWithin is Split accepting records as old as maxPast: a server
+// taking a backfill of weeks of history (jagadesa serve
+// --max-record-age) says how far back it takes them.
+func (r *Report) SplitWithin(now time.Time, maxPast time.Duration) []Rejection {
+	if maxPast <= 0 {
+		maxPast = MaxPast
+	}
+	oldest, newest := now.Add(-maxPast).UnixMilli(), now.Add(MaxFuture).UnixMilli()
 	seen := make(map[uint64]struct{}, len(r.Samples)+len(r.Events))
 	dup := func(p Problems, f string, seq uint64) {
 		if _, ok := seen[seq]; ok {

@@ -144,6 +144,9 @@ type Deps struct {
 	// may send (default ingest.DefaultRecordsPerMinute).
 	IngestBudget          int64
 	ProbeRecordsPerMinute int
+	// MaxRecordAge is how old a record the server takes (default
+	// jagadesa.MaxPast, 7 days); longer to backfill weeks of history.
+	MaxRecordAge time.Duration
 	// RetryAfter is what a 503 tells probes to wait (default 30 s).
 	RetryAfter time.Duration
 }
@@ -188,7 +191,7 @@ func NewServer(d Deps) http.Handler {
 	}
 	s := &Server{Deps: d, sessions: newSessions(d.Now), logins: newLoginLimiter(d.Now), enrolls: newLoginLimiter(d.Now)}
 	s.ingest = ingest.New(ingest.Deps{Logger: d.Logger, Registry: d.Registry, Points: d.Points, Marks: d.Keys,
-		Status: d.Status, AllowUnsigned: d.AllowUnsigned, Budget: d.IngestBudget, RecordsPerMinute: d.ProbeRecordsPerMinute, Now: d.Now})
+		Status: d.Status, AllowUnsigned: d.AllowUnsigned, Budget: d.IngestBudget, RecordsPerMinute: d.ProbeRecordsPerMinute, MaxRecordAge: d.MaxRecordAge, Now: d.Now})
 	if d.Evidence != nil { // a nil *Archive in the interface would not be nil
 		s.ingest.Evidence = d.Evidence
 	}

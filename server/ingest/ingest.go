@@ -71,7 +71,10 @@ type Deps struct {
 	// over it gets 429 and sends again later, so a flooding probe slows
 	// down and no other probe waits for it.
 	RecordsPerMinute int
-	Now              func() time.Time
+	// MaxRecordAge is how old a record may be (jagadesa.MaxPast when 0):
+	// longer for a backfill of weeks of history.
+	MaxRecordAge time.Duration
+	Now          func() time.Time
 }
 
 // Service accepts batches. It is safe for concurrent use.
@@ -230,7 +233,7 @@ func (s *Service) Accept(ctx context.Context, p jagadesa.Probe, body *Body, sig 
 			"replayed batch: records up to %d of this probe's stream were already accepted, and this batch starts at %d", mark, lo), MaxSeq: mark}
 	}
 
-	rejected := r.Split(s.Now())
+	rejected := r.SplitWithin(s.Now(), s.MaxRecordAge)
 	rejected = append(rejected, s.cards.admit(p.ID, r)...)
 	res := &jagadesa.BatchResult{Accepted: len(r.Samples) + len(r.Events), MaxSeq: hi, Rejected: rejected}
 	if res.Accepted == 0 {

@@ -75,6 +75,9 @@ type serveConfig struct {
 	// registers (the behaviour before keys were bound at enrollment).
 	ProbeKeyTOFU   bool
 	TrustedProxies envflag.List
+	// MaxRecordAge and ProbeRecordsPerMinute bound what probes send.
+	MaxRecordAge          time.Duration
+	ProbeRecordsPerMinute int
 }
 
 func (c *serveConfig) validate() error {
@@ -151,6 +154,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.IntVar(&c.EvidenceDays, "evidence-days", env.Int("JAGADESA_EVIDENCE_DAYS", 0), "delete stored batches older than this many days (0 keeps them all) (env JAGADESA_EVIDENCE_DAYS)")
 	fs.StringVar(&c.ThreatFeed, "threat-feed", getenv("JAGADESA_THREAT_FEED"), "operator's threat feed `file` (addresses, prefixes, domains; see server/threatfeed/example-feed.txt) that probes fetch and match; reloaded when it changes (env JAGADESA_THREAT_FEED)")
 	fs.Var(&c.TrustedProxies, "trusted-proxy", "address or CIDR of a reverse proxy whose X-Forwarded-For and X-Forwarded-Proto are believed (cookies marked Secure, HSTS, client addresses); repeatable; env JAGADESA_TRUSTED_PROXY, comma-separated")
+	fs.DurationVar(&c.MaxRecordAge, "max-record-age", env.Duration("JAGADESA_MAX_RECORD_AGE", jagadesa.MaxPast), "oldest record the server takes; raise it to backfill weeks of history (jagadesa sim --backfill) (env JAGADESA_MAX_RECORD_AGE)")
+	fs.IntVar(&c.ProbeRecordsPerMinute, "probe-records-per-minute", env.Int("JAGADESA_PROBE_RECORDS_PER_MINUTE", 0), "records one probe may send a minute (0: 20,000); raise it for a backfill (env JAGADESA_PROBE_RECORDS_PER_MINUTE)")
 	fs.BoolVar(&c.ProbeKeyTOFU, "probe-key-tofu", env.Bool("JAGADESA_PROBE_KEY_TOFU", false), "enroll probes without a key and trust the first key each registers (trust on first use); off by default: the key is bound at enrollment, with public_key or an enrollment code (env JAGADESA_PROBE_KEY_TOFU)")
 	fs.BoolVar(&c.KeepAdminToken, "keep-admin-token", env.Bool("JAGADESA_KEEP_ADMIN_TOKEN", false), "keep accepting the admin token once a province-admin account exists; off by default, so that people use their own accounts and tokens (env JAGADESA_KEEP_ADMIN_TOKEN)")
 	fs.StringVar(&c.TLSCert, "tls-cert", getenv("JAGADESA_TLS_CERT"), "serve HTTPS with this PEM certificate `file` (chain included); reloaded when it changes (env JAGADESA_TLS_CERT)")
@@ -321,6 +326,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Web: dashboards.Web(), BasemapURL: c.BasemapURL,
 		Incidents: mgr, IncidentStore: db, Reporter: db, Metrics: metrics, MetricsToken: c.MetricsToken,
 		Users: db, ProbeAdmin: db, ProbeKeyTOFU: c.ProbeKeyTOFU, Audit: db, Directory: dir, Governance: db, Windows: db,
+		MaxRecordAge: c.MaxRecordAge, ProbeRecordsPerMinute: c.ProbeRecordsPerMinute,
 	})
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
