@@ -2,6 +2,7 @@ package jagadesacmd
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,6 +31,10 @@ func runSim(ctx context.Context, args []string, getenv func(string) string, stdo
 	fs.DurationVar(&cfg.OutageEvery, "outage-every", 10*time.Hour, "mean time between short link cuts per village")
 	fs.DurationVar(&cfg.RegionalCutAfter, "regional-cut-after", 5*time.Minute, "when the regional power cut starts")
 	fs.DurationVar(&cfg.RegionalCutFor, "regional-cut-for", 4*time.Minute, "how long it lasts (0: none)")
+	backfill := fs.Duration("backfill", 0, "write this much history through the real ingest path, then exit (the server needs --max-record-age at least as long)")
+	live := fs.Bool("live", false, "with --backfill: go on reporting live afterwards")
+	schedule := fs.String("schedule", "", "with --backfill: a JSON list of periods (village, kind link_cut|power_cut|probe_fault|slow, start, end, mbps); default: a demo schedule from --seed")
+	workers := fs.Int("workers", 4, "with --backfill: villages written at once")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -38,6 +43,11 @@ func runSim(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	if cfg.AdminToken == "" {
 		return errors.New("--admin-token (or JAGADESA_ADMIN_TOKEN) is required to enroll the simulated probes")
+	}
+	if *backfill > 0 {
+		if err := runBackfill(ctx, cfg, *backfill, *schedule, *workers, stdout); err != nil || !*live {
+			return err
+		}
 	}
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "jagadesa-sim-")
@@ -71,4 +81,34 @@ func runSim(ctx context.Context, args []string, getenv func(string) string, stdo
 		}
 	}()
 	return fleet.Run(ctx)
+}
+
+// runBackfill writes d of history for the first --villages programme
+// villages, ending at the current minute.
+func runBackfill(ctx context.Context, cfg sim.Config, d time.Duration, schedulePath string, workers int, stdout io.Writer) error {
+	codes, err := sim.ProgrammeVillages(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	to := time.Now().Truncate(time.Minute)
+	from := to.Add(-d)
+	bc := sim.BackfillConfig{Server: cfg.Server, AdminToken: cfg.AdminToken, Villages: codes, From: from, To: to, Seed: cfg.Seed, Workers: workers}
+	if schedulePath != "" {
+		b, err := os.ReadFile(schedulePath)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(b, &bc.Schedule); err != nil {
+			return fmt.Errorf("--schedule %s: %w", schedulePath, err)
+		}
+	} else {
+		bc.Schedule = sim.DemoSchedule(codes, from, to, cfg.Seed)
+	}
+	began := time.Now()
+	st, err := sim.Backfill(ctx, bc)
+	if st != nil {
+		fmt.Fprintf(stdout, "jagadesa sim: backfilled %s for %d villages: %d records in %d batches, %s\n",
+			d, st.Villages.Load(), st.Records.Load(), st.Batches.Load(), time.Since(began).Round(time.Millisecond))
+	}
+	return err
 }
