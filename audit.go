@@ -68,6 +68,7 @@ var AuditActions = map[string][2]string{
 	"governance_import":    {"Tata kelola digital diimpor", "Digital governance imported"},
 	"window_add":           {"Jendela pengecualian SLA dibuat", "SLA exclusion window entered"},
 	"window_delete":        {"Jendela pengecualian SLA dicabut", "SLA exclusion window withdrawn"},
+	"rollup_reroll":        {"Ringkasan data dihitung ulang", "Rollups recomputed"},
 }
 
 // AuditQuery selects audit events: zero fields match everything.

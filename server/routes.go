@@ -96,6 +96,7 @@ func (s *Server) routes(r *gin.Engine) {
 	admin.POST("/users", s.handleAddUser)
 	admin.POST("/users/:name/disable", s.handleDisableUser)
 	admin.PUT("/users/:name/password", s.handleSetPassword)
+	admin.POST("/rollups/reroll", s.handleReroll)
 
 	r.NoRoute(func(c *gin.Context) {
 		_ = c.Error(notFound("no such endpoint: %s %s", c.Request.Method, c.Request.URL.Path))

@@ -126,6 +126,9 @@ type Deps struct {
 	// unknown); Windows the exclusion windows staff entered.
 	SLASource SLASource
 	Windows   WindowStore
+	// Rollups rolls the downsampled series again on request (nil: no
+	// such endpoint).
+	Rollups RollupControl
 	// Web is the dashboard's files (index.html, assets/); nil serves no pages.
 	Web fs.FS
 	// BasemapURL is an optional online raster base map (a {z}/{x}/{y} URL
@@ -147,6 +150,9 @@ type Deps struct {
 	// MaxRecordAge is how old a record the server takes (default
 	// jagadesa.MaxPast, 7 days); longer to backfill weeks of history.
 	MaxRecordAge time.Duration
+	// LateRecords hears of accepted batches with records older than a few
+	// minutes (the rollups roll those hours again); nil: nobody.
+	LateRecords func(village string, from, to time.Time)
 	// RetryAfter is what a 503 tells probes to wait (default 30 s).
 	RetryAfter time.Duration
 }
@@ -191,7 +197,7 @@ func NewServer(d Deps) http.Handler {
 	}
 	s := &Server{Deps: d, sessions: newSessions(d.Now), logins: newLoginLimiter(d.Now), enrolls: newLoginLimiter(d.Now)}
 	s.ingest = ingest.New(ingest.Deps{Logger: d.Logger, Registry: d.Registry, Points: d.Points, Marks: d.Keys,
-		Status: d.Status, AllowUnsigned: d.AllowUnsigned, Budget: d.IngestBudget, RecordsPerMinute: d.ProbeRecordsPerMinute, MaxRecordAge: d.MaxRecordAge, Now: d.Now})
+		Status: d.Status, AllowUnsigned: d.AllowUnsigned, Budget: d.IngestBudget, RecordsPerMinute: d.ProbeRecordsPerMinute, MaxRecordAge: d.MaxRecordAge, Late: d.LateRecords, Now: d.Now})
 	if d.Evidence != nil { // a nil *Archive in the interface would not be nil
 		s.ingest.Evidence = d.Evidence
 	}

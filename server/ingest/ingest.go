@@ -71,6 +71,10 @@ type Deps struct {
 	// over it gets 429 and sends again later, so a flooding probe slows
 	// down and no other probe waits for it.
 	RecordsPerMinute int
+	// Late, when set, hears of every accepted batch holding records older
+	// than LateAfter (village, oldest, newest): the rollups roll those
+	// hours again.
+	Late func(village string, from, to time.Time)
 	// MaxRecordAge is how old a record may be (jagadesa.MaxPast when 0):
 	// longer for a backfill of weeks of history.
 	MaxRecordAge time.Duration
@@ -262,7 +266,45 @@ func (s *Service) Accept(ctx context.Context, p jagadesa.Probe, body *Body, sig 
 	if s.Status != nil {
 		s.Status.Observe(r)
 	}
+	if s.Late != nil {
+		// Records older than the rollups' settle time land in hours
+		// already rolled (a spool emptied after a cut, a backfill): say
+		// which, so they are rolled again.
+		if lo, hi, ok := timeSpan(r); ok && s.Now().Sub(lo) > LateAfter {
+			for _, o := range r.Samples {
+				if o.Outage != nil && time.UnixMilli(o.Outage.StartMs).Before(lo) {
+					lo = time.UnixMilli(o.Outage.StartMs)
+				}
+			}
+			s.Late(r.Village, lo, hi)
+		}
+	}
 	return res, nil
+}
+
+// LateAfter is how old a batch's oldest record must be for Deps.Late to
+// hear of it: the rollups' settle time.
+const LateAfter = 10 * time.Minute
+
+// timeSpan is the oldest and newest record time of the batch.
+func timeSpan(r *jagadesa.Report) (lo, hi time.Time, ok bool) {
+	see := func(ms int64) {
+		t := time.UnixMilli(ms)
+		if !ok || t.Before(lo) {
+			lo = t
+		}
+		if !ok || t.After(hi) {
+			hi = t
+		}
+		ok = true
+	}
+	for i := range r.Samples {
+		see(r.Samples[i].TimeMs)
+	}
+	for i := range r.Events {
+		see(r.Events[i].TimeMs)
+	}
+	return lo, hi, ok
 }
 
 // effectsOf encodes what the worker must apply: the events and the

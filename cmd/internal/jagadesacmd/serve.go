@@ -30,7 +30,9 @@ import (
 	"github.com/jagadesa/jagadesa/server/influx"
 	"github.com/jagadesa/jagadesa/server/ingest"
 	"github.com/jagadesa/jagadesa/server/notify"
+	"github.com/jagadesa/jagadesa/server/rollup"
 	"github.com/jagadesa/jagadesa/server/route"
+	"github.com/jagadesa/jagadesa/server/sla"
 	"github.com/jagadesa/jagadesa/server/sqlite"
 	"github.com/jagadesa/jagadesa/server/status"
 	"github.com/jagadesa/jagadesa/server/threatfeed"
@@ -78,6 +80,35 @@ type serveConfig struct {
 	// MaxRecordAge and ProbeRecordsPerMinute bound what probes send.
 	MaxRecordAge          time.Duration
 	ProbeRecordsPerMinute int
+	RollupBucket          string
+	ReferenceTargets      envflag.List
+}
+
+// rollupBucket is where the rollups go: --influx-rollup-bucket, or beside
+// the raw bucket (db/rollup on 1.8, <bucket>_rollup on 2.x).
+func (c *serveConfig) rollupBucket() string {
+	if c.RollupBucket != "" {
+		return c.RollupBucket
+	}
+	if db, _, ok := strings.Cut(c.InfluxBucket, "/"); ok {
+		return db + "/rollup"
+	}
+	return c.InfluxBucket + "_rollup"
+}
+
+// rollupSLA gives the SLA engine's inputs from the rollups.
+type rollupSLA struct{ r *rollup.Reader }
+
+func (s rollupSLA) SLAInputs(ctx context.Context, month time.Time, villages []string) (map[string]sla.Input, error) {
+	data, err := s.r.MonthInputs(ctx, month, villages)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]sla.Input, len(data))
+	for code, d := range data {
+		out[code] = sla.Input{Timeline: d.Timeline, Throughput: d.Throughput, Quality: d.Quality}
+	}
+	return out, nil
 }
 
 func (c *serveConfig) validate() error {
@@ -156,6 +187,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.Var(&c.TrustedProxies, "trusted-proxy", "address or CIDR of a reverse proxy whose X-Forwarded-For and X-Forwarded-Proto are believed (cookies marked Secure, HSTS, client addresses); repeatable; env JAGADESA_TRUSTED_PROXY, comma-separated")
 	fs.DurationVar(&c.MaxRecordAge, "max-record-age", env.Duration("JAGADESA_MAX_RECORD_AGE", jagadesa.MaxPast), "oldest record the server takes; raise it to backfill weeks of history (jagadesa sim --backfill) (env JAGADESA_MAX_RECORD_AGE)")
 	fs.IntVar(&c.ProbeRecordsPerMinute, "probe-records-per-minute", env.Int("JAGADESA_PROBE_RECORDS_PER_MINUTE", 0), "records one probe may send a minute (0: 20,000); raise it for a backfill (env JAGADESA_PROBE_RECORDS_PER_MINUTE)")
+	fs.StringVar(&c.RollupBucket, "influx-rollup-bucket", getenv("JAGADESA_INFLUX_ROLLUP_BUCKET"), "bucket of the server's rollups; default <db>/rollup on 1.8 (a retention policy it makes), <bucket>_rollup on 2.x (env JAGADESA_INFLUX_ROLLUP_BUCKET)")
+	fs.Var(&c.ReferenceTargets, "sla-reference-target", "the probes' ping target whose RTT and loss the SLA judges (a domestic reference); repeatable; default jatengprov.go.id (env JAGADESA_SLA_REFERENCE_TARGET, comma-separated)")
 	fs.BoolVar(&c.ProbeKeyTOFU, "probe-key-tofu", env.Bool("JAGADESA_PROBE_KEY_TOFU", false), "enroll probes without a key and trust the first key each registers (trust on first use); off by default: the key is bound at enrollment, with public_key or an enrollment code (env JAGADESA_PROBE_KEY_TOFU)")
 	fs.BoolVar(&c.KeepAdminToken, "keep-admin-token", env.Bool("JAGADESA_KEEP_ADMIN_TOKEN", false), "keep accepting the admin token once a province-admin account exists; off by default, so that people use their own accounts and tokens (env JAGADESA_KEEP_ADMIN_TOKEN)")
 	fs.StringVar(&c.TLSCert, "tls-cert", getenv("JAGADESA_TLS_CERT"), "serve HTTPS with this PEM certificate `file` (chain included); reloaded when it changes (env JAGADESA_TLS_CERT)")
@@ -169,6 +202,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	if err := env.Err(); err != nil {
 		return err
+	}
+	if len(c.ReferenceTargets) == 0 {
+		c.ReferenceTargets = envflag.List{"jatengprov.go.id"}
+		if v := getenv("JAGADESA_SLA_REFERENCE_TARGET"); v != "" {
+			c.ReferenceTargets = strings.Split(v, ",")
+		}
 	}
 	if len(c.TrustedProxies) == 0 && getenv("JAGADESA_TRUSTED_PROXY") != "" {
 		c.TrustedProxies = strings.Split(getenv("JAGADESA_TRUSTED_PROXY"), ",")
@@ -254,6 +293,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// Accepted batches' effects (security events, outage reports) are
 	// applied from the outbox, on the server's context, not the request's.
 	g.Go(func() error { return (&ingest.Worker{Outbox: db, Apply: mgr, Logger: log}).Run(gctx) })
+	// The rollups: the server's own downsampled series, which month-long
+	// questions (SLA, readiness) read instead of raw points.
+	rdb, err := rollup.Open(rollup.Config{URL: c.InfluxURL, Token: c.InfluxToken, Org: c.InfluxOrg, RawBucket: c.InfluxBucket, RollupBucket: c.rollupBucket()})
+	if err != nil {
+		return abort(fmt.Errorf("rollups: %w", err))
+	}
+	defer rdb.Close()
+	if err := rdb.EnsureBucket(ctx); err != nil {
+		log.Warn("the rollup bucket could not be made; create it (InfluxDB 2.x: bucket "+c.rollupBucket()+")", "err", err)
+	}
+	runner := rollup.NewRunner(rdb, rollup.RunnerOptions{Logger: log, LateWindow: c.MaxRecordAge})
+	g.Go(func() error { return runner.Run(gctx) })
+	slaSource := rollupSLA{rollup.NewReader(rdb, rollup.ReaderOptions{ReferenceTargets: c.ReferenceTargets})}
 	if c.Notify.Telegram.Token != "" {
 		// Each team's chats act for that team only.
 		chats := map[string]string{}
@@ -327,6 +379,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Incidents: mgr, IncidentStore: db, Reporter: db, Metrics: metrics, MetricsToken: c.MetricsToken,
 		Users: db, ProbeAdmin: db, ProbeKeyTOFU: c.ProbeKeyTOFU, Audit: db, Directory: dir, Governance: db, Windows: db,
 		MaxRecordAge: c.MaxRecordAge, ProbeRecordsPerMinute: c.ProbeRecordsPerMinute,
+		SLASource: slaSource, LateRecords: runner.Invalidate, Rollups: runner,
 	})
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
