@@ -250,9 +250,11 @@ func (r *Runner) Reroll(ctx context.Context, from, to time.Time) error {
 	end := r.completeBefore()
 	if last, ok, err := r.LastRolled(ctx); err != nil {
 		return err
-	} else if ok && last.Add(time.Hour).Before(end) {
+	} else if ok && last.Add(time.Hour).Before(end) && from.UTC().Truncate(time.Hour).After(last.Add(time.Hour)) {
 		// Hours after the newest mark are the passes' to roll: marking
-		// later ones here would make the passes skip those in between.
+		// later ones here would make the passes skip those in between. A
+		// span that starts at or before the next hour to roll continues
+		// the marks without a gap, so it may run up to now (a backfill).
 		end = last.Add(time.Hour)
 	}
 	if to.After(end) {

@@ -1,0 +1,162 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jagadesa/jagadesa/probe/sim"
+	"github.com/jagadesa/jagadesa/server/influx/influxtest"
+)
+
+// wib is the local time the schedule is written in.
+var wib = time.FixedZone("WIB", 7*3600)
+
+func at(day, hour, minute int) time.Time { return time.Date(2026, 11, day, hour, minute, 0, 0, wib) }
+
+// TestSLAMatchesTheScheduleByHand writes November 2026 for three villages
+// through the real ingest path (jagadesa sim's backfill, signed batches,
+// the real server and InfluxDB), with a scripted schedule of link cuts, a
+// power cut, a probe fault, an ISP maintenance window staff entered and a
+// slow month; rolls it up; and checks that the SLA engine's figures equal
+// the ones worked out by hand from the schedule, to the minute.
+func TestSLAMatchesTheScheduleByHand(t *testing.T) {
+	const (
+		krandegan = "33.06.08.2007" // fee Rp 12,000,000
+		kemuning  = "33.13.07.2005" // fee Rp 10,000,000
+		slow      = "33.04.02.2007" // fee unknown
+	)
+	ifx := influxtest.Get(t)
+	dir := t.TempDir()
+	prog := filepath.Join(dir, "programme.csv")
+	if err := os.WriteFile(prog, []byte("code,year,isp,contract_mbps,remote_3t,extreme_poor,desa_digital,monthly_fee_idr\n"+
+		krandegan+",2024,Lintasarta,100,false,false,true,12000000\n"+
+		kemuning+",2024,Telkom Indonesia,100,false,false,true,10.000.000\n"+
+		slow+",2022,Icon+ (PLN),100,false,false,false,\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr := freeAddr(t)
+	base := "http://" + addr
+	var log syncBuffer
+	done := runServe(t, ctx, []string{"serve", "--listen", addr, "--influx-url", ifx.URL, "--influx-bucket", ifx.NewDatabase(t),
+		"--data-dir", filepath.Join(dir, "data"), "--programme", prog, "--provinces", "jateng",
+		"--max-record-age", "1200h", "--probe-records-per-minute", "100000000"}, adminEnv, &log)
+	defer func() { cancel(); <-done }()
+
+	// The schedule, in WIB.
+	schedule := []sim.Period{
+		{Village: krandegan, Kind: sim.PeriodLinkCut, Start: at(3, 10, 0), End: at(3, 12, 0)}, // 120 min, counted
+		{Village: krandegan, Kind: sim.PeriodLinkCut, Start: at(5, 8, 0), End: at(5, 8, 4)},   // 4 min: not an outage under the contract
+		{Village: krandegan, Kind: sim.PeriodPowerCut, Start: at(10, 20, 0), End: at(10, 23, 0)},
+		{Village: kemuning, Kind: sim.PeriodLinkCut, Start: at(12, 1, 0), End: at(12, 3, 0)},   // inside the ISP's announced maintenance
+		{Village: kemuning, Kind: sim.PeriodProbeFault, Start: at(15, 12, 0), End: at(15, 13, 0)}, // unknown: out of T
+		{Village: kemuning, Kind: sim.PeriodLinkCut, Start: at(20, 6, 0), End: at(21, 0, 0)},   // 1080 min
+		{Village: kemuning, Kind: sim.PeriodLinkCut, Start: at(25, 14, 0), End: at(25, 14, 30)}, // 30 min
+		{Village: slow, Kind: sim.PeriodSlow, Start: at(1, 0, 0).Add(-2 * time.Hour), End: at(30, 23, 59).Add(3 * time.Hour), Mbps: 60},
+	}
+	code, b := call(t, "POST", base+"/api/v1/maintenance", admin, fmt.Sprintf(`{"kind":"maintenance","start":%q,"end":%q,"isp":"Telkom Indonesia","reason":"Pemeliharaan terjadwal Telkom, pengumuman 45/XI/2026"}`,
+		at(12, 1, 0).Format(time.RFC3339), at(12, 3, 0).Format(time.RFC3339)))
+	if code != 201 {
+		t.Fatalf("maintenance window: %d %s", code, b)
+	}
+	from, to := at(1, 0, 0).Add(-2*time.Hour), at(30, 23, 59).Add(2*time.Hour)
+	began := time.Now()
+	st, err := sim.Backfill(ctx, sim.BackfillConfig{Server: base, AdminToken: admin, Villages: []string{krandegan, kemuning, slow},
+		From: from, To: to, Schedule: schedule, Workers: 3, Seed: 7})
+	if err != nil {
+		t.Fatalf("backfill: %v\n%s", err, log.String())
+	}
+	t.Logf("backfill: %d records in %d batches, %s", st.Records.Load(), st.Batches.Load(), time.Since(began).Round(time.Millisecond))
+	began = time.Now()
+	code, b = call(t, "POST", base+"/api/v1/rollups/reroll", admin, fmt.Sprintf(`{"from":%q,"to":%q}`, from.Format(time.RFC3339), to.Format(time.RFC3339)))
+	if code != 200 {
+		t.Fatalf("reroll: %d %s\n%s", code, b, log.String())
+	}
+	t.Logf("reroll of a month for 3 villages: %s", time.Since(began).Round(time.Millisecond))
+
+	type result struct {
+		Availability *float64 `json:"availability_pct"`
+		Downtime     float64  `json:"downtime_min"`
+		Excluded     float64  `json:"excluded_min"`
+		Total        float64  `json:"total_min"`
+		Verdict      string   `json:"throughput_verdict"`
+		Result       struct {
+			Unknown        float64 `json:"unknown_min"`
+			ShortOutage    float64 `json:"short_outage_min"`
+			RestitutionDue bool    `json:"restitution_due"`
+			RestitutionIDR *int64  `json:"restitution_idr"`
+			Status         string
+			Throughput     struct {
+				Download struct {
+					Mean *float64 `json:"mean_mbps"`
+				}
+			}
+			Outages []struct {
+				Minutes float64 `json:"minutes"`
+				Counted bool    `json:"counted"`
+				Cause   string  `json:"cause"`
+			}
+		}
+	}
+	get := func(village string) result {
+		t.Helper()
+		code, b := call(t, "GET", base+"/api/v1/sla/villages/"+village+"?month=2026-11", admin, "")
+		if code != 200 {
+			t.Fatalf("SLA %s: %d %s", village, code, b)
+		}
+		var r result
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	pct := func(p *float64) float64 {
+		if p == nil {
+			return math.NaN()
+		}
+		return *p
+	}
+
+	// Krandegan. T = 43,200 minutes of November (all measured); E = the
+	// power cut 20:00–23:00 on the 10th, 180; D = the cut 10:00–12:00 on
+	// the 3rd, 120 (the 4-minute cut on the 5th is not an outage under
+	// the 5-minute rule). A = (43200 − 180 − 120) / (43200 − 180)
+	// = 42900 / 43020 = 99.7211 %: above 98 %, no restitution.
+	k := get(krandegan)
+	if k.Total != 43200 || k.Excluded != 180 || k.Downtime != 120 || k.Result.ShortOutage != 4 || math.Abs(pct(k.Availability)-100*42900.0/43020) > 0.0005 ||
+		k.Result.RestitutionDue || k.Verdict != "pass" {
+		t.Errorf("Krandegan: T %v E %v D %v short %v A %v restitution %v/%v throughput %s", k.Total, k.Excluded, k.Downtime, k.Result.ShortOutage,
+			pct(k.Availability), k.Result.RestitutionDue, k.Result.RestitutionIDR, k.Verdict)
+	}
+
+	// Kemuning. The probe fault 12:00–13:00 on the 15th is unknown: T =
+	// 43200 − 60 = 43140. E = the announced maintenance 01:00–03:00 on
+	// the 12th, 120. D = 1080 (06:00 on the 20th to midnight) + 30 = 1110.
+	// A = (43140 − 120 − 1110) / (43140 − 120) = 41910 / 43020 = 97.4198 %,
+	// below 98 %: restitution = Rp 10,000,000 × 1110 / 43200 minutes
+	// = 256,944.44 → Rp 256,944.
+	m := get(kemuning)
+	if m.Total != 43140 || m.Result.Unknown != 60 || m.Excluded != 120 || m.Downtime != 1110 || math.Abs(pct(m.Availability)-100*41910.0/43020) > 0.0005 ||
+		!m.Result.RestitutionDue || m.Result.RestitutionIDR == nil || *m.Result.RestitutionIDR != 256944 {
+		t.Errorf("Kemuning: T %v unknown %v E %v D %v A %v restitution %v/%v", m.Total, m.Result.Unknown, m.Excluded, m.Downtime,
+			pct(m.Availability), m.Result.RestitutionDue, m.Result.RestitutionIDR)
+	}
+
+	// The slow village: always up (A = 100 %), but every speed test gives
+	// 60 Mbps against 100 contracted: below the 80 % threshold.
+	s := get(slow)
+	if s.Total != 43200 || s.Downtime != 0 || pct(s.Availability) != 100 || s.Verdict != "fail" ||
+		s.Result.Throughput.Download.Mean == nil || *s.Result.Throughput.Download.Mean != 60 {
+		t.Errorf("slow village: T %v D %v A %v throughput %s mean %v", s.Total, s.Downtime, pct(s.Availability), s.Verdict, s.Result.Throughput.Download.Mean)
+	}
+	if t.Failed() {
+		t.Logf("server log:\n%s", log.String())
+	}
+}
