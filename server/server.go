@@ -177,6 +177,13 @@ type Server struct {
 
 // NewServer returns the whole API as an http.Handler.
 func NewServer(d Deps) http.Handler {
+	_, h := New(d)
+	return h
+}
+
+// New returns the server, for the work it does besides answering requests
+// (MonthFigures), and the whole API as an http.Handler.
+func New(d Deps) (*Server, http.Handler) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
@@ -229,7 +236,7 @@ func NewServer(d Deps) http.Handler {
 	}
 	r.Use(s.recoverer(), s.observe(), s.renderErrors(), s.hsts)
 	s.routes(r)
-	return r
+	return s, r
 }
 
 // hsts tells browsers that reached the server over TLS to come back only

@@ -335,3 +335,18 @@ func (s *Server) computeSLAFor(ctx context.Context, month time.Time, codes []str
 	}
 	return out, nil
 }
+
+// MonthFigures computes a month's SLA of every programme village and the
+// readiness of every monitored one: what the server publishes for
+// Grafana and a national instance.
+func (s *Server) MonthFigures(ctx context.Context, month time.Time) (map[string]sla.Result, map[string]readiness.Result, error) {
+	sr, err := s.slaFor(ctx, month)
+	if err != nil {
+		return nil, nil, err
+	}
+	rr, err := s.readinessFor(ctx, month)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sr, rr, nil
+}

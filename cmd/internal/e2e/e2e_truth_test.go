@@ -7,10 +7,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jagadesa/jagadesa/probe/sim"
+	"github.com/jagadesa/jagadesa/server/influx"
 	"github.com/jagadesa/jagadesa/server/influx/influxtest"
 )
 
@@ -45,9 +47,11 @@ func TestSLAMatchesTheScheduleByHand(t *testing.T) {
 	addr := freeAddr(t)
 	base := "http://" + addr
 	var log syncBuffer
-	done := runServe(t, ctx, []string{"serve", "--listen", addr, "--influx-url", ifx.URL, "--influx-bucket", ifx.NewDatabase(t),
+	db := ifx.NewDatabase(t)
+	bucket := strings.TrimSuffix(db, "/autogen")
+	done := runServe(t, ctx, []string{"serve", "--listen", addr, "--influx-url", ifx.URL, "--influx-bucket", db,
 		"--data-dir", filepath.Join(dir, "data"), "--programme", prog, "--provinces", "jateng",
-		"--max-record-age", "1200h", "--probe-records-per-minute", "100000000"}, adminEnv, &log)
+		"--max-record-age", "1200h", "--probe-records-per-minute", "100000000", "--figures-every", "2s"}, adminEnv, &log)
 	defer func() { cancel(); <-done }()
 
 	// The schedule, in WIB.
@@ -55,10 +59,10 @@ func TestSLAMatchesTheScheduleByHand(t *testing.T) {
 		{Village: krandegan, Kind: sim.PeriodLinkCut, Start: at(3, 10, 0), End: at(3, 12, 0)}, // 120 min, counted
 		{Village: krandegan, Kind: sim.PeriodLinkCut, Start: at(5, 8, 0), End: at(5, 8, 4)},   // 4 min: not an outage under the contract
 		{Village: krandegan, Kind: sim.PeriodPowerCut, Start: at(10, 20, 0), End: at(10, 23, 0)},
-		{Village: kemuning, Kind: sim.PeriodLinkCut, Start: at(12, 1, 0), End: at(12, 3, 0)},   // inside the ISP's announced maintenance
+		{Village: kemuning, Kind: sim.PeriodLinkCut, Start: at(12, 1, 0), End: at(12, 3, 0)},      // inside the ISP's announced maintenance
 		{Village: kemuning, Kind: sim.PeriodProbeFault, Start: at(15, 12, 0), End: at(15, 13, 0)}, // unknown: out of T
-		{Village: kemuning, Kind: sim.PeriodLinkCut, Start: at(20, 6, 0), End: at(21, 0, 0)},   // 1080 min
-		{Village: kemuning, Kind: sim.PeriodLinkCut, Start: at(25, 14, 0), End: at(25, 14, 30)}, // 30 min
+		{Village: kemuning, Kind: sim.PeriodLinkCut, Start: at(20, 6, 0), End: at(21, 0, 0)},      // 1080 min
+		{Village: kemuning, Kind: sim.PeriodLinkCut, Start: at(25, 14, 0), End: at(25, 14, 30)},   // 30 min
 		{Village: slow, Kind: sim.PeriodSlow, Start: at(1, 0, 0).Add(-2 * time.Hour), End: at(30, 23, 59).Add(3 * time.Hour), Mbps: 60},
 	}
 	code, b := call(t, "POST", base+"/api/v1/maintenance", admin, fmt.Sprintf(`{"kind":"maintenance","start":%q,"end":%q,"isp":"Telkom Indonesia","reason":"Pemeliharaan terjadwal Telkom, pengumuman 45/XI/2026"}`,
@@ -155,6 +159,23 @@ func TestSLAMatchesTheScheduleByHand(t *testing.T) {
 	if s.Total != 43200 || s.Downtime != 0 || pct(s.Availability) != 100 || s.Verdict != "fail" ||
 		s.Result.Throughput.Download.Mean == nil || *s.Result.Throughput.Download.Mean != 60 {
 		t.Errorf("slow village: T %v D %v A %v throughput %s mean %v", s.Total, s.Downtime, pct(s.Availability), s.Verdict, s.Result.Throughput.Download.Mean)
+	}
+	// The month's figures are published for Grafana: this month's, for
+	// the three programme villages.
+	store, err := influx.New(influx.Config{URL: ifx.URL, Bucket: bucket + "/rollup", Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		rows, err := store.Query(ctx, `from(bucket: "`+bucket+`/rollup") |> range(start: -60d) |> filter(fn: (r) => r._measurement == "sla_month" and r._field == "total_min") |> group() |> count()`)
+		if err == nil && len(rows) == 1 && fmt.Sprint(rows[0]["_value"]) == "3" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sla_month not published: %v %v\n%s", rows, err, log.String())
+		}
+		time.Sleep(time.Second)
 	}
 	if t.Failed() {
 		t.Logf("server log:\n%s", log.String())

@@ -82,6 +82,7 @@ type serveConfig struct {
 	ProbeRecordsPerMinute int
 	RollupBucket          string
 	ReferenceTargets      envflag.List
+	FiguresEvery          time.Duration
 }
 
 // rollupBucket is where the rollups go: --influx-rollup-bucket, or beside
@@ -188,6 +189,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.DurationVar(&c.MaxRecordAge, "max-record-age", env.Duration("JAGADESA_MAX_RECORD_AGE", jagadesa.MaxPast), "oldest record the server takes; raise it to backfill weeks of history (jagadesa sim --backfill) (env JAGADESA_MAX_RECORD_AGE)")
 	fs.IntVar(&c.ProbeRecordsPerMinute, "probe-records-per-minute", env.Int("JAGADESA_PROBE_RECORDS_PER_MINUTE", 0), "records one probe may send a minute (0: 20,000); raise it for a backfill (env JAGADESA_PROBE_RECORDS_PER_MINUTE)")
 	fs.StringVar(&c.RollupBucket, "influx-rollup-bucket", getenv("JAGADESA_INFLUX_ROLLUP_BUCKET"), "bucket of the server's rollups; default <db>/rollup on 1.8 (a retention policy it makes), <bucket>_rollup on 2.x (env JAGADESA_INFLUX_ROLLUP_BUCKET)")
+	fs.DurationVar(&c.FiguresEvery, "figures-every", env.Duration("JAGADESA_FIGURES_EVERY", 30*time.Minute), "how often the month's SLA and readiness per village are written for Grafana (sla_month, readiness_month) (env JAGADESA_FIGURES_EVERY)")
 	fs.Var(&c.ReferenceTargets, "sla-reference-target", "the probes' ping target whose RTT and loss the SLA judges (a domestic reference); repeatable; default jatengprov.go.id (env JAGADESA_SLA_REFERENCE_TARGET, comma-separated)")
 	fs.BoolVar(&c.ProbeKeyTOFU, "probe-key-tofu", env.Bool("JAGADESA_PROBE_KEY_TOFU", false), "enroll probes without a key and trust the first key each registers (trust on first use); off by default: the key is bound at enrollment, with public_key or an enrollment code (env JAGADESA_PROBE_KEY_TOFU)")
 	fs.BoolVar(&c.KeepAdminToken, "keep-admin-token", env.Bool("JAGADESA_KEEP_ADMIN_TOKEN", false), "keep accepting the admin token once a province-admin account exists; off by default, so that people use their own accounts and tokens (env JAGADESA_KEEP_ADMIN_TOKEN)")
@@ -370,7 +372,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		adminToken = ""
 		log.Warn("the admin token is off: a province-admin account exists (people use their own accounts and tokens; --keep-admin-token keeps it for automation)")
 	}
-	handler := server.NewServer(server.Deps{
+	app, handler := server.New(server.Deps{
 		ThreatFeed: feed,
 		Keys:       db, AllowUnsigned: c.AllowUnsigned, Evidence: archive,
 		Logger: log, Registry: reg, Programme: prog, Probes: db, Points: store,
@@ -381,6 +383,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		MaxRecordAge: c.MaxRecordAge, ProbeRecordsPerMinute: c.ProbeRecordsPerMinute,
 		SLASource: slaSource, LateRecords: runner.Invalidate, Rollups: runner,
 	})
+	g.Go(func() error { publishFigures(gctx, log, app, rdb, prog, c.FiguresEvery); return nil })
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		return abort(fmt.Errorf("listen %s: %w", c.Listen, err))
