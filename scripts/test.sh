@@ -16,7 +16,9 @@ command -v go >/dev/null || { log "Go is required (https://go.dev/dl/)"; exit 1;
 # truth for the probe's measurements), chromium (the dashboard's browser
 # tests), gdal-bin (ogrinfo, an independent reader of our GeoJSON and
 # vector tiles), prometheus-alertmanager (a real receiver for alerts) and
-# openssl and jq (verify a stored signed batch knowing nothing of JagaDesa).
+# openssl and jq (verify a stored signed batch knowing nothing of JagaDesa),
+# poppler-utils (pdfinfo, pdftotext, pdftoppm: the PDF reports as a reader
+# sees them).
 need=()
 command -v curl >/dev/null || need+=(curl)
 command -v qemu-mipsel-static >/dev/null || need+=(qemu-user-static)
@@ -28,6 +30,7 @@ command -v ogrinfo >/dev/null || need+=(gdal-bin)
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 command -v openssl >/dev/null || need+=(openssl) # checks stored evidence as an ISP would
 command -v jq >/dev/null || need+=(jq)
+command -v pdftotext >/dev/null || need+=(poppler-utils) # reads back and renders the PDF reports
 if ((${#need[@]})); then
   log "installing ${need[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
