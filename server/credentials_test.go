@@ -30,7 +30,7 @@ func personEnv(t *testing.T) (*env, func(u jagadesa.User) string) {
 	var db *sqlite.DB
 	e := newEnv(t, reg, func(d *server.Deps) {
 		db = d.Probes.(*sqlite.DB)
-		d.Accounts = db
+		d.Accounts, d.Reporter = db, db
 	})
 	return e, func(u jagadesa.User) string {
 		t.Helper()

@@ -60,6 +60,8 @@ func (s *Server) routes(r *gin.Engine) {
 	staff.GET("/reports/incidents", s.handleIncidentReport)
 	// Security incidents as a STIX 2.1 bundle, for other CSIRT tools.
 	staff.GET("/reports/security.stix", s.handleSecurityExport)
+	// The monthly reports: sla, readiness, csirt; JSON, PDF, XLSX or CSV.
+	staff.GET("/reports/monthly/:kind", s.handleMonthlyReport)
 	// The audit trail of the asker's jurisdiction, per CSIRT and month.
 	staff.GET("/audit", s.handleAudit)
 	staff.DELETE("/sessions", s.handleSignOutEverywhere)
