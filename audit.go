@@ -69,6 +69,7 @@ var AuditActions = map[string][2]string{
 	"window_add":           {"Jendela pengecualian SLA dibuat", "SLA exclusion window entered"},
 	"window_delete":        {"Jendela pengecualian SLA dicabut", "SLA exclusion window withdrawn"},
 	"rollup_reroll":        {"Ringkasan data dihitung ulang", "Rollups recomputed"},
+	"report_mailed":        {"Laporan bulanan dikirim", "Monthly reports e-mailed"},
 }
 
 // AuditQuery selects audit events: zero fields match everything.

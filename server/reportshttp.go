@@ -188,3 +188,40 @@ func (s *Server) handleMonthlyReport(c *gin.Context) {
 	c.Header("Content-Disposition", `attachment; filename="`+name+"."+ext+`"`)
 	c.Data(http.StatusOK, ctype, b.Bytes())
 }
+
+// ReportFile is a rendered report.
+type ReportFile struct {
+	Name, ContentType string
+	Data              []byte
+}
+
+// MonthlyPDFs renders the month's three reports as PDF for an area (a
+// province NN or one or more regencies NN.NN): what the monthly e-mail
+// attaches.
+func (s *Server) MonthlyPDFs(ctx context.Context, month time.Time, lang reports.Lang, areas []string) ([]ReportFile, error) {
+	within := func(code string) bool {
+		for _, a := range areas {
+			if code == a || len(code) > len(a) && code[:len(a)] == a && code[len(a)] == '.' {
+				return true
+			}
+		}
+		return false
+	}
+	area := ""
+	if len(areas) == 1 {
+		area = areas[0]
+	}
+	var out []ReportFile
+	for _, kind := range []string{"sla", "readiness", "csirt"} {
+		doc, err := s.monthlyReport(ctx, kind, month, lang, within, area)
+		if err != nil {
+			return nil, err
+		}
+		var b bytes.Buffer
+		if err := reports.WritePDF(&b, doc); err != nil {
+			return nil, err
+		}
+		out = append(out, ReportFile{Name: "jagadesa-" + kind + "-" + month.In(sla.WIB).Format("2006-01") + ".pdf", ContentType: "application/pdf", Data: b.Bytes()})
+	}
+	return out, nil
+}

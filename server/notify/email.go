@@ -1,6 +1,8 @@
 package notify
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -79,14 +81,19 @@ func (d *Dispatcher) buildEmail(to string, n jagadesa.Notification) (*mail.Msg, 
 }
 
 func (d *Dispatcher) sendEmail(ctx context.Context, to string, n jagadesa.Notification) error {
-	s := d.settings.SMTP
-	if s.Host == "" {
+	if d.settings.SMTP.Host == "" {
 		return permanent(errors.New("smtp: no host configured"))
 	}
 	m, err := d.buildEmail(to, n)
 	if err != nil {
 		return err
 	}
+	return d.dialAndSend(ctx, to, m)
+}
+
+// dialAndSend sends one message through the configured relay.
+func (d *Dispatcher) dialAndSend(ctx context.Context, to string, m *mail.Msg) error {
+	s := d.settings.SMTP
 	tlsConf := &tls.Config{ServerName: s.Host, MinVersion: tls.VersionTLS12}
 	if d.smtpTLS != nil {
 		tlsConf = d.smtpTLS.Clone()
@@ -125,4 +132,48 @@ func (d *Dispatcher) sendEmail(ctx context.Context, to string, n jagadesa.Notifi
 		out = permanent(out)
 	}
 	return redactErr(out, s.Password)
+}
+
+// Attachment is a file sent with a report e-mail.
+type Attachment struct {
+	Name        string
+	ContentType string
+	Data        []byte
+}
+
+// SendReport e-mails a report to each recipient, one message each, with
+// its files attached: the monthly reports for a team. It returns the
+// first error after trying every recipient.
+func (d *Dispatcher) SendReport(ctx context.Context, to []string, subject, text string, files []Attachment) error {
+	s := d.settings.SMTP
+	if s.Host == "" {
+		return permanent(errors.New("smtp: no host configured"))
+	}
+	from, err := netmail.ParseAddress(s.From)
+	if err != nil {
+		return permanent(fmt.Errorf("smtp from: %w", err))
+	}
+	var first error
+	for _, rcpt := range to {
+		m := mail.NewMsg(mail.WithCharset(mail.CharsetUTF8))
+		m.FromMailAddress(from)
+		if err := m.To(rcpt); err != nil {
+			first = cmp.Or(first, permanent(fmt.Errorf("recipient: %w", err)))
+			continue
+		}
+		m.Subject(subject)
+		m.SetDateWithValue(d.now())
+		m.SetUserAgent("jagadesa/" + d.version)
+		m.SetGenHeader("Auto-Submitted", "auto-generated")
+		m.SetBodyString(mail.TypeTextPlain, text)
+		for _, f := range files {
+			if err := m.AttachReader(f.Name, bytes.NewReader(f.Data), mail.WithFileContentType(mail.ContentType(f.ContentType))); err != nil {
+				return permanent(fmt.Errorf("attach %s: %w", f.Name, err))
+			}
+		}
+		if err := d.dialAndSend(ctx, rcpt, m); err != nil {
+			first = cmp.Or(first, err)
+		}
+	}
+	return first
 }

@@ -2,12 +2,14 @@ package notify
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"errors"
 	"io"
 	"math/big"
@@ -336,3 +338,45 @@ func TestMessageIDs(t *testing.T) {
 }
 
 func itoa(i int64) string { return big.NewInt(i).String() }
+
+// The monthly reports reach each recipient as one message with the files
+// attached, byte for byte.
+func TestSendReportAttachments(t *testing.T) {
+	r, pool := startRelay(t)
+	d := New(Settings{SMTP: SMTPServer{Host: "127.0.0.1", Port: r.addr.Port, TLS: TLSStartTLS, Username: "jagadesa", Password: "relay-password",
+		From: "JagaDesa <jagadesa@jatengprov.go.id>"}}, nil, WithSMTPTLSConfig(&tls.Config{RootCAs: pool}))
+	defer closeNow(t, d)
+	pdf := append([]byte("%PDF-1.7\n"), bytes.Repeat([]byte{0, 1, 2, 0xff}, 300)...)
+	err := d.SendReport(context.Background(), []string{"csirt@purworejokab.go.id", "diskominfo@purworejokab.go.id"}, "Laporan bulanan JagaDesa 2026-11",
+		"Terlampir laporan bulan November 2026.", []Attachment{{Name: "jagadesa-sla-2026-11.pdf", ContentType: "application/pdf", Data: pdf}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := r.messages()
+	if len(msgs) != 2 {
+		t.Fatalf("%d messages", len(msgs))
+	}
+	for _, m := range msgs {
+		msg, err := netmail.ReadMessage(bytes.NewReader(m.data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, params, _ := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+		mr := multipart.NewReader(msg.Body, params["boundary"])
+		found := false
+		for {
+			p, err := mr.NextPart()
+			if err != nil {
+				break
+			}
+			if p.FileName() != "jagadesa-sla-2026-11.pdf" {
+				continue
+			}
+			b, _ := io.ReadAll(base64.NewDecoder(base64.StdEncoding, p))
+			found = bytes.Equal(b, pdf)
+		}
+		if !found || msg.Header.Get("Auto-Submitted") != "auto-generated" {
+			t.Errorf("message to %v: attachment intact %v", m.to, found)
+		}
+	}
+}

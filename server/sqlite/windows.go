@@ -88,3 +88,32 @@ func (d *DB) Windows(ctx context.Context, from, to time.Time) ([]jagadesa.Exclus
 	}
 	return out, rows.Err()
 }
+
+// Monthly report e-mails sent, so that a restart never sends a team's
+// month twice.
+var reportMailMigrations = []string{
+	`CREATE TABLE IF NOT EXISTS report_mail (
+		team    TEXT NOT NULL,
+		month   TEXT NOT NULL,
+		sent_at INTEGER NOT NULL,
+		PRIMARY KEY (team, month)
+	)`,
+}
+
+// ReportMailed reports whether a team's month was sent.
+func (d *DB) ReportMailed(ctx context.Context, team, month string) (bool, error) {
+	var n int
+	err := d.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM report_mail WHERE team = ? AND month = ?`, team, month).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: report mail: %w", err)
+	}
+	return n > 0, nil
+}
+
+// MarkReportMailed records that a team's month was sent.
+func (d *DB) MarkReportMailed(ctx context.Context, team, month string, at time.Time) error {
+	if _, err := d.db.ExecContext(ctx, `INSERT OR IGNORE INTO report_mail(team, month, sent_at) VALUES(?,?,?)`, team, month, at.UnixMilli()); err != nil {
+		return fmt.Errorf("sqlite: report mail: %w", err)
+	}
+	return nil
+}

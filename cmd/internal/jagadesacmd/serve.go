@@ -30,6 +30,7 @@ import (
 	"github.com/jagadesa/jagadesa/server/influx"
 	"github.com/jagadesa/jagadesa/server/ingest"
 	"github.com/jagadesa/jagadesa/server/notify"
+	"github.com/jagadesa/jagadesa/server/reports"
 	"github.com/jagadesa/jagadesa/server/rollup"
 	"github.com/jagadesa/jagadesa/server/route"
 	"github.com/jagadesa/jagadesa/server/sla"
@@ -384,6 +385,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		SLASource: slaSource, LateRecords: runner.Invalidate, Rollups: runner,
 	})
 	g.Go(func() error { publishFigures(gctx, log, app, rdb, prog, c.FiguresEvery); return nil })
+	if c.Notify.SMTP.Host != "" {
+		mailer := &reportMailer{log: log, dir: dir, sent: db, audit: db.AppendAudit, send: disp.SendReport,
+			render: func(ctx context.Context, month time.Time, areas []string) ([]server.ReportFile, error) {
+				return app.MonthlyPDFs(ctx, month, reports.ID, areas)
+			}}
+		g.Go(func() error { mailer.run(gctx); return nil })
+	}
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		return abort(fmt.Errorf("listen %s: %w", c.Listen, err))
