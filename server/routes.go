@@ -14,7 +14,7 @@ func (s *Server) routes(r *gin.Engine) {
 
 	// The dashboard: one page for every route it draws, and its assets.
 	if s.web != nil {
-		for _, p := range []string{"/", "/login", "/desa/:code", "/kabupaten/:code", "/insiden", "/insiden/:id", "/audit", "/admin", "/kesiapan"} {
+		for _, p := range []string{"/", "/login", "/desa/:code", "/kabupaten/:code", "/insiden", "/insiden/:id", "/audit", "/admin", "/kesiapan", "/laporan"} {
 			r.GET(p, s.web.page)
 		}
 		r.GET("/assets/*path", s.web.asset)

@@ -239,23 +239,21 @@ func (r *Runner) Pass(ctx context.Context) (PassStats, error) {
 }
 
 // Reroll rolls every complete hour touching [from, to) again for every
-// village, MaxHoursPerPass hours at a time, and marks them: for backfill
-// after a change of rules or a restore of raw data. Hours after the newest
-// mark (and hours not complete yet) are left to the passes, which roll
-// them in order; before the first pass, Reroll may roll any complete hours,
-// and the passes then continue after them.
+// village, MaxHoursPerPass hours at a time, and marks them: for a backfill
+// or after a change of rules or a restore of raw data. A span starting
+// after the hour the passes would roll next starts there instead, so the
+// marks never have a gap; before the first pass, Reroll may roll any
+// complete hours, and the passes then continue after them.
 func (r *Runner) Reroll(ctx context.Context, from, to time.Time) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	end := r.completeBefore()
 	if last, ok, err := r.LastRolled(ctx); err != nil {
 		return err
-	} else if ok && last.Add(time.Hour).Before(end) && from.UTC().Truncate(time.Hour).After(last.Add(time.Hour)) {
-		// Hours after the newest mark are the passes' to roll: marking
-		// later ones here would make the passes skip those in between. A
-		// span that starts at or before the next hour to roll continues
-		// the marks without a gap, so it may run up to now (a backfill).
-		end = last.Add(time.Hour)
+	} else if ok && from.UTC().Truncate(time.Hour).After(last.Add(time.Hour)) {
+		// Marking hours after a gap would make the passes skip the hours
+		// in between: roll those too, so the marks stay contiguous.
+		from = last.Add(time.Hour)
 	}
 	if to.After(end) {
 		to = end

@@ -37,7 +37,7 @@ function h(tag, attrs = {}, ...children) {
     else if (k === "style") el.style.cssText = v;
     else el.setAttribute(k, v === true ? "" : v);
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -47,7 +47,7 @@ function h(tag, attrs = {}, ...children) {
 // fill replaces an element's children, skipping null and false, which
 // replaceChildren would print as text.
 function fill(el, ...children) {
-  el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  el.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
   return el;
 }
 
@@ -96,6 +96,7 @@ function header() {
   const nav = document.getElementById("nav");
   fill(nav, h("a", { href: "/", "data-link": true }, t("map")), h("a", { href: "/insiden", "data-link": true, id: "nav-incidents" }, t("incidents")),
     can("reports") ? h("a", { href: "/kesiapan", "data-link": true, id: "nav-readiness" }, t("nav_readiness")) : null,
+    can("reports") ? h("a", { href: "/laporan", "data-link": true, id: "nav-reports" }, t("nav_reports")) : null,
     can("read_audit") ? h("a", { href: "/audit", "data-link": true, id: "nav-audit" }, t("nav_audit")) : null,
     can("manage_users") || can("manage_probes") ? h("a", { href: "/admin", "data-link": true, id: "nav-admin" }, t("nav_admin")) : null,
     me ? h("span", { class: "who", id: "who", title: me.jurisdiction }, `${me.username} · ${roleName(me.role)}${me.area ? " " + me.area : ""}`) : null);
@@ -133,6 +134,7 @@ async function route() {
     if ((m = p.match(/^\/insiden\/([A-Za-z0-9_-]{1,64})$/))) return await incidentView(m[1]);
     if (p === "/audit") return await auditView();
     if (p === "/kesiapan") return await readinessView();
+    if (p === "/laporan") return await reportView();
     if (p === "/admin") return await adminView();
     return await mapView();
   } catch (err) {
@@ -1047,6 +1049,50 @@ async function readinessView() {
     );
   }
   setView("readiness", { relabel: render });
+  view().replaceChildren(root);
+  await load();
+}
+
+// ---------------------------------------------------------------- reports
+
+// reportView shows a monthly report as a printable page (the browser's
+// print makes it paper), with the PDF, XLSX and CSV the server renders.
+async function reportView() {
+  const q = new URLSearchParams(location.search);
+  const wibMonth = () => new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Jakarta", year: "numeric", month: "2-digit" }).format(new Date()).slice(0, 7);
+  const f = { kind: q.get("kind") || "sla", month: q.get("month") || wibMonth() };
+  const root = h("section", { class: "page report" });
+  let doc = null, error = "";
+  const query = (format) => `/api/v1/reports/monthly/${f.kind}?month=${encodeURIComponent(f.month)}&lang=${currentLang()}&format=${format}`;
+  const load = async () => {
+    try { doc = await api(query("json")); error = ""; } catch (err) { if (err instanceof Unauthorized) throw err; doc = null; error = err.message; }
+    render();
+  };
+  const cellText = (c, col) => {
+    if (c.Num === null || c.Num === undefined) return c.Text || "–";
+    const d = [0, 0, 1, 1, 2, 0][col.Format] ?? 1;
+    return num(c.Num, d);
+  };
+  function render() {
+    const kindSel = h("select", { id: "rp-kind", onchange: (e) => { f.kind = e.target.value; load(); } },
+      [["sla", t("report_sla")], ["readiness", t("report_readiness")], ["csirt", t("report_csirt")]].map(([v, l]) => h("option", { value: v, selected: v === f.kind }, l)));
+    const monthIn = h("input", { type: "month", id: "rp-month", value: f.month, onchange: (e) => { f.month = e.target.value || wibMonth(); load(); } });
+    fill(root,
+      h("div", { class: "controls noprint" }, h("label", {}, t("report"), kindSel), h("label", {}, t("audit_month"), monthIn),
+        ["pdf", "xlsx", "csv"].map((fmt) => h("a", { href: query(fmt), download: true, id: "rp-" + fmt }, fmt.toUpperCase())),
+        h("button", { type: "button", id: "rp-print", onclick: () => window.print() }, t("print"))),
+      error ? h("p", { class: "error" }, error) : null,
+      doc ? [
+        h("h1", { "data-testid": "report-title" }, doc.Title), h("p", { class: "muted" }, doc.Subtitle),
+        (doc.Sections || []).map((sec) => h("div", { class: "report-section" }, h("h2", {}, sec.Heading),
+          h("table", { class: "report-table" },
+            h("thead", {}, h("tr", {}, sec.Table.Columns.map((c) => h("th", { class: c.Format ? "num" : "" }, c.Heading)))),
+            h("tbody", {}, (sec.Table.Rows || []).map((row) => h("tr", {}, row.map((c, i) => h("td", { class: sec.Table.Columns[i].Format ? "num" : "" }, cellText(c, sec.Table.Columns[i]))))))),
+          (sec.Notes || []).map((n) => h("p", { class: "note" }, n)))),
+      ] : null);
+    root.dataset.loaded = doc ? "true" : "false";
+  }
+  setView("report", { relabel: load });
   view().replaceChildren(root);
   await load();
 }

@@ -113,6 +113,8 @@ export const strings = {
     weight: "Bobot", score: "Skor", pillar_connectivity: "Konektivitas", pillar_use: "Pemanfaatan", pillar_village: "Perkembangan desa",
     pillar_governance: "Tata kelola", governance_edit: "Tata kelola digital", gov_website: "Situs web desa", gov_app: "Aplikasi desa",
     gov_services: "Layanan daring", gov_note: "Catatan", save: "Simpan",
+    nav_reports: "Laporan", report: "Laporan", report_sla: "SLA per ISP dan kabupaten", report_readiness: "Kesiapan digital per kabupaten",
+    report_csirt: "Penanganan insiden CSIRT", print: "Cetak",
   },
   en: {
     map: "Map", incidents: "Incidents", logout: "Sign out", loading: "Loading…",
@@ -220,6 +222,8 @@ export const strings = {
     weight: "Weight", score: "Score", pillar_connectivity: "Connectivity", pillar_use: "Use", pillar_village: "Village development",
     pillar_governance: "Governance", governance_edit: "Digital governance", gov_website: "Village website", gov_app: "Village app",
     gov_services: "Online services", gov_note: "Note", save: "Save",
+    nav_reports: "Reports", report: "Report", report_sla: "SLA per ISP and regency", report_readiness: "Digital readiness per regency",
+    report_csirt: "CSIRT incident handling", print: "Print",
   },
 };
 
