@@ -30,6 +30,7 @@ const (
 	KindHTTP       = "http"
 	KindThroughput = "throughput"
 	KindOutage     = "outage"
+	KindUsage      = "usage"
 )
 
 // Causes of an outage the probe records.
@@ -69,6 +70,7 @@ type Sample struct {
 	HTTP       *HTTP       `json:"http,omitempty"`
 	Throughput *Throughput `json:"throughput,omitempty"`
 	Outage     *Outage     `json:"outage,omitempty"`
+	Usage      *Usage      `json:"usage,omitempty"`
 }
 
 // Time returns the sample's timestamp.
@@ -167,6 +169,31 @@ type Throughput struct {
 
 // Outage is a period the probe knows the village was cut off, recorded
 // once it is over.
+// Usage is how the village uses its link, read from the router cheaply
+// (issue 13, the readiness index's use pillar): the devices holding a DHCP
+// lease now, and the WAN interface's byte counters since boot.
+type Usage struct {
+	ActiveDevices int    `json:"active_devices"`
+	WANRxBytes    uint64 `json:"wan_rx_bytes"`
+	WANTxBytes    uint64 `json:"wan_tx_bytes"`
+	Interface     string `json:"interface,omitempty"`
+}
+
+// MaxActiveDevices bounds Usage.ActiveDevices: a village LAN, not a city.
+const MaxActiveDevices = 65535
+
+func (u *Usage) validate(p Problems, f string) {
+	if u.ActiveDevices < 0 || u.ActiveDevices > MaxActiveDevices {
+		p.add(f+".active_devices", "0 to %d", MaxActiveDevices)
+	}
+	if u.WANRxBytes > 1<<62 || u.WANTxBytes > 1<<62 {
+		p.add(f+".wan_rx_bytes", "a byte counter, below 2^62")
+	}
+	if len(u.Interface) > 32 || !tagValue(u.Interface) {
+		p.add(f+".interface", "at most 32 printable characters")
+	}
+}
+
 type Outage struct {
 	Cause   string `json:"cause"` // link, power or probe
 	StartMs int64  `json:"start_ms"`
@@ -474,6 +501,12 @@ func (s *Sample) check(p Problems, f string, oldest, newest int64) {
 			return
 		}
 		s.Outage.validate(p, f+".outage", oldest, newest)
+	case KindUsage:
+		if s.Usage == nil {
+			p.add(f+".usage", "required for kind usage")
+			return
+		}
+		s.Usage.validate(p, f+".usage")
 	default:
 		p.add(f+".kind", "unknown kind %q", s.Kind)
 	}

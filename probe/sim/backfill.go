@@ -58,9 +58,24 @@ type BackfillConfig struct {
 	ContractMbps   float64
 	// BatchRounds is how many rounds go in one request (default 360).
 	BatchRounds int
-	Workers     int // villages written at once (default 4)
-	Seed        uint64
-	Client      *http.Client
+	// UsageEvery is how often the router's usage is read (default 5 min,
+	// at whole multiples of it); Usage sets a village's devices and daily
+	// traffic (default: from the seed).
+	UsageEvery time.Duration
+	Usage      map[string]UsageProfile
+	// BaseRTTMs is the ping time to the first target (default 18 ms).
+	BaseRTTMs float64
+	Workers   int // villages written at once (default 4)
+	Seed      uint64
+	Client    *http.Client
+}
+
+// UsageProfile is a village's use of its link in a backfill: devices
+// holding a lease (at once, all day) and what the WAN moves a day (80 %
+// down, 20 % up) while the link is up.
+type UsageProfile struct {
+	Devices  int     `json:"devices"`
+	GBPerDay float64 `json:"gb_per_day"`
 }
 
 // BackfillStats says what was written.
@@ -86,6 +101,12 @@ func (c *BackfillConfig) defaults() {
 	}
 	if c.Workers <= 0 {
 		c.Workers = 4
+	}
+	if c.UsageEvery <= 0 {
+		c.UsageEvery = 5 * time.Minute
+	}
+	if c.BaseRTTMs <= 0 {
+		c.BaseRTTMs = 18
 	}
 	if c.Client == nil {
 		c.Client = &http.Client{Timeout: 2 * time.Minute}
@@ -165,7 +186,13 @@ func backfillVillage(ctx context.Context, cfg *BackfillConfig, code string, st *
 	boot := 1
 	bootAt := cfg.From.Add(-time.Duration(rng.IntN(86400)) * time.Second)
 	var down *Period // the power or probe fault in progress
-	nextSpeed := cfg.From.Add(time.Duration(rng.IntN(int(cfg.SpeedTestEvery / time.Minute))) * time.Minute)
+	nextSpeed := cfg.From.Add(time.Duration(rng.IntN(int(cfg.SpeedTestEvery/time.Minute))) * time.Minute)
+	use, ok := cfg.Usage[code]
+	if !ok {
+		use = UsageProfile{Devices: 3 + rng.IntN(40), GBPerDay: 0.5 + 19.5*rng.Float64()}
+	}
+	perMinute := use.GBPerDay * 1e9 / 1440
+	var rx, tx float64 // the WAN counters since boot
 	rounds := 0
 	for t := cfg.From; t.Before(cfg.To); t = t.Add(cfg.Interval) {
 		if err := ctx.Err(); err != nil {
@@ -173,6 +200,9 @@ func backfillVillage(ctx context.Context, cfg *BackfillConfig, code string, st *
 		}
 		if p := cfg.periodAt(code, t, PeriodPowerCut, PeriodProbeFault); p != nil {
 			down = p
+			if p.Kind == PeriodProbeFault { // the host and the link go on
+				rx, tx = rx+0.8*perMinute, tx+0.2*perMinute
+			}
 			continue // nothing from the site
 		}
 		if down != nil {
@@ -183,19 +213,24 @@ func backfillVillage(ctx context.Context, cfg *BackfillConfig, code string, st *
 			} else {
 				boot++
 				bootAt = down.End
+				rx, tx = 0, 0 // the router restarted: so did its counters
 			}
 			b.sample(jagadesa.Sample{TimeMs: t.UnixMilli(), Kind: jagadesa.KindOutage,
 				Outage: &jagadesa.Outage{Cause: cause, StartMs: down.Start.UnixMilli(), EndMs: down.End.UnixMilli(), Detail: "backfill"}})
 			down = nil
 		}
 		cut := cfg.periodAt(code, t, PeriodLinkCut) != nil
+		if !cut {
+			rx, tx = rx+0.8*perMinute, tx+0.2*perMinute
+		}
 		b.sample(jagadesa.Sample{TimeMs: t.UnixMilli(), Kind: jagadesa.KindHeartbeat, Heartbeat: &jagadesa.Heartbeat{
 			BootID: fmt.Sprintf("boot-%s-%d", code, boot), UptimeS: t.Sub(bootAt).Seconds(), ProbeStartMs: bootAt.UnixMilli(),
 			PrevClean: true, IntervalS: cfg.Interval.Seconds(), ProbeVersion: "sim-backfill"}})
 		for i, target := range backfillTargets {
 			icmp := &jagadesa.ICMP{Sent: 10}
 			if !cut {
-				base := 18.0 + 6*float64(i) + 4*math.Sin(float64(t.Unix()%86400)/86400*2*math.Pi) // evening peaks
+				base := cfg.BaseRTTMs + 6*float64(i) + 4*math.Sin(float64(t.Unix()%86400)/86400*2*math.Pi) // evening peaks
+				base = max(base, 1)
 				icmp.Received = 10
 				for range 10 {
 					icmp.RTTsMs = append(icmp.RTTsMs, math.Round((base+rng.ExpFloat64()*2)*100)/100)
@@ -204,24 +239,37 @@ func backfillVillage(ctx context.Context, cfg *BackfillConfig, code string, st *
 			}
 			b.sample(jagadesa.Sample{TimeMs: t.UnixMilli(), Kind: jagadesa.KindICMP, Target: target, ICMP: icmp})
 		}
-		if !t.Before(nextSpeed) {
+		onUsage := t.UnixNano()%int64(cfg.UsageEvery) == 0
+		// Speed tests run at a usage reading's minute, just before it, so
+		// the reading that includes their bytes falls in the same hour.
+		if !t.Before(nextSpeed) && onUsage {
 			nextSpeed = nextSpeed.Add(cfg.SpeedTestEvery)
 			if !cut {
-				down, up := cfg.ContractMbps*(0.93+0.05*rng.Float64()), cfg.ContractMbps*(0.9+0.05*rng.Float64())
+				dl, ul := cfg.ContractMbps*(0.93+0.05*rng.Float64()), cfg.ContractMbps*(0.9+0.05*rng.Float64())
 				if p := cfg.periodAt(code, t, PeriodSlow); p != nil {
-					down, up = p.Mbps, p.UploadMbps
-					if up == 0 {
-						up = p.Mbps
+					dl, ul = p.Mbps, p.UploadMbps
+					if ul == 0 {
+						ul = p.Mbps
 					}
 				}
 				for _, d := range []struct {
 					dir  string
 					mbps float64
-				}{{"download", down}, {"upload", up}} {
+				}{{"download", dl}, {"upload", ul}} {
+					bytes := int64(d.mbps * 1e6 / 8 * 10)
+					if d.dir == "download" {
+						rx += float64(bytes)
+					} else {
+						tx += float64(bytes)
+					}
 					b.sample(jagadesa.Sample{TimeMs: t.Add(time.Second).UnixMilli(), Kind: jagadesa.KindThroughput, Target: "speedtest",
-						Throughput: &jagadesa.Throughput{Direction: d.dir, Mbps: d.mbps, Bytes: int64(d.mbps * 1e6 / 8 * 10), DurationMs: 10000}})
+						Throughput: &jagadesa.Throughput{Direction: d.dir, Mbps: d.mbps, Bytes: bytes, DurationMs: 10000}})
 				}
 			}
+		}
+		if onUsage {
+			b.sample(jagadesa.Sample{TimeMs: t.Add(2 * time.Second).UnixMilli(), Kind: jagadesa.KindUsage, Usage: &jagadesa.Usage{
+				ActiveDevices: use.Devices, WANRxBytes: uint64(rx), WANTxBytes: uint64(tx), Interface: "wan"}})
 		}
 		rounds++
 		if rounds%cfg.BatchRounds == 0 {

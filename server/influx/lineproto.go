@@ -21,6 +21,7 @@ const (
 	MeasDNS        = "dns"
 	MeasHTTP       = "http"
 	MeasThroughput = "throughput"
+	MeasUsage      = "usage"
 	MeasOutage     = "outage"
 )
 
@@ -84,6 +85,8 @@ func (e *Encoder) AppendReport(buf []byte, r *jagadesa.Report, regency string) (
 			err = e.throughput(r, regency, s, t)
 		case jagadesa.KindOutage:
 			err = e.outage(r, regency, s)
+		case jagadesa.KindUsage:
+			err = e.usage(r, regency, s, t)
 		default:
 			continue
 		}
@@ -274,6 +277,24 @@ func (e *Encoder) throughput(r *jagadesa.Report, regency string, s *jagadesa.Sam
 	}
 	if x.Error != "" {
 		e.enc.AddField("error", str(x.Error))
+	}
+	e.enc.AddField("seq", lineprotocol.IntValue(int64(s.Seq)))
+	e.enc.EndLine(t)
+	return nil
+}
+
+// usage points carry the router's counters as they were: the rollups turn
+// them into devices a day, days with traffic and bytes a month.
+func (e *Encoder) usage(r *jagadesa.Report, regency string, s *jagadesa.Sample, t time.Time) error {
+	u := s.Usage
+	if err := e.begin(MeasUsage, tag{"probe", r.Probe}, tag{"regency", regency}, tag{"village", r.Village}); err != nil {
+		return err
+	}
+	e.enc.AddField("active_devices", flt(float64(u.ActiveDevices)))
+	e.enc.AddField("wan_rx_bytes", flt(float64(u.WANRxBytes)))
+	e.enc.AddField("wan_tx_bytes", flt(float64(u.WANTxBytes)))
+	if u.Interface != "" {
+		e.enc.AddField("interface", str(u.Interface))
 	}
 	e.enc.AddField("seq", lineprotocol.IntValue(int64(s.Seq)))
 	e.enc.EndLine(t)

@@ -24,6 +24,7 @@ const (
 	MeasAvail1d    = "avail_1d"        // per village, WIB days: what MonthInputs reads
 	MeasThroughput = "throughput_test" // per village and direction, one point per test
 	MeasMark       = "rollup_mark"     // one point per hour rolled for every village
+	MeasUsage1h    = "usage_1h"        // per village, hours: the router's use of the link
 )
 
 // Raw measurements read (docs/schema.md).
@@ -32,6 +33,7 @@ const (
 	rawHeartbeat  = "heartbeat"
 	rawThroughput = "throughput"
 	rawOutage     = "outage"
+	rawUsage      = "usage"
 )
 
 const step5m = 5 * time.Minute
@@ -191,7 +193,135 @@ func (ro *roller) rawHour(ctx context.Context, h time.Time, villages []string, w
 			w.throughput(t.village, t.direction, t.t, t.mbps)
 		}
 	}
+	if err := ro.usageHour(ctx, h, vf, w); err != nil {
+		return nil, err
+	}
 	return raw, nil
+}
+
+// usageHour rolls the routers' use of the link over [h, h+1h) per
+// village: the most devices holding a lease at once, and the bytes the
+// WAN counters moved (each probe's counters taken pair by pair from the
+// last reading before the hour; a counter that went down restarted, and
+// counts from zero).
+func (ro *roller) usageHour(ctx context.Context, h time.Time, vf string, w *encoder) error {
+	type reading struct {
+		t            time.Time
+		dev, rx, tx  float64
+		hasRx, hasTx bool
+		hasDev       bool
+	}
+	type key struct{ village, probe string }
+	byProbe := map[key]map[int64]*reading{}
+	q := fmt.Sprintf(`from(bucket: %s)
+  |> range(start: %s, stop: %s)
+  |> filter(fn: (r) => r._measurement == %q and (r._field == "active_devices" or r._field == "wan_rx_bytes" or r._field == "wan_tx_bytes") and %s)
+  |> keep(columns: ["_time", "_value", "_field", "village", "probe"])`,
+		fluxStr(ro.db.cfg.RawBucket), fluxTime(h.Add(-ro.rules.MaxInterval*3)), fluxStop(h.Add(time.Hour)), rawUsage, vf)
+	err := ro.db.each(ctx, q, func(r *query.FluxRecord) {
+		v, _ := r.ValueByKey("village").(string)
+		x, ok := r.Value().(float64)
+		if v == "" || !ok {
+			return
+		}
+		probe, _ := r.ValueByKey("probe").(string)
+		k := key{v, probe}
+		if byProbe[k] == nil {
+			byProbe[k] = map[int64]*reading{}
+		}
+		rd := byProbe[k][r.Time().UnixNano()]
+		if rd == nil {
+			rd = &reading{t: r.Time()}
+			byProbe[k][r.Time().UnixNano()] = rd
+		}
+		switch r.Field() {
+		case "active_devices":
+			rd.dev, rd.hasDev = x, true
+		case "wan_rx_bytes":
+			rd.rx, rd.hasRx = x, true
+		case "wan_tx_bytes":
+			rd.tx, rd.hasTx = x, true
+		}
+	})
+	if err != nil {
+		return err
+	}
+	type sum struct {
+		dev, rx, tx float64
+		n           int
+	}
+	sums := map[string]*sum{}
+	delta := func(prev, cur float64) float64 {
+		if cur >= prev {
+			return cur - prev
+		}
+		return cur // the counter restarted (a reboot)
+	}
+	for k, m := range byProbe {
+		rs := make([]*reading, 0, len(m))
+		for _, rd := range m {
+			rs = append(rs, rd)
+		}
+		slices.SortFunc(rs, func(a, b *reading) int { return a.t.Compare(b.t) })
+		var prev *reading
+		for _, rd := range rs {
+			if rd.t.Before(h) {
+				prev = rd
+				continue
+			}
+			su := sums[k.village]
+			if su == nil {
+				su = &sum{}
+				sums[k.village] = su
+			}
+			su.n++
+			if rd.hasDev {
+				su.dev = max(su.dev, rd.dev)
+			}
+			if prev != nil && prev.hasRx && rd.hasRx {
+				su.rx += delta(prev.rx, rd.rx)
+			}
+			if prev != nil && prev.hasTx && rd.hasTx {
+				su.tx += delta(prev.tx, rd.tx)
+			}
+			prev = rd
+		}
+	}
+	// The probe's own speed tests go through the same WAN counters: what
+	// they moved is not the village's use.
+	if len(sums) > 0 {
+		q = fmt.Sprintf(`from(bucket: %s)
+  |> range(start: %s, stop: %s)
+  |> filter(fn: (r) => r._measurement == %q and r._field == "bytes" and %s)
+  |> keep(columns: ["_time", "_value", "village", "direction"])`,
+			fluxStr(ro.db.cfg.RawBucket), fluxTime(h), fluxStop(h.Add(time.Hour)), rawThroughput, vf)
+		err = ro.db.each(ctx, q, func(r *query.FluxRecord) {
+			v, _ := r.ValueByKey("village").(string)
+			b, ok := r.Value().(float64)
+			su := sums[v]
+			if su == nil || !ok {
+				return
+			}
+			if dir, _ := r.ValueByKey("direction").(string); dir == "upload" {
+				su.tx = max(0, su.tx-b)
+			} else {
+				su.rx = max(0, su.rx-b)
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, v := range slices.Sorted(maps.Keys(sums)) {
+		su := sums[v]
+		w.start(MeasUsage1h, "village", v)
+		w.float("devices_max", su.dev)
+		w.float("rx_bytes", su.rx)
+		w.float("tx_bytes", su.tx)
+		w.float("samples", float64(su.n))
+		w.end(h)
+	}
+	return nil
 }
 
 // rollHour rolls the hour [h, h+1h) for villages (nil: every village with

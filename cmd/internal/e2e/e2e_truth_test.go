@@ -64,6 +64,9 @@ func TestSLAMatchesTheScheduleByHand(t *testing.T) {
 		{Village: kemuning, Kind: sim.PeriodLinkCut, Start: at(20, 6, 0), End: at(21, 0, 0)},      // 1080 min
 		{Village: kemuning, Kind: sim.PeriodLinkCut, Start: at(25, 14, 0), End: at(25, 14, 30)},   // 30 min
 		{Village: slow, Kind: sim.PeriodSlow, Start: at(1, 0, 0).Add(-2 * time.Hour), End: at(30, 23, 59).Add(3 * time.Hour), Mbps: 60},
+		// Fixed speeds for the readiness index's connectivity pillar.
+		{Village: krandegan, Kind: sim.PeriodSlow, Start: at(1, 0, 0).Add(-2 * time.Hour), End: at(30, 23, 59).Add(3 * time.Hour), Mbps: 95, UploadMbps: 90},
+		{Village: kemuning, Kind: sim.PeriodSlow, Start: at(1, 0, 0).Add(-2 * time.Hour), End: at(30, 23, 59).Add(3 * time.Hour), Mbps: 70, UploadMbps: 60},
 	}
 	code, b := call(t, "POST", base+"/api/v1/maintenance", admin, fmt.Sprintf(`{"kind":"maintenance","start":%q,"end":%q,"isp":"Telkom Indonesia","reason":"Pemeliharaan terjadwal Telkom, pengumuman 45/XI/2026"}`,
 		at(12, 1, 0).Format(time.RFC3339), at(12, 3, 0).Format(time.RFC3339)))
@@ -73,7 +76,8 @@ func TestSLAMatchesTheScheduleByHand(t *testing.T) {
 	from, to := at(1, 0, 0).Add(-2*time.Hour), at(30, 23, 59).Add(2*time.Hour)
 	began := time.Now()
 	st, err := sim.Backfill(ctx, sim.BackfillConfig{Server: base, AdminToken: admin, Villages: []string{krandegan, kemuning, slow},
-		From: from, To: to, Schedule: schedule, Workers: 3, Seed: 7})
+		From: from, To: to, Schedule: schedule, Workers: 3, Seed: 7, BaseRTTMs: 8,
+		Usage: map[string]sim.UsageProfile{krandegan: {Devices: 30, GBPerDay: 8}, kemuning: {Devices: 12, GBPerDay: 1.5}, slow: {Devices: 4, GBPerDay: 0.02}}})
 	if err != nil {
 		t.Fatalf("backfill: %v\n%s", err, log.String())
 	}
@@ -160,6 +164,61 @@ func TestSLAMatchesTheScheduleByHand(t *testing.T) {
 		s.Result.Throughput.Download.Mean == nil || *s.Result.Throughput.Download.Mean != 60 {
 		t.Errorf("slow village: T %v D %v A %v throughput %s mean %v", s.Total, s.Downtime, pct(s.Availability), s.Verdict, s.Result.Throughput.Download.Mean)
 	}
+	// The readiness index of the three villages, worked by hand (the
+	// goalposts of docs/readiness.md; governance entered below):
+	//
+	// Krandegan. C: uptime 99.72 % ≥ 99.5 → 100; download 95 → 95; upload
+	//   90 → 90; latency (pings at 8–13 ms) < 20 → 100; loss 0 → 100:
+	//   0.35·100 + 0.30·95 + 0.20·90 + 0.10·100 + 0.05·100 = 96.5.
+	//   U: 30 devices → 60; traffic every day → 100; 8 GB a day × 42,896
+	//   minutes up ÷ 1,440 = 238.3 GB ≥ 200 → 100: 0.4·60 + 0.3·100 + 0.3·100 = 84.
+	//   V: IDM 0.8919 → (0.8919 − 0.4907)/0.5093 = 78.775. G: website,
+	//   app, 3 services → 30 + 30 + 40·3/5 = 84.
+	//   Score = 0.4·96.5 + 0.2·84 + 0.2·78.775 + 0.2·84 = 87.955.
+	// Kemuning. C: uptime (97.4198 − 90)/9.5 = 78.103; 70; 60; 100; 100:
+	//   27.336 + 21 + 12 + 10 + 5 = 75.336. U: 12 devices → 24; every day
+	//   (the 20th still moved 0.375 GB before its cut) → 100; 1.5 GB a day
+	//   × 41,970 minutes (the probe fault's hour counts: the link worked)
+	//   ÷ 1,440 = 43.719 GB → 21.859: 9.6 + 30 + 6.558 = 46.158. V: IDM
+	//   0.8411 → 68.800. G: website, 1 service → 30 + 8 = 38.
+	//   Score = 30.134 + 9.232 + 13.760 + 7.6 = 60.726.
+	// Kalimandi (the slow one). C: 35 + 0.3·60 + 0.2·60 + 10 + 5 = 80.
+	//   U: 4 devices → 8; 20 MB a day, below the 50 MB of a day with
+	//   traffic → 0; 0.6 GB → 0.3: 3.2 + 0 + 0.09 = 3.29. V: IDM 0.6062 →
+	//   22.678. G: entered as none → 0.
+	//   Score = 32 + 0.658 + 4.536 + 0 = 37.194.
+	for _, g := range []struct{ code, body string }{
+		{krandegan, `{"website":true,"app":true,"online_services":3}`},
+		{kemuning, `{"website":true,"app":false,"online_services":1}`},
+		{slow, `{"website":false,"app":false,"online_services":0}`},
+	} {
+		if code, b := call(t, "PUT", base+"/api/v1/governance/"+g.code, admin, g.body); code != 200 {
+			t.Fatalf("governance %s: %d %s", g.code, code, b)
+		}
+	}
+	for _, want := range []struct {
+		code                       string
+		score, conn, use, vil, gov float64
+	}{
+		{krandegan, 87.955, 96.5, 84, 78.775, 84},
+		{kemuning, 60.726, 75.336, 46.158, 68.800, 38},
+		{slow, 37.194, 80, 3.29, 22.678, 0},
+	} {
+		code, b := call(t, "GET", base+"/api/v1/readiness/villages/"+want.code+"?month=2026-11", admin, "")
+		var r struct {
+			Score   *float64
+			Pillars map[string]*float64
+		}
+		if code != 200 || json.Unmarshal(b, &r) != nil {
+			t.Fatalf("readiness %s: %d %s", want.code, code, b)
+		}
+		near := func(p *float64, w float64) bool { return p != nil && math.Abs(*p-w) <= 0.1 }
+		if !near(r.Score, want.score) || !near(r.Pillars["connectivity"], want.conn) || !near(r.Pillars["use"], want.use) ||
+			!near(r.Pillars["village"], want.vil) || !near(r.Pillars["governance"], want.gov) {
+			t.Errorf("readiness of %s: %s; want score %.3f (C %.3f U %.3f V %.3f G %.3f)", want.code, b, want.score, want.conn, want.use, want.vil, want.gov)
+		}
+	}
+
 	// The month's figures are published for Grafana: this month's, for
 	// the three programme villages.
 	store, err := influx.New(influx.Config{URL: ifx.URL, Bucket: bucket + "/rollup", Timeout: 10 * time.Second})

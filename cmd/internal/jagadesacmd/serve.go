@@ -30,6 +30,7 @@ import (
 	"github.com/jagadesa/jagadesa/server/influx"
 	"github.com/jagadesa/jagadesa/server/ingest"
 	"github.com/jagadesa/jagadesa/server/notify"
+	"github.com/jagadesa/jagadesa/server/readiness"
 	"github.com/jagadesa/jagadesa/server/reports"
 	"github.com/jagadesa/jagadesa/server/rollup"
 	"github.com/jagadesa/jagadesa/server/route"
@@ -96,6 +97,27 @@ func (c *serveConfig) rollupBucket() string {
 		return db + "/rollup"
 	}
 	return c.InfluxBucket + "_rollup"
+}
+
+// rollupReadiness gives the readiness index's use pillar from the
+// rollups (connectivity comes from the month's SLA).
+type rollupReadiness struct{ r *rollup.Reader }
+
+func (s rollupReadiness) ReadinessInputs(ctx context.Context, month time.Time, villages []string) (map[string]readiness.Connectivity, map[string]readiness.Use, error) {
+	data, err := s.r.MonthUse(ctx, month, villages)
+	if err != nil {
+		return nil, nil, err
+	}
+	start, end := sla.MonthRange(month)
+	inMonth := end.Sub(start).Hours() / 24
+	out := make(map[string]readiness.Use, len(data))
+	for code, d := range data {
+		devices, days := d.DevicesPerDay, d.DaysWithTraffic
+		// A month's volume, from the days the router reported.
+		gb := d.Bytes / 1e9 * inMonth / float64(d.Days)
+		out[code] = readiness.Use{ActiveDevicesPerDay: &devices, DaysWithTraffic: &days, Days: d.Days, GBPerMonth: &gb}
+	}
+	return nil, out, nil
 }
 
 // rollupSLA gives the SLA engine's inputs from the rollups.
@@ -308,7 +330,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	runner := rollup.NewRunner(rdb, rollup.RunnerOptions{Logger: log, LateWindow: c.MaxRecordAge})
 	g.Go(func() error { return runner.Run(gctx) })
-	slaSource := rollupSLA{rollup.NewReader(rdb, rollup.ReaderOptions{ReferenceTargets: c.ReferenceTargets})}
+	reader := rollup.NewReader(rdb, rollup.ReaderOptions{ReferenceTargets: c.ReferenceTargets})
+	slaSource := rollupSLA{reader}
 	if c.Notify.Telegram.Token != "" {
 		// Each team's chats act for that team only.
 		chats := map[string]string{}
@@ -382,7 +405,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Incidents: mgr, IncidentStore: db, Reporter: db, Metrics: metrics, MetricsToken: c.MetricsToken,
 		Users: db, ProbeAdmin: db, ProbeKeyTOFU: c.ProbeKeyTOFU, Audit: db, Directory: dir, Governance: db, Windows: db,
 		MaxRecordAge: c.MaxRecordAge, ProbeRecordsPerMinute: c.ProbeRecordsPerMinute,
-		SLASource: slaSource, LateRecords: runner.Invalidate, Rollups: runner,
+		SLASource: slaSource, LateRecords: runner.Invalidate, Rollups: runner, ReadinessSource: rollupReadiness{reader},
 	})
 	g.Go(func() error { publishFigures(gctx, log, app, rdb, prog, c.FiguresEvery); return nil })
 	if c.Notify.SMTP.Host != "" {
