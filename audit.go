@@ -70,6 +70,7 @@ var AuditActions = map[string][2]string{
 	"window_delete":        {"Jendela pengecualian SLA dicabut", "SLA exclusion window withdrawn"},
 	"rollup_reroll":        {"Ringkasan data dihitung ulang", "Rollups recomputed"},
 	"report_mailed":        {"Laporan bulanan dikirim", "Monthly reports e-mailed"},
+	"evidence_pack":        {"Paket bukti SLA diunduh", "SLA evidence pack downloaded"},
 }
 
 // AuditQuery selects audit events: zero fields match everything.

@@ -74,6 +74,7 @@ func (s *Server) routes(r *gin.Engine) {
 	staff.POST("/governance/import", s.handleImportGovernance)
 	// SLA evidence against each ISP, per village link and calendar month.
 	staff.GET("/sla/villages/:code", s.handleVillageSLA)
+	staff.GET("/sla/villages/:code/evidence", s.handleEvidencePack)
 	staff.GET("/sla/isps", s.handleSLAGroups(sla.ByISP))
 	staff.GET("/sla/groups", s.handleSLAGroups(sla.ByRegency))
 	staff.GET("/maintenance", s.handleWindows)

@@ -27,6 +27,16 @@ var keyMigrations = []string{
 		updated_at INTEGER NOT NULL,
 		PRIMARY KEY (probe, stream)
 	)`,
+	// Every key a probe ever had, never deleted: the evidence of a month
+	// before a router was re-flashed is still checked with its old key.
+	`CREATE TABLE IF NOT EXISTS probe_key_history (
+		probe         TEXT NOT NULL,
+		public_key    BLOB NOT NULL,
+		registered_at INTEGER NOT NULL,
+		registered_by TEXT NOT NULL,
+		PRIMARY KEY (probe, public_key)
+	)`,
+	`INSERT OR IGNORE INTO probe_key_history(probe, public_key, registered_at, registered_by) SELECT probe, public_key, registered_at, registered_by FROM probe_keys`,
 	// What accepted batches mean for incidents, until applied (batches.go).
 	`CREATE TABLE IF NOT EXISTS outbox (
 		id         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -103,6 +113,10 @@ func (d *DB) SetProbeKey(ctx context.Context, probe string, pub ed25519.PublicKe
 		probe, []byte(k.PublicKey), k.RegisteredAt.UnixMilli(), by); err != nil {
 		return jagadesa.ProbeKey{}, fmt.Errorf("sqlite: register key: %w", err)
 	}
+	if _, err := d.db.ExecContext(ctx, `INSERT OR IGNORE INTO probe_key_history(probe, public_key, registered_at, registered_by) VALUES(?, ?, ?, ?)`,
+		probe, []byte(k.PublicKey), k.RegisteredAt.UnixMilli(), by); err != nil {
+		return jagadesa.ProbeKey{}, fmt.Errorf("sqlite: register key: %w", err)
+	}
 	d.keys[probe] = k
 	return k, nil
 }
@@ -139,6 +153,30 @@ func (d *DB) ResetProbeKey(ctx context.Context, probe string) error {
 		}
 	}
 	return nil
+}
+
+// KeyHistory returns every key the probes of a village ever had (with
+// their probe), oldest first: what an evidence pack needs to verify a
+// month that spans a re-flashed or replaced router.
+func (d *DB) KeyHistory(ctx context.Context, village string) ([]jagadesa.ProbeKey, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT h.probe, h.public_key, h.registered_at, h.registered_by FROM probe_key_history h
+		JOIN probes p ON p.id = h.probe WHERE p.village = ? ORDER BY h.registered_at, h.rowid`, village)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: key history: %w", err)
+	}
+	defer rows.Close()
+	var out []jagadesa.ProbeKey
+	for rows.Next() {
+		var k jagadesa.ProbeKey
+		var pub []byte
+		var at int64
+		if err := rows.Scan(&k.Probe, &pub, &at, &k.RegisteredBy); err != nil {
+			return nil, fmt.Errorf("sqlite: key history: %w", err)
+		}
+		k.PublicKey, k.RegisteredAt = ed25519.PublicKey(pub), time.UnixMilli(at).UTC()
+		out = append(out, k)
+	}
+	return out, rows.Err()
 }
 
 // StreamSeq returns the highest record number accepted on a probe's

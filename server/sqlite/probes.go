@@ -163,6 +163,10 @@ func (d *DB) EnrollProbe(ctx context.Context, spec EnrollSpec) (jagadesa.Probe, 
 			p.ID, []byte(key.PublicKey), now.UnixMilli(), key.RegisteredBy); err != nil {
 			return jagadesa.Probe{}, "", fmt.Errorf("sqlite: enroll: %w", err)
 		}
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO probe_key_history(probe, public_key, registered_at, registered_by) VALUES(?, ?, ?, ?)`,
+			p.ID, []byte(key.PublicKey), now.UnixMilli(), key.RegisteredBy); err != nil {
+			return jagadesa.Probe{}, "", fmt.Errorf("sqlite: enroll: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return jagadesa.Probe{}, "", fmt.Errorf("sqlite: enroll: %w", err)

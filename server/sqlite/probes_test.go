@@ -212,3 +212,40 @@ func TestAuditLog(t *testing.T) {
 		t.Errorf("window: %+v", got)
 	}
 }
+
+// Every key a village's probes ever had stays listed: after a reset and
+// a replacement, the old keys still verify the old batches.
+func TestKeyHistory(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	d := openTest(t, dir)
+	p, _, _ := d.CreateProbe(ctx, "33.06.08.2005")
+	k1, _, _ := ed25519.GenerateKey(nil)
+	k2, _, _ := ed25519.GenerateKey(nil)
+	k3, _, _ := ed25519.GenerateKey(nil)
+	if _, err := d.SetProbeKey(ctx, p.ID, k1, "probe"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.ResetProbeKey(ctx, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.SetProbeKey(ctx, p.ID, k2, "probe"); err != nil {
+		t.Fatal(err)
+	}
+	nu, _, err := d.EnrollProbe(ctx, EnrollSpec{Village: "33.06.08.2005", Replace: true, Key: k3, By: "tek"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, _ := d.CreateProbe(ctx, "33.06.08.2007")
+	d.SetProbeKey(ctx, other.ID, k1, "probe")
+	d.Close()
+	d = openTest(t, dir)
+	defer d.Close()
+	h, err := d.KeyHistory(ctx, "33.06.08.2005")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != 3 || !h[0].PublicKey.Equal(k1) || h[0].Probe != p.ID || !h[1].PublicKey.Equal(k2) || h[2].Probe != nu.ID || !h[2].PublicKey.Equal(k3) {
+		t.Errorf("history %+v", h)
+	}
+}

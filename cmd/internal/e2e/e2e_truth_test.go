@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -216,6 +220,45 @@ func TestSLAMatchesTheScheduleByHand(t *testing.T) {
 		if !near(r.Score, want.score) || !near(r.Pillars["connectivity"], want.conn) || !near(r.Pillars["use"], want.use) ||
 			!near(r.Pillars["village"], want.vil) || !near(r.Pillars["governance"], want.gov) {
 			t.Errorf("readiness of %s: %s; want score %.3f (C %.3f U %.3f V %.3f G %.3f)", want.code, b, want.score, want.conn, want.use, want.vil, want.gov)
+		}
+	}
+
+	// Kemuning's evidence pack for the dispute with its ISP: the same
+	// bytes twice, and every signature checks out with OpenSSL alone.
+	var packs [2][]byte
+	for i := range packs {
+		code, b := call(t, "GET", base+"/api/v1/sla/villages/"+kemuning+"/evidence?month=2026-11", admin, "")
+		if code != 200 || !strings.HasPrefix(string(b), "PK") {
+			t.Fatalf("evidence pack: %d %.200s", code, b)
+		}
+		packs[i] = b
+	}
+	if !bytes.Equal(packs[0], packs[1]) {
+		t.Error("the evidence pack is not the same bytes twice")
+	}
+	unpacked := t.TempDir()
+	zr, err := zip.NewReader(bytes.NewReader(packs[0]), int64(len(packs[0])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range zr.File {
+		path := filepath.Join(unpacked, filepath.FromSlash(f.Name))
+		if !strings.HasPrefix(path, unpacked+string(filepath.Separator)) {
+			t.Fatalf("pack member %q escapes", f.Name)
+		}
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		rc, _ := f.Open()
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		if err := os.WriteFile(path, b, f.Mode()|0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, cmd := range [][]string{{"sha256sum", "-c", "--quiet", "SHA256SUMS"}, {"sh", "verify.sh"}} {
+		c := exec.Command(cmd[0], cmd[1:]...)
+		c.Dir = unpacked
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Errorf("%v in the evidence pack: %v\n%.2000s", cmd, err, out)
 		}
 	}
 
