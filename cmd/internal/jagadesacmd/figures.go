@@ -71,7 +71,8 @@ func publishMonth(ctx context.Context, srv *server.Server, db *rollup.DB, prog m
 		f.Numbers = map[string]*float64{"availability_pct": r.AvailabilityPct, "downtime_min": num(r.DowntimeMin), "excluded_min": num(r.ExcludedMin),
 			"total_min": num(r.TotalMin), "unknown_min": num(r.UnknownMin), "restitution_idr": rest,
 			"throughput_mean_mbps": r.Throughput.Download.MeanMbps, "latency_median_ms": r.LatencyMs.Value, "loss_pct": r.LossPct.Value,
-			"all_met": flag(r.Status == sla.AllMet), "below": flag(r.Status == sla.Below), "no_data": flag(r.Status == sla.StatusNone)}
+			"all_met": flag(r.Status == sla.AllMet), "below": flag(r.Status == sla.Below), "no_data": flag(r.Status == sla.StatusNone),
+			"restitution_due": flag(r.RestitutionDue)}
 		f.Texts = map[string]string{"status": string(r.Status), "throughput_verdict": string(r.ThroughputVerdict)}
 		figs = append(figs, f)
 	}
