@@ -130,7 +130,23 @@ type Heartbeat struct {
 	Rejected     uint64  `json:"rejected"`       // records the server refused, since the probe started
 	IntervalS    float64 `json:"interval_s"`     // the probe's measurement interval
 	ProbeVersion string  `json:"probe_version"`
+	// Mode is where the probe runs: ModeRouter (the village's router) or
+	// ModeAppliance (a box on the LAN beside an ISP-managed CPE).
+	Mode string `json:"mode,omitempty"`
+	// Cannot lists the collectors this site cannot run (e.g. "usage",
+	// "conntrack", "listening_ports"): what the village page says the
+	// probe cannot see, instead of a warning every round.
+	Cannot []string `json:"cannot,omitempty"`
 }
+
+// Probe deployment modes (Heartbeat.Mode, jagadesa-probe --mode).
+const (
+	ModeRouter    = "router"
+	ModeAppliance = "appliance"
+)
+
+// MaxCannot bounds Heartbeat.Cannot.
+const MaxCannot = 24
 
 // DNS is one lookup of Target (a name) through one resolver.
 type DNS struct {
@@ -578,6 +594,20 @@ func (h *Heartbeat) validate(p Problems, f string) {
 	}
 	if len(h.ProbeVersion) > 64 || !printable(h.ProbeVersion) {
 		p.add(f+".probe_version", "at most 64 printable characters")
+	}
+	switch h.Mode {
+	case "", ModeRouter, ModeAppliance:
+	default:
+		p.add(f+".mode", "router or appliance")
+	}
+	if len(h.Cannot) > MaxCannot {
+		p.add(f+".cannot", "at most %d collectors", MaxCannot)
+	}
+	for _, c := range h.Cannot {
+		if c == "" || len(c) > 32 || strings.Trim(c, "abcdefghijklmnopqrstuvwxyz0123456789_") != "" {
+			p.add(f+".cannot", "collector names of a-z, 0-9 and _, at most 32 each")
+			break
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ package status
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -65,7 +66,17 @@ type village struct {
 	targets  map[string]*Target
 	download *speed // latest successful throughput test per direction
 	upload   *speed
+	site     *Site // what the latest heartbeat said of the site
 	h        hysteresis
+}
+
+// Site is what a village's probe says it can see: where it runs, what it
+// cannot collect there, and its version (the latest heartbeat's).
+type Site struct {
+	Mode         string    `json:"mode,omitempty"`
+	Cannot       []string  `json:"cannot,omitempty"`
+	ProbeVersion string    `json:"probe_version,omitempty"`
+	At           time.Time `json:"at"`
 }
 
 // hysteresis is what turns per-round verdicts into a status people can
@@ -162,6 +173,8 @@ type View struct {
 	RawStatus jagadesa.Status `json:"raw_status"`
 	RawReason string          `json:"raw_reason,omitempty"`
 	Targets   []Target        `json:"targets,omitempty"`
+	// Site is what the probe says it can and cannot see there.
+	Site *Site `json:"site,omitempty"`
 
 	// The latest throughput tests, null until the probe has run one.
 	// OtherMbps is the village's own traffic during the latest download,
@@ -223,6 +236,9 @@ func (e *Engine) Observe(r *jagadesa.Report) {
 		case jagadesa.KindHeartbeat:
 			if iv := time.Duration(s.Heartbeat.IntervalS * float64(time.Second)); iv > 0 {
 				v.interval = iv
+			}
+			if hb := s.Heartbeat; v.site == nil || t.After(v.site.At) {
+				v.site = &Site{Mode: hb.Mode, Cannot: slices.Clone(hb.Cannot), ProbeVersion: hb.ProbeVersion, At: t}
 			}
 		case jagadesa.KindICMP:
 			tg := v.targets[s.Target]
@@ -374,7 +390,7 @@ func (e *Engine) judge(v *village, m measures, now time.Time) (st jagadesa.Statu
 }
 
 func (e *Engine) view(v *village, now time.Time) View {
-	out := View{Probe: v.probe}
+	out := View{Probe: v.probe, Site: v.site}
 	if !v.lastSeen.IsZero() {
 		ls := v.lastSeen
 		out.LastSeen = &ls

@@ -445,6 +445,12 @@ async function villageView(code) {
       [t("rtt"), `${num(v.rtt_ms)} ms`], [t("loss"), `${num(v.loss_pct)}%`],
       [t("reason"), v.reason ? reasonText(v.reason, v.silent_s) : "–"],
     ];
+    // What the probe says this site lets it see (router or appliance).
+    if (v.site) {
+      facts.push([t("site_mode"), h("span", { "data-testid": "site-mode" }, has("mode_" + v.site.mode) ? t("mode_" + v.site.mode) : (v.site.mode || "–"))]);
+      facts.push([t("site_cannot"), h("span", { "data-testid": "site-cannot" }, (v.site.cannot || []).length
+        ? v.site.cannot.map((c) => (has("cannot_" + c) ? t("cannot_" + c) : c)).join(", ") : t("site_sees_all"))]);
+    }
     // The hysteresis: a degradation too young to show, or a recovery too
     // young to trust, is visible as the latest round's own verdict.
     if (v.degraded_since) facts.push([t("degraded_since"), when(v.degraded_since)]);

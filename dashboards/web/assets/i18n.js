@@ -115,6 +115,11 @@ export const strings = {
     gov_services: "Layanan daring", gov_note: "Catatan", save: "Simpan",
     nav_reports: "Laporan", report: "Laporan", report_sla: "SLA per ISP dan kabupaten", report_readiness: "Kesiapan digital per kabupaten",
     report_csirt: "Penanganan insiden CSIRT", print: "Cetak",
+    site_mode: "Probe berjalan di", mode_router: "router desa", mode_appliance: "perangkat di samping CPE ISP",
+    site_cannot: "Tidak terlihat dari sini", site_sees_all: "semua pemeriksaan berjalan",
+    cannot_usage: "pemakaian (sewa DHCP, penghitung WAN)", cannot_conntrack: "koneksi keluar (conntrack)",
+    cannot_listening_ports: "port yang terbuka", cannot_auth_log: "log masuk router", cannot_config_files: "berkas konfigurasi router",
+    cannot_dns_upstreams: "DNS hulu router", cannot_gateway_services: "layanan manajemen gateway",
   },
   en: {
     map: "Map", incidents: "Incidents", logout: "Sign out", loading: "Loading…",
@@ -224,6 +229,11 @@ export const strings = {
     gov_services: "Online services", gov_note: "Note", save: "Save",
     nav_reports: "Reports", report: "Report", report_sla: "SLA per ISP and regency", report_readiness: "Digital readiness per regency",
     report_csirt: "CSIRT incident handling", print: "Print",
+    site_mode: "Probe runs on", mode_router: "the village router", mode_appliance: "a box beside the ISP's CPE",
+    site_cannot: "Not visible from here", site_sees_all: "every check runs",
+    cannot_usage: "use (DHCP leases, WAN counters)", cannot_conntrack: "outbound connections (conntrack)",
+    cannot_listening_ports: "open ports", cannot_auth_log: "the router's login log", cannot_config_files: "the router's config files",
+    cannot_dns_upstreams: "the router's DNS upstreams", cannot_gateway_services: "the gateway's management services",
   },
 };
 
