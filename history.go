@@ -20,6 +20,14 @@ type History struct {
 	Outages    []OutageSpan     `json:"outages"`
 	Events     []EventRecord    `json:"events"`
 	Throughput []ThroughputTest `json:"throughput"`
+	// LANSpeed are villagers' own speed tests from the probe's page.
+	LANSpeed []LANSpeedTest `json:"lan_speedtests"`
+}
+
+// LANSpeedTest is one villager's test as the village page lists it.
+type LANSpeedTest struct {
+	T time.Time `json:"t"`
+	LANSpeed
 }
 
 // RTTWindow is the SmokePing-style spread of one target over one window:

@@ -31,6 +31,7 @@ const (
 	KindThroughput = "throughput"
 	KindOutage     = "outage"
 	KindUsage      = "usage"
+	KindLANSpeed   = "lan_speedtest"
 )
 
 // Causes of an outage the probe records.
@@ -71,6 +72,7 @@ type Sample struct {
 	Throughput *Throughput `json:"throughput,omitempty"`
 	Outage     *Outage     `json:"outage,omitempty"`
 	Usage      *Usage      `json:"usage,omitempty"`
+	LANSpeed   *LANSpeed   `json:"lan_speedtest,omitempty"`
 }
 
 // Time returns the sample's timestamp.
@@ -193,6 +195,52 @@ type Usage struct {
 	WANRxBytes    uint64 `json:"wan_rx_bytes"`
 	WANTxBytes    uint64 `json:"wan_tx_bytes"`
 	Interface     string `json:"interface,omitempty"`
+}
+
+// LANSpeed is a speed test a villager ran on a phone against the probe's
+// page on the village LAN, beside the probe's own WAN result of the same
+// minute, so the village operator can tell weak Wi-Fi from a weak ISP
+// link. It holds no personal data: no address, no device, no name.
+type LANSpeed struct {
+	DownMbps float64 `json:"down_mbps"` // probe → phone
+	UpMbps   float64 `json:"up_mbps"`   // phone → probe
+	RTTMs    float64 `json:"rtt_ms"`    // phone ↔ probe, median
+	// WANDownMbps and WANUpMbps are the probe's WAN test of the same
+	// minute (nil: none ran).
+	WANDownMbps *float64 `json:"wan_down_mbps,omitempty"`
+	WANUpMbps   *float64 `json:"wan_up_mbps,omitempty"`
+	// Verdict: LANVerdictWiFi (the phone got much less than the WAN gives),
+	// LANVerdictISP (the WAN itself is below the contract's 80 %),
+	// LANVerdictOK, or LANVerdictUnknown (no WAN figure).
+	Verdict string `json:"verdict"`
+}
+
+// LAN speed-test verdicts.
+const (
+	LANVerdictWiFi    = "wifi"
+	LANVerdictISP     = "isp"
+	LANVerdictOK      = "ok"
+	LANVerdictUnknown = "unknown"
+)
+
+func (l *LANSpeed) validate(p Problems, f string) {
+	ok := func(x float64, hi float64) bool { return !math.IsNaN(x) && x >= 0 && x <= hi }
+	if !ok(l.DownMbps, 100000) || !ok(l.UpMbps, 100000) {
+		p.add(f+".down_mbps", "0 to 100000 Mbps")
+	}
+	if !ok(l.RTTMs, 60000) {
+		p.add(f+".rtt_ms", "0 to 60000 ms")
+	}
+	for _, w := range []*float64{l.WANDownMbps, l.WANUpMbps} {
+		if w != nil && !ok(*w, 100000) {
+			p.add(f+".wan_down_mbps", "0 to 100000 Mbps")
+		}
+	}
+	switch l.Verdict {
+	case LANVerdictWiFi, LANVerdictISP, LANVerdictOK, LANVerdictUnknown:
+	default:
+		p.add(f+".verdict", "wifi, isp, ok or unknown")
+	}
 }
 
 // MaxActiveDevices bounds Usage.ActiveDevices: a village LAN, not a city.
@@ -523,6 +571,12 @@ func (s *Sample) check(p Problems, f string, oldest, newest int64) {
 			return
 		}
 		s.Usage.validate(p, f+".usage")
+	case KindLANSpeed:
+		if s.LANSpeed == nil {
+			p.add(f+".lan_speedtest", "required for kind lan_speedtest")
+			return
+		}
+		s.LANSpeed.validate(p, f+".lan_speedtest")
 	default:
 		p.add(f+".kind", "unknown kind %q", s.Kind)
 	}

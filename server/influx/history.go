@@ -32,7 +32,7 @@ func (s *Store) History(ctx context.Context, village string, from, to time.Time,
 	from, to = from.UTC().Truncate(step), to.UTC()
 	h := &jagadesa.History{Village: village, From: from, To: to, StepS: int(step / time.Second),
 		RTT: map[string][]jagadesa.RTTWindow{}, Targets: []string{}, Outages: []jagadesa.OutageSpan{},
-		Events: []jagadesa.EventRecord{}, Throughput: []jagadesa.ThroughputTest{}}
+		Events: []jagadesa.EventRecord{}, Throughput: []jagadesa.ThroughputTest{}, LANSpeed: []jagadesa.LANSpeedTest{}}
 	base := fmt.Sprintf(`from(bucket: %s)
   |> range(start: %s, stop: %s)
   |> filter(fn: (r) => r.village == %s)`, FluxString(s.bucket), from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano), FluxString(village))
@@ -53,7 +53,39 @@ func (s *Store) History(ctx context.Context, village string, from, to time.Time,
 	if err := s.historyThroughput(ctx, h, base); err != nil {
 		return nil, err
 	}
+	if err := s.historyLANSpeed(ctx, h, base); err != nil {
+		return nil, err
+	}
 	return h, nil
+}
+
+// historyLANSpeed lists the villagers' tests of the range, newest last,
+// at most 200.
+func (s *Store) historyLANSpeed(ctx context.Context, h *jagadesa.History, base string) error {
+	q := fmt.Sprintf(`%s
+  |> filter(fn: (r) => r._measurement == %q)
+  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
+  |> group()
+  |> sort(columns: ["_time"])
+  |> tail(n: 200)`, base, MeasLANSpeed)
+	recs, err := s.Query(ctx, q)
+	if err != nil {
+		return err
+	}
+	num := func(r map[string]any, k string) float64 { v, _ := r[k].(float64); return v }
+	opt := func(r map[string]any, k string) *float64 {
+		if v, ok := r[k].(float64); ok {
+			return &v
+		}
+		return nil
+	}
+	for _, r := range recs {
+		t, _ := r["_time"].(time.Time)
+		v, _ := r["verdict"].(string)
+		h.LANSpeed = append(h.LANSpeed, jagadesa.LANSpeedTest{T: t, LANSpeed: jagadesa.LANSpeed{DownMbps: num(r, "down_mbps"), UpMbps: num(r, "up_mbps"),
+			RTTMs: num(r, "rtt_ms"), WANDownMbps: opt(r, "wan_down_mbps"), WANUpMbps: opt(r, "wan_up_mbps"), Verdict: v}})
+	}
+	return nil
 }
 
 // historyRTT aggregates each ICMP field with the function that keeps its

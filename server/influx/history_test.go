@@ -115,3 +115,38 @@ func mean(xs []float64) float64 {
 	}
 	return sum / float64(len(xs))
 }
+
+// Villagers' own speed tests come back on the village page, with their
+// verdict and the WAN figure only when the probe had one.
+func TestHistoryLANSpeed(t *testing.T) {
+	s := newStore(t)
+	const village = "33.06.08.2007"
+	now := time.Now().UTC().Truncate(time.Second)
+	wan := 92.0
+	r := &jagadesa.Report{Version: 1, Probe: "p-1", Village: village, Samples: []jagadesa.Sample{
+		{Seq: 1, TimeMs: now.Add(-20 * time.Minute).UnixMilli(), Kind: jagadesa.KindLANSpeed,
+			LANSpeed: &jagadesa.LANSpeed{DownMbps: 18.5, UpMbps: 9.25, RTTMs: 14, WANDownMbps: &wan, Verdict: jagadesa.LANVerdictWiFi}},
+		{Seq: 2, TimeMs: now.Add(-10 * time.Minute).UnixMilli(), Kind: jagadesa.KindLANSpeed,
+			LANSpeed: &jagadesa.LANSpeed{DownMbps: 80, UpMbps: 70, RTTMs: 3, Verdict: jagadesa.LANVerdictUnknown}},
+	}}
+	if p := r.Validate(time.Now()); p != nil {
+		t.Fatal(p)
+	}
+	if _, err := s.WriteReport(context.Background(), r, "33.06"); err != nil {
+		t.Fatal(err)
+	}
+	h, err := s.History(context.Background(), village, now.Add(-time.Hour), now, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.LANSpeed) != 2 {
+		t.Fatalf("lan tests %+v", h.LANSpeed)
+	}
+	a, b := h.LANSpeed[0], h.LANSpeed[1]
+	if a.DownMbps != 18.5 || a.UpMbps != 9.25 || a.RTTMs != 14 || a.WANDownMbps == nil || *a.WANDownMbps != 92 || a.WANUpMbps != nil || a.Verdict != "wifi" {
+		t.Errorf("first %+v", a)
+	}
+	if b.Verdict != "unknown" || b.WANDownMbps != nil || !b.T.After(a.T) {
+		t.Errorf("second %+v", b)
+	}
+}

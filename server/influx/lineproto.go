@@ -22,6 +22,7 @@ const (
 	MeasHTTP       = "http"
 	MeasThroughput = "throughput"
 	MeasUsage      = "usage"
+	MeasLANSpeed   = "lan_speedtest"
 	MeasOutage     = "outage"
 )
 
@@ -87,6 +88,8 @@ func (e *Encoder) AppendReport(buf []byte, r *jagadesa.Report, regency string) (
 			err = e.outage(r, regency, s)
 		case jagadesa.KindUsage:
 			err = e.usage(r, regency, s, t)
+		case jagadesa.KindLANSpeed:
+			err = e.lanSpeed(r, regency, s, t)
 		default:
 			continue
 		}
@@ -295,6 +298,26 @@ func (e *Encoder) usage(r *jagadesa.Report, regency string, s *jagadesa.Sample, 
 	e.enc.AddField("wan_tx_bytes", flt(float64(u.WANTxBytes)))
 	if u.Interface != "" {
 		e.enc.AddField("interface", str(u.Interface))
+	}
+	e.enc.AddField("seq", lineprotocol.IntValue(int64(s.Seq)))
+	e.enc.EndLine(t)
+	return nil
+}
+
+// lanSpeed points are villagers' own tests from the probe's page.
+func (e *Encoder) lanSpeed(r *jagadesa.Report, regency string, s *jagadesa.Sample, t time.Time) error {
+	l := s.LANSpeed
+	if err := e.begin(MeasLANSpeed, tag{"probe", r.Probe}, tag{"regency", regency}, tag{"verdict", l.Verdict}, tag{"village", r.Village}); err != nil {
+		return err
+	}
+	e.enc.AddField("down_mbps", flt(l.DownMbps))
+	e.enc.AddField("up_mbps", flt(l.UpMbps))
+	e.enc.AddField("rtt_ms", flt(l.RTTMs))
+	if l.WANDownMbps != nil {
+		e.enc.AddField("wan_down_mbps", flt(*l.WANDownMbps))
+	}
+	if l.WANUpMbps != nil {
+		e.enc.AddField("wan_up_mbps", flt(*l.WANUpMbps))
 	}
 	e.enc.AddField("seq", lineprotocol.IntValue(int64(s.Seq)))
 	e.enc.EndLine(t)

@@ -474,6 +474,7 @@ async function villageView(code) {
       h("h2", {}, t("outages")), outageTable(hist ? hist.outages : []),
       h("h2", {}, t("throughput")), throughputTable(hist ? hist.throughput : [], p),
       h("h2", {}, t("events")), eventTable(hist ? hist.events : []),
+      h("h2", {}, t("lan_tests")), lanTable(hist ? hist.lan_speedtests || [] : []),
       readinessSection(code),
     );
     if (hist && hist.error) chartEl.append(h("p", { class: "error" }, hist.error));
@@ -548,6 +549,16 @@ function throughputTable(tests, p) {
   return table([t("time"), t("download"), t("upload")],
     [...tests].reverse().slice(0, 20).map((x) => [when(x.t), x.download_mbps === null ? "–" : `${num(x.download_mbps)} Mbps${pct(x.download_mbps)}`,
       x.upload_mbps === null ? "–" : `${num(x.upload_mbps)} Mbps`]));
+}
+
+// lanTable lists villagers' own speed tests from the probe's page: the
+// phone's speed over the village LAN beside the WAN's of the same minute.
+function lanTable(tests) {
+  if (!tests.length) return h("p", { class: "muted" }, t("lan_none"));
+  return table([t("time"), t("lan_phone"), t("rtt"), t("lan_wan"), t("lan_verdict")], tests.slice().reverse().map((x) => [
+    when(x.t), `${num(x.down_mbps)} / ${num(x.up_mbps)} Mbps`, `${num(x.rtt_ms)} ms`,
+    x.wan_down_mbps === undefined || x.wan_down_mbps === null ? "–" : `${num(x.wan_down_mbps)} Mbps`,
+    h("span", { "data-testid": "lan-verdict" }, t("lan_verdict_" + x.verdict))]));
 }
 
 function eventTable(events) {
