@@ -7,7 +7,6 @@ package probe
 
 import (
 	"context"
-	"net/http"
 	"time"
 
 	"github.com/jagadesa/jagadesa"
@@ -24,7 +23,7 @@ type CheckOptions struct {
 	Interval   time.Duration // between packets
 	Privileged bool          // raw ICMP socket rather than unprivileged UDP ping
 	Resolver   string        // dns: "" for the system resolver, else host:port
-	Client     *http.Client  // http: the client to use (nil: a default)
+	Client     Doer          // http: the client to use (nil: the probe's, five redirects, no keep-alive)
 }
 
 // job is one check the round runs.

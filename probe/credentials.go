@@ -95,7 +95,7 @@ func FetchToken(ctx context.Context, client *http.Client, server, token, village
 	if key != nil {
 		req.Header.Set(jagadesa.SignatureHeader, jagadesa.SignReport(key, body))
 	}
-	resp, err := client.Do(req)
+	resp, err := doVia(client, req)
 	if err != nil {
 		return "", err
 	}
@@ -121,7 +121,7 @@ func Enroll(ctx context.Context, client *http.Client, server, code, village stri
 		return jagadesa.Enrolled{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
+	resp, err := doVia(client, req)
 	if err != nil {
 		return jagadesa.Enrolled{}, err
 	}

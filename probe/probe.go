@@ -129,7 +129,7 @@ type Probe struct {
 	security *SecurityCollector // nil when turned off
 	threats  *ThreatWatcher     // nil when turned off (threatfeed.go)
 	dnsWatch *DNSHijackWatcher  // nil without security or a reference resolver
-	client   *http.Client
+	client   *HTTPClient        // for the server: reports, threat feed, speed tests
 
 	mu sync.Mutex // serialises spool appends
 }
@@ -137,15 +137,25 @@ type Probe struct {
 const runningMarker = "running"
 
 // New opens the spool and notes whether the previous run ended cleanly.
+//
+// client says how to reach the server: its Timeout and, when its Transport
+// is an *http.Transport, that transport's TLSClientConfig (the --ca-file
+// roots) are used by the probe's own HTTP/1.1 client (HTTPClient), which
+// keeps net/http's transport out of the router binary. nil is the system's
+// roots and 30 s a request; any other Transport is an error.
 func New(cfg Config, log *slog.Logger, client *http.Client) (*Probe, error) {
 	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	hc, err := newHTTPClient(client)
+	if err != nil {
 		return nil, err
 	}
 	sp, err := spool.Open(cfg.Spool, spool.Options{MaxBytes: cfg.SpoolMaxBytes, SyncEvery: 64})
 	if err != nil {
 		return nil, fmt.Errorf("open spool %s: %w", cfg.Spool, err)
 	}
-	p := &Probe{cfg: cfg, log: log, spool: sp, wake: make(chan struct{}, 1), start: time.Now(), client: client}
+	p := &Probe{cfg: cfg, log: log, spool: sp, wake: make(chan struct{}, 1), start: time.Now(), client: hc}
 	marker := filepath.Join(cfg.Spool, runningMarker)
 	_, statErr := os.Stat(marker)
 	p.clean = errors.Is(statErr, os.ErrNotExist)
@@ -190,7 +200,7 @@ func New(cfg Config, log *slog.Logger, client *http.Client) (*Probe, error) {
 		sp.Close()
 		return nil, err
 	}
-	p.sender = &Sender{Server: cfg.Server, Token: cfg.Token, Village: cfg.Village, Queue: sp, Client: client, Logger: log, Version: cfg.Version,
+	p.sender = &Sender{Server: cfg.Server, Token: cfg.Token, Village: cfg.Village, Queue: sp, Client: hc, Logger: log, Version: cfg.Version,
 		Key: key, Stream: stream, StreamFile: streamFile}
 	return p, nil
 }

@@ -52,7 +52,7 @@ type Sender struct {
 	Token   string
 	Village string
 	Queue   Queue
-	Client  *http.Client
+	Client  Doer // nil: the probe's HTTPClient, system roots, 30 s a request
 	Logger  *slog.Logger
 	Version string
 
@@ -152,7 +152,7 @@ func (s *Sender) defaults() {
 		s.MaxBackoff = 5 * time.Minute
 	}
 	if s.Client == nil {
-		s.Client = &http.Client{Timeout: 30 * time.Second}
+		s.Client, _ = newHTTPClient(nil)
 	}
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)

@@ -749,9 +749,9 @@ func printableASCII(s string) bool {
 // set, If-None-Match. An unchanged feed (304) returns (nil, etag, nil). A
 // new one is read up to jagadesa.MaxFeedBytes and validated before it is
 // returned with its ETag (the quoted version when the server sent none).
-func FetchThreatFeed(ctx context.Context, client *http.Client, server, token, etag string) (feed *jagadesa.ThreatFeed, newETag string, err error) {
+func FetchThreatFeed(ctx context.Context, client Doer, server, token, etag string) (feed *jagadesa.ThreatFeed, newETag string, err error) {
 	if client == nil {
-		client = http.DefaultClient
+		client, _ = newHTTPClient(nil)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(server, "/")+"/api/v1/threatfeed", nil)
 	if err != nil {

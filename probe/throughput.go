@@ -106,9 +106,10 @@ func (e *ThroughputRefusedError) busy() bool {
 type ThroughputOptions struct {
 	Server string // the JagaDesa server's base URL
 	Token  string // the probe's bearer token
-	// Client makes the requests; nil is a client without a timeout, since
-	// every request is bounded by Duration plus a few seconds anyway.
-	Client *http.Client
+	// Client makes the requests; nil is the probe's HTTPClient without a
+	// timeout of its own, since every request is bounded by Duration plus
+	// a few seconds anyway.
+	Client Doer
 	// Bytes is the most payload each direction moves (1..MaxThroughputBytes
 	// is sensible; the server refuses more than 250 MB).
 	Bytes int64
@@ -135,7 +136,7 @@ func MeasureThroughput(ctx context.Context, o ThroughputOptions) (samples []jaga
 		o.Duration = DefaultThroughputDuration
 	}
 	if o.Client == nil {
-		o.Client = &http.Client{}
+		o.Client = &HTTPClient{}
 	}
 	if o.Bytes < 1 {
 		return nil, 0, errors.New("throughput test of less than one byte")
@@ -161,8 +162,8 @@ func (o *ThroughputOptions) url() string {
 func (o *ThroughputOptions) header(req *http.Request) {
 	req.Header.Set("Authorization", "Bearer "+o.Token)
 	req.Header.Set("User-Agent", "jagadesa-probe/"+o.Version)
-	// Asking for identity also stops Go's transport from asking for gzip
-	// and inflating transparently: the bytes counted are the bytes moved.
+	// Identity: the bytes counted are the bytes moved (a *http.Client given
+	// as Client would otherwise ask for gzip and inflate transparently).
 	req.Header.Set("Accept-Encoding", "identity")
 }
 
@@ -554,9 +555,9 @@ func (p *Probe) throughputLoop(ctx context.Context) {
 		p.log.Error("speed-test state not saved", "err", err)
 	}
 	p.log.Debug("next speed test", "at", next, "month", st.Month, "used_bytes", st.Used, "budget_bytes", budget)
-	// Timeouts only: each request is bounded by its own context, and the
-	// server closes the connection after a test, so nothing is pooled.
-	client := &http.Client{}
+	// The server's TLS settings (--ca-file) without the upload client's
+	// timeout: each request is bounded by its own context.
+	client := &HTTPClient{TLSConfig: p.client.TLSConfig}
 	for {
 		if sleepCtx(ctx, time.Until(next)) != nil {
 			return
@@ -569,7 +570,7 @@ func (p *Probe) throughputLoop(ctx context.Context) {
 // samples, and returns when the next is due. Usage is reserved on disk
 // before the test and settled after, so a power cut mid-test over-counts
 // and never under-counts.
-func (p *Probe) throughputTest(ctx context.Context, client *http.Client, path string, st *throughputState, rng *rand.Rand) time.Time {
+func (p *Probe) throughputTest(ctx context.Context, client Doer, path string, st *throughputState, rng *rand.Rand) time.Time {
 	budget := p.cfg.SpeedtestBudget
 	now := time.Now()
 	st.roll(now)
