@@ -164,14 +164,15 @@ func TestProbeThroughServerCut(t *testing.T) {
 	var serverLog syncBuffer
 	sctx, scancel := context.WithCancel(ctx)
 	serverDone := serveAt(t, sctx, addr, dataDir, ifx.URL, bucket, &serverLog)
-	probeID, token := enroll(t, base, testVillage)
+	spool := t.TempDir()
+	probeID, token := enroll(t, base, testVillage, spool)
 	store, err := influx.New(influx.Config{URL: ifx.URL, Bucket: bucket})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer store.Close()
 
-	args := probeArgs(base, testVillage, t.TempDir(), "127.0.0.1")
+	args := probeArgs(base, testVillage, spool, "127.0.0.1")
 	p := startProbe(ctx, args, token)
 	defer p.cancel()
 	heartbeatsAfter := func(since time.Time, n int) func(map[uint64][]storedPoint) (bool, string) {
@@ -388,7 +389,8 @@ func TestProbeThroughLinkCut(t *testing.T) {
 	defer cancel()
 	var serverLog syncBuffer
 	base, serverDone := startServer(t, ctx, ifx.URL, bucket, &serverLog)
-	probeID, token := enroll(t, base, testVillage)
+	spool := t.TempDir()
+	probeID, token := enroll(t, base, testVillage, spool)
 	store, err := influx.New(influx.Config{URL: ifx.URL, Bucket: bucket})
 	if err != nil {
 		t.Fatal(err)
@@ -402,7 +404,7 @@ func TestProbeThroughLinkCut(t *testing.T) {
 	}
 
 	// The probe's one target is the namespace's address, across the veth.
-	args := probeArgs(behindVeth, testVillage, t.TempDir(), ns.nsIP)
+	args := probeArgs(behindVeth, testVillage, spool, ns.nsIP)
 	p := startProbe(ctx, args, token)
 	defer p.cancel()
 	count := func(meas string, since time.Time, n int) func(map[uint64][]storedPoint) (bool, string) {

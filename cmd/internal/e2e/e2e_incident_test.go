@@ -301,8 +301,9 @@ func TestCompromisedVillageEndToEnd(t *testing.T) {
 	runServe(t, ctx, []string{"serve", "--listen", addr, "--influx-url", ifx.URL, "--influx-bucket", bucket,
 		"--data-dir", t.TempDir(), "--incident-startup-grace", "1s", "--webhook-url", hook.URL}, incidentEnv, &srvLog)
 	village := geo.KrandeganCode // Purworejo: a regency CSIRT in the demo directory
-	_, token := enroll(t, base, village)
-	args := append(probeArgs(base, village, t.TempDir(), "127.0.0.1"), "--root", root)
+	spool := t.TempDir()
+	_, token := enroll(t, base, village, spool)
+	args := append(probeArgs(base, village, spool, "127.0.0.1"), "--root", root)
 	p := startProbe(ctx, args, token)
 	defer p.stop(t)
 	status := func() string {

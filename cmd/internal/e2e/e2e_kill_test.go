@@ -59,14 +59,14 @@ func TestProbeSurvivesKills(t *testing.T) {
 	defer cancel()
 	var serverLog syncBuffer
 	base, serverDone := startServer(t, ctx, ifx.URL, bucket, &serverLog)
-	probeID, token := enroll(t, base, testVillage)
+	spoolDir := filepath.Join(t.TempDir(), "spool")
+	probeID, token := enroll(t, base, testVillage, spoolDir)
 	store, err := influx.New(influx.Config{URL: ifx.URL, Bucket: bucket})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer store.Close()
 	bin := buildProbe(t)
-	spoolDir := filepath.Join(t.TempDir(), "spool")
 	dead := "http://" + freeAddr(t) // nothing listens there: the server is unreachable
 
 	seed := uint64(time.Now().UnixNano())

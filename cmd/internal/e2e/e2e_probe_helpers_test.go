@@ -26,6 +26,7 @@ import (
 
 	"github.com/jagadesa/jagadesa"
 	"github.com/jagadesa/jagadesa/cmd/internal/jagadesacmd"
+	"github.com/jagadesa/jagadesa/probe"
 	"github.com/jagadesa/jagadesa/probe/spool"
 	"github.com/jagadesa/jagadesa/server/influx"
 )
@@ -39,8 +40,33 @@ func requireRoot(t *testing.T, why string) {
 	}
 }
 
-// enroll registers a probe for village and returns its id and token.
-func enroll(t *testing.T, base, village string) (id, token string) {
+// enroll registers a probe for village with the key the real probe will
+// use, made as `jagadesa-probe keygen` makes it in the probe's spool
+// directory, and bound at enrollment (the server's default); it returns
+// the probe's id and token.
+func enroll(t *testing.T, base, village, spool string) (id, token string) {
+	t.Helper()
+	if err := os.MkdirAll(spool, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	key, _, err := probe.LoadOrCreateKey(filepath.Join(spool, "probe.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, b := call(t, "POST", base+"/api/v1/probes", admin, fmt.Sprintf(`{"village":%q,"public_key":%q}`, village, jagadesa.FormatPublicKey(key.Public().(ed25519.PublicKey))))
+	if code != 201 {
+		t.Fatalf("enroll: %d %s", code, b)
+	}
+	var enr struct{ Probe, Token string }
+	if err := json.Unmarshal(b, &enr); err != nil || enr.Probe == "" || enr.Token == "" {
+		t.Fatalf("enroll answer %s: %v", b, err)
+	}
+	return enr.Probe, enr.Token
+}
+
+// enrollKeyless enrolls a probe without a key, on a server that trusts a
+// probe's first key (--probe-key-tofu): the probe registers its own.
+func enrollKeyless(t *testing.T, base, village string) (id, token string) {
 	t.Helper()
 	code, b := call(t, "POST", base+"/api/v1/probes", admin, fmt.Sprintf(`{"village":%q}`, village))
 	if code != 201 {

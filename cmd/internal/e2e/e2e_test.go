@@ -150,7 +150,14 @@ func TestProbeToServerOnLoopback(t *testing.T) {
 		t.Fatalf("/metrics on --metrics-listen: %d %.200s", code, b)
 	}
 
-	code, b := call(t, "POST", base+"/api/v1/probes", admin, fmt.Sprintf(`{"village":%q}`, village))
+	// The documented set-up: the probe makes its key on the router
+	// (jagadesa-probe keygen), the key is bound at enrollment.
+	spool := t.TempDir()
+	var pubOut, keyLog bytes.Buffer
+	if err := probecmd.Run(ctx, []string{"keygen", "--spool", spool}, func(string) string { return "" }, &pubOut, &keyLog); err != nil {
+		t.Fatalf("keygen: %v %s", err, keyLog.String())
+	}
+	code, b := call(t, "POST", base+"/api/v1/probes", admin, fmt.Sprintf(`{"village":%q,"public_key":%q}`, village, strings.TrimSpace(pubOut.String())))
 	if code != 201 {
 		t.Fatalf("enroll: %d %s", code, b)
 	}
@@ -165,7 +172,6 @@ func TestProbeToServerOnLoopback(t *testing.T) {
 	pctx, pcancel := context.WithCancel(ctx)
 	var probeLog syncBuffer
 	probeDone := make(chan error, 1)
-	spool := t.TempDir()
 	go func() {
 		probeDone <- probecmd.Run(pctx, []string{"--server", base, "--token", enr.Token, "--village", village,
 			"--spool", spool, "--interval", "2s", "--target", "127.0.0.1", "--count", "3", "--ping-interval", "100ms",

@@ -48,9 +48,10 @@ func TestThreatFeedHitEndToEnd(t *testing.T) {
 	dataDir := t.TempDir()
 	var srvLog syncBuffer
 	runServe(t, ctx, []string{"serve", "--listen", addr, "--influx-url", ifx.URL, "--influx-bucket", bucket,
-		"--data-dir", dataDir, "--incident-startup-grace", "1s", "--webhook-url", hook.URL, "--threat-feed", feed}, incidentEnv, &srvLog)
+		"--data-dir", dataDir, "--incident-startup-grace", "1s", "--webhook-url", hook.URL, "--threat-feed", feed,
+		"--probe-key-tofu"}, incidentEnv, &srvLog)
 	village := geo.KrandeganCode
-	probeID, token := enroll(t, base, village) // no key: the probe registers its own
+	probeID, token := enrollKeyless(t, base, village) // no key: the probe registers its own (--probe-key-tofu)
 	args := append(probeArgs(base, village, t.TempDir(), "127.0.0.1"), "--root", root)
 	p := startProbe(ctx, args, token) // stopped below, or by cancel on failure
 	startedAt := time.Now()

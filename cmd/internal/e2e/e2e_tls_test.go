@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
@@ -25,6 +26,7 @@ import (
 	"github.com/jagadesa/jagadesa/cmd/internal/jagadesacmd"
 	"github.com/jagadesa/jagadesa/cmd/internal/probecmd"
 	"github.com/jagadesa/jagadesa/geo"
+	"github.com/jagadesa/jagadesa/probe"
 	"github.com/jagadesa/jagadesa/server/influx/influxtest"
 )
 
@@ -114,7 +116,14 @@ func TestProbeOverTLS(t *testing.T) {
 	}
 
 	village := geo.KrandeganCode
-	resp, b := do("POST", "/api/v1/probes", fmt.Sprintf(`{"village":%q}`, village))
+	// One spool, so every run below is the same probe with the same key,
+	// bound at enrollment.
+	spool := t.TempDir()
+	key, _, err := probe.LoadOrCreateKey(filepath.Join(spool, "probe.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, b := do("POST", "/api/v1/probes", fmt.Sprintf(`{"village":%q,"public_key":%q}`, village, jagadesa.FormatPublicKey(key.Public().(ed25519.PublicKey))))
 	if resp == nil || resp.StatusCode != 201 {
 		t.Fatalf("enroll: %s", b)
 	}
@@ -124,7 +133,7 @@ func TestProbeOverTLS(t *testing.T) {
 		pctx, pcancel := context.WithCancel(ctx)
 		var log syncBuffer
 		d := make(chan error, 1)
-		args := append([]string{"--server", base, "--token", enr.Token, "--village", village, "--spool", t.TempDir(),
+		args := append([]string{"--server", base, "--token", enr.Token, "--village", village, "--spool", spool,
 			"--interval", "1s", "--target", "127.0.0.1", "--count", "2", "--ping-interval", "100ms",
 			"--dns-name", "localhost", "--dns-reference=", "--http-url", base + "/healthz", "--speedtest-budget", "0"}, extra...)
 		go func() { d <- probecmd.Run(pctx, args, func(string) string { return "" }, &log, &log) }()

@@ -330,8 +330,8 @@ func newFaultFleet(t *testing.T, bin, base, httpTarget string, villages []string
 	f := &faultFleet{t: t, bin: bin, base: base}
 	dir := t.TempDir()
 	for i, v := range villages {
-		id, token := enroll(t, base, v)
 		sp := filepath.Join(dir, fmt.Sprintf("spool-%02d", i))
+		id, token := enroll(t, base, v, sp)
 		p := &faultProbe{village: v, id: id, token: token, spool: sp, log: &syncBuffer{},
 			args: []string{"--server", base, "--village", v, "--spool", sp,
 				"--interval", faultInterval.String(), "--count", "2", "--ping-interval", "50ms", "--target", "127.0.0.1",
