@@ -84,7 +84,7 @@ func (r RotatedToken) Load() (string, bool, error) {
 // FetchToken asks the server for the probe's next token
 // (POST /api/v1/probes/token) with the current one, signing the request
 // with the probe's key.
-func FetchToken(ctx context.Context, client *http.Client, server, token, village string, key ed25519.PrivateKey, now time.Time) (string, error) {
+func FetchToken(ctx context.Context, client Doer, server, token, village string, key ed25519.PrivateKey, now time.Time) (string, error) {
 	body, _ := json.Marshal(jagadesa.TokenRequest{Village: village, Purpose: jagadesa.TokenPurpose, At: now.UTC()})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(server, "/")+"/api/v1/probes/token", bytes.NewReader(body))
 	if err != nil {
@@ -95,7 +95,7 @@ func FetchToken(ctx context.Context, client *http.Client, server, token, village
 	if key != nil {
 		req.Header.Set(jagadesa.SignatureHeader, jagadesa.SignReport(key, body))
 	}
-	resp, err := doVia(client, req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return "", err
 	}

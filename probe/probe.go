@@ -25,6 +25,7 @@ import (
 type Config struct {
 	Server        string
 	Token         string
+	TokenFile     string // where Token came from, if a file: rotations rewrite it
 	Village       string
 	Spool         string        // spool directory
 	Interval      time.Duration // between measurement rounds
@@ -202,6 +203,22 @@ func New(cfg Config, log *slog.Logger, client *http.Client) (*Probe, error) {
 	}
 	p.sender = &Sender{Server: cfg.Server, Token: cfg.Token, Village: cfg.Village, Queue: sp, Client: hc, Logger: log, Version: cfg.Version,
 		Key: key, Stream: stream, StreamFile: streamFile}
+	// Where a rotated token goes: the token file, or, for a token given
+	// inline, a file beside the spool that names the token it replaces
+	// (a token configured anew later wins over it).
+	if cfg.TokenFile != "" {
+		p.sender.Tokens = TokenFile(cfg.TokenFile)
+	} else {
+		rt := RotatedToken{Path: filepath.Join(cfg.Spool, "token.rotated"), Configured: cfg.Token}
+		switch tok, ok, err := rt.Load(); {
+		case err != nil:
+			log.Warn("rotated token unreadable; using the configured one", "err", err)
+		case ok:
+			p.sender.Token = tok
+			log.Info("using the token rotated since the configured one", "file", rt.Path)
+		}
+		p.sender.Tokens = rt
+	}
 	return p, nil
 }
 

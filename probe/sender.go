@@ -77,9 +77,16 @@ type Sender struct {
 	// full jitter, and is never shorter than the server's Retry-After.
 	MinBackoff, MaxBackoff time.Duration
 
+	// Tokens keeps a rotated token where the next start finds it (the
+	// token file, or a file beside the spool); nil: the probe cannot take
+	// a new token, and says so when staff ask for one.
+	Tokens TokenSaver
+
 	// Now and Sleep are the clock; tests replace them.
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
+
+	rotateWarned bool
 
 	failures      int
 	keyRegistered bool
@@ -333,7 +340,39 @@ func (s *Sender) SendOnce(ctx context.Context) (int, error) {
 	if err := s.Queue.Ack(last); err != nil {
 		return 0, fmt.Errorf("ack spool: %w", err)
 	}
+	if res != nil && res.rotate {
+		s.rotateToken(ctx)
+	}
 	return len(recs), nil
+}
+
+// rotateToken fetches the probe's next token, after staff asked for one
+// (the server said rotate_token): saved durably first, used after. The old
+// token works until the new one is first used, so a failure here loses
+// nothing: the next batch's answer asks again.
+func (s *Sender) rotateToken(ctx context.Context) {
+	if s.Tokens == nil {
+		if !s.rotateWarned {
+			s.rotateWarned = true
+			s.Logger.Warn("the server asks for a new token, but this probe has nowhere to keep one; give it a --token-file", "village", s.Village)
+		}
+		return
+	}
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	tok, err := FetchToken(ctx, s.Client, s.Server, s.Token, s.Village, s.Key, now())
+	if err != nil {
+		s.Logger.Warn("new token not fetched; trying again after the next batch", "err", err)
+		return
+	}
+	if err := s.Tokens.SaveToken(tok); err != nil {
+		s.Logger.Error("new token not saved; keeping the old one", "err", err)
+		return
+	}
+	s.Token = tok
+	s.Logger.Info("probe token rotated", "village", s.Village)
 }
 
 // countRefused counts and logs the records a stored batch's answer lists as
@@ -429,6 +468,7 @@ type verdict struct {
 	quoted   []jagadesa.Rejection
 	errMsg   string
 	problems jagadesa.Problems
+	rotate   bool // staff asked for a new token
 }
 
 // decodeVerdict reads an answer object. It keeps only a record number per
@@ -462,6 +502,10 @@ func decodeVerdict(r io.Reader) (verdict, error) {
 			}
 		case "problems":
 			if err := dec.Decode(&v.problems); err != nil {
+				return v, err
+			}
+		case "rotate_token":
+			if err := dec.Decode(&v.rotate); err != nil {
 				return v, err
 			}
 		default: // accepted, points, max_seq: the sender needs none of them

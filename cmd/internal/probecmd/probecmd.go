@@ -240,6 +240,7 @@ func finish(cfg *probe.Config, opts *options, l flagLists, getenv func(string) s
 			return fmt.Errorf("read --token-file: %w", err)
 		}
 		cfg.Token = strings.TrimSpace(string(b))
+		cfg.TokenFile = opts.tokenFile
 	}
 	return nil
 }
