@@ -23,15 +23,18 @@ import (
 
 // Config is the probe's whole configuration.
 type Config struct {
-	Server        string
-	Token         string
-	TokenFile     string // where Token came from, if a file: rotations rewrite it
-	Village       string
-	Spool         string        // spool directory
-	Interval      time.Duration // between measurement rounds
-	Targets       []string
-	Root          string // file-system root the host collectors read
-	Count         int    // ICMP packets per round
+	Server    string
+	Token     string
+	TokenFile string // where Token came from, if a file: rotations rewrite it
+	Village   string
+	Spool     string        // spool directory
+	Interval  time.Duration // between measurement rounds
+	Targets   []string
+	Root      string // file-system root the host collectors read
+	// Mode is where the probe runs: jagadesa.ModeRouter or ModeAppliance;
+	// empty: detected (a router keeps dnsmasq's leases or /etc/config/dhcp).
+	Mode          string
+	Count         int // ICMP packets per round
 	PingInterval  time.Duration
 	Privileged    bool
 	SpoolMaxBytes int64
@@ -73,6 +76,11 @@ var (
 // Validate reports every problem at once.
 func (c *Config) Validate() error {
 	var errs []error
+	switch c.Mode {
+	case "", jagadesa.ModeRouter, jagadesa.ModeAppliance:
+	default:
+		errs = append(errs, fmt.Errorf("--mode %q: router or appliance", c.Mode))
+	}
 	if c.Server == "" {
 		errs = append(errs, errors.New("--server is required (the JagaDesa server's URL)"))
 	} else if !strings.HasPrefix(c.Server, "http://") && !strings.HasPrefix(c.Server, "https://") {
@@ -131,6 +139,11 @@ type Probe struct {
 	threats  *ThreatWatcher     // nil when turned off (threatfeed.go)
 	dnsWatch *DNSHijackWatcher  // nil without security or a reference resolver
 	client   *HTTPClient        // for the server: reports, threat feed, speed tests
+	usage    *UsageCollector    // the village's use of the link (usage.go)
+	mode     string             // router or appliance
+	cannot   map[string]bool    // collectors this site cannot run, for the heartbeat
+	warned   map[string]string  // the latest warning per source, logged once
+	nextUse  time.Time
 
 	mu sync.Mutex // serialises spool appends
 }
@@ -203,6 +216,13 @@ func New(cfg Config, log *slog.Logger, client *http.Client) (*Probe, error) {
 	}
 	p.sender = &Sender{Server: cfg.Server, Token: cfg.Token, Village: cfg.Village, Queue: sp, Client: hc, Logger: log, Version: cfg.Version,
 		Key: key, Stream: stream, StreamFile: streamFile}
+	p.mode = cfg.Mode
+	if p.mode == "" {
+		p.mode = DetectMode(cfg.Root)
+	}
+	p.usage = &UsageCollector{Root: cfg.Root, WAN: cfg.WANInterface}
+	p.cannot, p.warned = map[string]bool{}, map[string]string{}
+	log.Info("probe mode", "mode", p.mode)
 	// Where a rotated token goes: the token file, or, for a token given
 	// inline, a file beside the spool that names the token it replaces
 	// (a token configured anew later wins over it).
@@ -331,13 +351,14 @@ func (p *Probe) round(ctx context.Context) {
 	}
 	if p.security != nil {
 		evs, err := p.security.Collect()
-		if err != nil {
-			p.log.Warn("security collectors", "err", err)
+		if err != nil { // only a collector's new or changed failure
+			p.log.Warn("security collector cannot run here; the village page says so", "err", err)
 		}
 		for _, e := range evs {
 			p.append(EncodeEvent(e))
 		}
 	}
+	p.collectUsage(began)
 	if p.dnsWatch != nil {
 		for _, e := range p.dnsWatch.Compare(samples) {
 			p.append(EncodeEvent(e))
@@ -348,7 +369,9 @@ func (p *Probe) round(ctx context.Context) {
 			p.append(EncodeEvent(e))
 		}
 		if err := p.threats.Err(); err != nil {
-			p.log.Warn("threat feed matching", "err", err)
+			p.warnOnce("threats", "threat feed matching", err)
+		} else {
+			p.warnOnce("threats", "", nil)
 		}
 	}
 	p.append(EncodeSample(p.heartbeat()))
@@ -377,8 +400,76 @@ func (p *Probe) heartbeat() jagadesa.Sample {
 			Rejected:     p.sender.Rejected(),
 			IntervalS:    p.cfg.Interval.Seconds(),
 			ProbeVersion: p.cfg.Version,
+			Mode:         p.mode,
+			Cannot:       p.cannotList(),
 		},
 	}
+}
+
+// usageEvery is how often the router's usage is read.
+const usageEvery = 5 * time.Minute
+
+// collectUsage reads the village's use of its link every usageEvery, on
+// the round that reaches it; a site that cannot give it says so once.
+func (p *Probe) collectUsage(now time.Time) {
+	if now.Before(p.nextUse) {
+		return
+	}
+	p.nextUse = now.Truncate(usageEvery).Add(usageEvery)
+	u, err := p.usage.Collect(now)
+	switch {
+	case errors.Is(err, ErrUsageNotVisible):
+		p.cannot["usage"] = true
+		p.warnOnce("usage", "usage cannot be read here; the village page says so", err)
+		return
+	case err != nil:
+		p.warnOnce("usage", "usage not read", err)
+		return
+	}
+	delete(p.cannot, "usage")
+	p.warnOnce("usage", "", nil)
+	p.append(EncodeSample(jagadesa.Sample{TimeMs: now.UnixMilli(), Kind: jagadesa.KindUsage, Usage: u}))
+}
+
+// warnOnce logs a source's warning when it first appears or changes, not
+// every round; a nil err clears it.
+func (p *Probe) warnOnce(source, msg string, err error) {
+	if err == nil {
+		delete(p.warned, source)
+		return
+	}
+	if p.warned[source] == err.Error() {
+		return
+	}
+	p.warned[source] = err.Error()
+	p.log.Warn(msg, "err", err)
+}
+
+// cannotList is what this site cannot show, for the heartbeat.
+func (p *Probe) cannotList() []string {
+	var out []string
+	for k := range p.cannot {
+		out = append(out, k)
+	}
+	if p.security != nil {
+		out = append(out, p.security.Cannot()...)
+	} else {
+		out = append(out, "security")
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// DetectMode says where the probe runs: on the village's router (it hands
+// out addresses: dnsmasq's lease file or OpenWrt's /etc/config/dhcp are
+// there) or on an appliance beside an ISP-managed CPE.
+func DetectMode(root string) string {
+	for _, f := range []string{"tmp/dhcp.leases", "etc/config/dhcp"} {
+		if _, err := os.Stat(underRoot(root, f)); err == nil {
+			return jagadesa.ModeRouter
+		}
+	}
+	return jagadesa.ModeAppliance
 }
 
 func (p *Probe) event(kind, severity, msg string, attrs map[string]string) {

@@ -53,6 +53,7 @@ type SecurityCollector struct {
 	state    securityState
 	loaded   bool
 	failures map[string][]time.Time // per source address, recent failures
+	cannot   map[string]string      // collector → its latest error, while it fails
 }
 
 type securityState struct {
@@ -132,17 +133,33 @@ func (c *SecurityCollector) Collect() ([]jagadesa.Event, error) {
 	now := c.now()
 	var events []jagadesa.Event
 	var errs []error
-	add := func(evs []jagadesa.Event, err error) {
-		events = append(events, evs...)
-		if err != nil {
-			errs = append(errs, err)
-		}
+	if c.cannot == nil {
+		c.cannot = map[string]string{}
 	}
-	add(c.files(now, first))
-	add(c.ports(now, first))
-	add(c.gateway(now, first))
-	add(c.logins(now, first))
-	add(c.dns(now, first))
+	// A collector this site cannot run (no /proc/net/tcp in a container,
+	// no log file on an appliance) is named in Cannot and its error is
+	// returned once, when it first appears or changes: not every round.
+	add := func(name string, evs []jagadesa.Event, err error) {
+		events = append(events, evs...)
+		if err == nil {
+			delete(c.cannot, name)
+			return
+		}
+		if c.cannot[name] != err.Error() {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+		c.cannot[name] = err.Error()
+	}
+	fe, ferr := c.files(now, first)
+	add("config_files", fe, ferr)
+	pe, perr := c.ports(now, first)
+	add("listening_ports", pe, perr)
+	ge, gerr := c.gateway(now, first)
+	add("gateway", ge, gerr)
+	le, lerr := c.logins(now, first)
+	add("auth_log", le, lerr)
+	de, derr := c.dns(now, first)
+	add("dns_upstreams", de, derr)
 	if first {
 		events = append(events, jagadesa.Event{TimeMs: now.UnixMilli(), Kind: "security_baseline", Severity: "info",
 			Message: fmt.Sprintf("security baseline learnt: %d files, %d listening sockets", len(c.state.Files), len(c.state.Ports))})
@@ -155,6 +172,17 @@ func (c *SecurityCollector) Collect() ([]jagadesa.Event, error) {
 		errs = append(errs, fmt.Errorf("security state: %w", err))
 	}
 	return events, errors.Join(errs...)
+}
+
+// Cannot lists the collectors that failed in the latest round, by name
+// (config_files, listening_ports, gateway, auth_log, dns_upstreams).
+func (c *SecurityCollector) Cannot() []string {
+	out := make([]string, 0, len(c.cannot))
+	for k := range c.cannot {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func sha256File(path string) (string, error) {

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -189,6 +190,22 @@ func TestProbeToServerOnLoopback(t *testing.T) {
 	}
 	if v.LossPct == nil || *v.LossPct != 0 || v.RTTMs == nil || *v.RTTMs <= 0 || *v.RTTMs > 20 {
 		t.Fatalf("loopback figures rtt=%v loss=%v", v.RTTMs, v.LossPct)
+	}
+	// This machine hands out no addresses: the probe says it runs as an
+	// appliance and cannot read usage, in its heartbeat, and says it once.
+	_, vb := call(t, "GET", villageURL, admin, "")
+	var site struct {
+		Site struct {
+			Mode   string   `json:"mode"`
+			Cannot []string `json:"cannot"`
+		} `json:"site"`
+	}
+	json.Unmarshal(vb, &site)
+	if site.Site.Mode != jagadesa.ModeAppliance || !slices.Contains(site.Site.Cannot, "usage") {
+		t.Errorf("site as the server sees it: %s", vb)
+	}
+	if n := strings.Count(probeLog.String(), "usage cannot be read here"); n != 1 {
+		t.Errorf("the usage warning appeared %d times, want once:\n%s", n, probeLog.String())
 	}
 
 	pcancel()

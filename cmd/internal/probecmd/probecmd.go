@@ -163,6 +163,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (pr
 	fs.DurationVar(&cfg.Interval, "interval", env.Duration("JAGADESA_INTERVAL", time.Minute), "time between measurement rounds (env JAGADESA_INTERVAL)")
 	fs.Var(&l.targets, "target", "ICMP target, repeatable (env JAGADESA_TARGETS, comma-separated)")
 	fs.StringVar(&cfg.Root, "root", env.String("JAGADESA_ROOT", "/"), "file-system root the host collectors read (env JAGADESA_ROOT)")
+	fs.StringVar(&cfg.Mode, "mode", getenv("JAGADESA_MODE"), "where the probe runs: router (the village's router) or appliance (a box on the LAN beside an ISP-managed CPE); default: detected, and reported in the heartbeat (env JAGADESA_MODE)")
 	addDNSAllow := func(v string) error {
 		for _, a := range strings.Split(v, ",") {
 			if a = strings.TrimSpace(a); a != "" {
@@ -302,6 +303,7 @@ var uciSettings = map[string]uciSetting{
 	"spool_max_bytes":      {"JAGADESA_SPOOL_MAX_BYTES", 'i'},
 	"interval":             {"JAGADESA_INTERVAL", 'd'},
 	"root":                 {"JAGADESA_ROOT", 's'},
+	"mode":                 {"JAGADESA_MODE", 's'},
 	"count":                {"JAGADESA_COUNT", 'i'},
 	"ping_interval":        {"JAGADESA_PING_INTERVAL", 'd'},
 	"privileged":           {"JAGADESA_PRIVILEGED", 'b'},
