@@ -20,6 +20,7 @@ commands:
   bench     measure ingest throughput (jagadesa bench ingest -h)
   verify    check stored batches against their probes' signatures (jagadesa verify -h)
   user      staff accounts: add, list, disable, passwd, token (jagadesa user -h)
+  registry  import provinces' villages into the data dir, list them (jagadesa registry -h)
   version   print the version
 `
 
@@ -40,6 +41,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runBench(ctx, args[1:], getenv, stdout, stderr)
 	case "user":
 		return runUser(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "registry":
+		return runRegistry(args[1:], getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "jagadesa", Version)
 		return nil

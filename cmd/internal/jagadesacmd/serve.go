@@ -191,9 +191,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.StringVar(&c.DataDir, "data-dir", env.String("JAGADESA_DATA_DIR", "./data"), "directory for the metadata database (env JAGADESA_DATA_DIR)")
 	fs.StringVar(&c.AdminToken, "admin-token", getenv("JAGADESA_ADMIN_TOKEN"), "admin bearer token (env JAGADESA_ADMIN_TOKEN; prefer the environment: flags show in ps)")
 	fs.StringVar(&c.WebhookURL, "webhook-url", getenv("JAGADESA_WEBHOOK_URL"), "send every notification to this URL too (env JAGADESA_WEBHOOK_URL)")
-	fs.StringVar(&c.Programme, "programme", getenv("JAGADESA_PROGRAMME"), "programme list CSV (code,year,isp,contract_mbps,remote_3t,extreme_poor,desa_digital[,monthly_fee_idr]); empty: the synthetic demo list (env JAGADESA_PROGRAMME)")
+	fs.StringVar(&c.Programme, "programme", getenv("JAGADESA_PROGRAMME"), "programme list CSV (code,year,isp,contract_mbps,remote_3t,extreme_poor,desa_digital[,monthly_fee_idr]); empty: the synthetic demo list; all: every village, in a SYNTHETIC programme (env JAGADESA_PROGRAMME)")
 	fs.DurationVar(&c.Grace, "grace", env.Duration("JAGADESA_GRACE", 15*time.Second), "silence beyond a village's interval before it is down (env JAGADESA_GRACE)")
-	fs.StringVar(&c.Provinces, "provinces", env.String("JAGADESA_PROVINCES", "jateng"), "provinces to watch, comma-separated: jateng, jambi (env JAGADESA_PROVINCES)")
+	fs.StringVar(&c.Provinces, "provinces", env.String("JAGADESA_PROVINCES", "jateng"), "provinces to watch, comma-separated: jateng, jambi, codes of provinces imported into the data dir (jagadesa registry import), or national-synthetic (env JAGADESA_PROVINCES)")
 	fs.StringVar(&c.BasemapURL, "basemap-url", getenv("JAGADESA_BASEMAP_URL"), "optional online raster base map under the regency polygons, an https://…/{z}/{x}/{y}.png template; empty keeps the map offline (env JAGADESA_BASEMAP_URL)")
 	fs.DurationVar(&c.StartupGrace, "incident-startup-grace", env.Duration("JAGADESA_INCIDENT_STARTUP_GRACE", 2*time.Minute), "after a start, how long silence is not yet taken as an outage, while probes flush their spools (env JAGADESA_INCIDENT_STARTUP_GRACE)")
 	fs.StringVar(&c.CSIRT, "csirt", getenv("JAGADESA_CSIRT"), "CSIRT directory (YAML: teams, their regencies and channels, silences, maintenance); empty: the demo directory, 21 SYNTHETIC regency teams (env JAGADESA_CSIRT)")
@@ -246,9 +246,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	reg, err := geo.Load(strings.Split(c.Provinces, ",")...)
+	reg, err := loadRegistry(c.DataDir, c.Provinces, log)
 	if err != nil {
-		return fmt.Errorf("load village registry: %w", err)
+		return err
 	}
 	prog, err := loadProgramme(c.Programme, reg, log)
 	if err != nil {
@@ -500,6 +500,9 @@ func metricsMux(reg *prometheus.Registry) http.Handler {
 
 func loadProgramme(path string, reg *geo.Registry, log *slog.Logger) (map[string]jagadesa.Programme, error) {
 	var list []jagadesa.Programme
+	if path == "all" {
+		return programmeAll(reg, log), nil
+	}
 	if path == "" {
 		// The demo list is Jawa Tengah's; read from its embedded CSV it stays
 		// the same whichever other provinces are loaded beside it.
