@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -49,5 +50,45 @@ func TestAdminTokenOffOnceAProvinceAdminExists(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatalf("serve: %v", err)
 		}
+	}
+}
+
+// The first province admin may come from a one-time bootstrap variable:
+// made once, then the variable is ignored with a warning; the admin token
+// is off from then on.
+func TestBootstrapAdminFromEnvironment(t *testing.T) {
+	ifx := influxtest.Get(t)
+	dataDir := t.TempDir()
+	env := func(k string) string {
+		switch k {
+		case "JAGADESA_BOOTSTRAP_ADMIN":
+			return "Admin.Jambi@15"
+		case "JAGADESA_BOOTSTRAP_PASSWORD":
+			return "batang hari mengalir jauh"
+		}
+		return adminEnv(k)
+	}
+	for run := 0; run < 2; run++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		addr := freeAddr(t)
+		var log syncBuffer
+		done := runServe(t, ctx, []string{"serve", "--listen", addr, "--influx-url", ifx.URL, "--influx-bucket", ifx.NewDatabase(t), "--data-dir", dataDir}, env, &log)
+		base := "http://" + addr
+		if code, _ := call(t, "GET", base+"/api/v1/villages", admin, ""); code != 401 {
+			t.Errorf("run %d: the admin token works beside a province admin: %d", run, code)
+		}
+		req, _ := http.NewRequest("POST", base+"/api/v1/session", strings.NewReader(`{"username":"admin.jambi","password":"batang hari mengalir jauh"}`))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 204 {
+			t.Fatalf("run %d: sign-in as the bootstrapped admin: %v %v\n%s", run, err, resp, log.String())
+		}
+		resp.Body.Close()
+		want := map[int]string{0: "first province admin made from JAGADESA_BOOTSTRAP_ADMIN", 1: "JAGADESA_BOOTSTRAP_ADMIN ignored"}[run]
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("run %d: the log lacks %q:\n%s", run, want, log.String())
+		}
+		cancel()
+		<-done
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/jagadesa/jagadesa/dashboards"
 	"github.com/jagadesa/jagadesa/geo"
 	"github.com/jagadesa/jagadesa/server"
+	"github.com/jagadesa/jagadesa/server/accounts"
 	"github.com/jagadesa/jagadesa/server/evidence"
 	"github.com/jagadesa/jagadesa/server/incident"
 	"github.com/jagadesa/jagadesa/server/influx"
@@ -387,6 +388,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		_, _, f := feed.Current()
 		log.Info("threat feed loaded", "path", c.ThreatFeed, "version", f.Version, "entries", f.Len())
 	}
+	if err := bootstrapAdmin(ctx, db, log, getenv); err != nil {
+		return abort(err)
+	}
 	// The admin token bootstraps the first province admin; once one
 	// exists, it is off unless kept on purpose.
 	adminToken := c.AdminToken
@@ -614,4 +618,53 @@ func pruneEvidence(ctx context.Context, log *slog.Logger, a *evidence.Archive, k
 		case <-time.After(6 * time.Hour):
 		}
 	}
+}
+
+// bootstrapAdmin makes the first province admin from the environment,
+// once: JAGADESA_BOOTSTRAP_ADMIN=username@NN (the province code) and the
+// password in JAGADESA_BOOTSTRAP_PASSWORD_FILE (or, for containers,
+// JAGADESA_BOOTSTRAP_PASSWORD). While any province admin exists the
+// variables are ignored, with a warning to remove them.
+func bootstrapAdmin(ctx context.Context, db *sqlite.DB, log *slog.Logger, getenv func(string) string) error {
+	spec := getenv("JAGADESA_BOOTSTRAP_ADMIN")
+	if spec == "" {
+		return nil
+	}
+	n, err := db.CountUsers(ctx, jagadesa.RoleProvinceAdmin)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		log.Warn("JAGADESA_BOOTSTRAP_ADMIN ignored: a province admin exists; remove the variable and its password")
+		return nil
+	}
+	name, prov, ok := strings.Cut(spec, "@")
+	if !ok {
+		return errors.New("JAGADESA_BOOTSTRAP_ADMIN: want username@NN, e.g. admin.jateng@33")
+	}
+	pw := getenv("JAGADESA_BOOTSTRAP_PASSWORD")
+	if f := getenv("JAGADESA_BOOTSTRAP_PASSWORD_FILE"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("JAGADESA_BOOTSTRAP_PASSWORD_FILE: %w", err)
+		}
+		pw = strings.TrimRight(string(b), "\r\n")
+	}
+	u := jagadesa.User{Username: strings.ToLower(strings.TrimSpace(name)), Role: jagadesa.RoleProvinceAdmin, Province: prov}
+	if p := u.Validate(); p != nil {
+		return problemsErr("JAGADESA_BOOTSTRAP_ADMIN", p)
+	}
+	if err := accounts.CheckPassword(pw, u.Username); err != nil {
+		return fmt.Errorf("the bootstrap password: %w", err)
+	}
+	hash, err := accounts.HashPassword(pw)
+	if err != nil {
+		return err
+	}
+	if u, err = db.CreateUser(ctx, u, hash); err != nil {
+		return err
+	}
+	log.Warn("first province admin made from JAGADESA_BOOTSTRAP_ADMIN; remove the variable and its password now", "user", u.Username, "province", u.Province)
+	return db.AppendAudit(ctx, jagadesa.AuditEvent{Actor: "bootstrap", Address: "local", Action: "user_add", Object: u.Username, Area: u.Province,
+		Detail: "first province admin, from the environment"})
 }
