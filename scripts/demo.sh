@@ -6,7 +6,8 @@
 #
 # Environment (optional): JAGADESA_LISTEN (default 127.0.0.1:8080),
 # INFLUX_PORT (18086), JAGADESA_ADMIN_TOKEN (random), DEMO_VILLAGES (599),
-# DEMO_INTERVAL (60s), DEMO_DIR (${TMPDIR:-/tmp}/jagadesa-demo),
+# DEMO_INTERVAL (60s), DEMO_BACKFILL (24h of history written first, so the
+# SLA, readiness and reports have a past; 0 to skip), DEMO_DIR (${TMPDIR:-/tmp}/jagadesa-demo),
 # JAGADESA_PROVINCES (jateng,jambi).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,7 @@ export INFLUX_PORT=${INFLUX_PORT:-18086}
 export INFLUX_DB=jagadesa
 VILLAGES=${DEMO_VILLAGES:-599}
 INTERVAL=${DEMO_INTERVAL:-60s}
+BACKFILL=${DEMO_BACKFILL:-24h}
 DIR=${DEMO_DIR:-${TMPDIR:-/tmp}/jagadesa-demo}
 TOKEN=${JAGADESA_ADMIN_TOKEN:-demo-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')}
 URL="http://$LISTEN"
@@ -55,8 +57,13 @@ for _ in $(seq 1 100); do
 done
 curl -fs -o /dev/null "$URL/healthz" || { tail -n 20 "$DIR/server.log" >&2; log "server did not become healthy"; exit 1; }
 
+backfill=()
+if [[ $BACKFILL != 0 ]]; then
+  log "writing $BACKFILL of history for $VILLAGES villages first (a minute or two), then the fleet goes live"
+  backfill=(--backfill "$BACKFILL" --live)
+fi
 JAGADESA_ADMIN_TOKEN=$TOKEN bin/jagadesa sim --server "$URL" --villages "$VILLAGES" --interval "$INTERVAL" \
-  --dir "$DIR/sim" >"$DIR/sim.out" 2>"$DIR/sim.log" &
+  --dir "$DIR/sim" "${backfill[@]}" >"$DIR/sim.out" 2>"$DIR/sim.log" &
 pids+=($!)
 
 cat <<MSG
@@ -73,6 +80,9 @@ cat <<MSG
     curl -s -H 'Authorization: Bearer $TOKEN' $URL/api/v1/villages/33.06.08.2007
     curl -s -H 'Authorization: Bearer $TOKEN' '$URL/api/v1/incidents?status=open'
     curl -s -H 'Authorization: Bearer $TOKEN' $URL/metrics | grep jagadesa_villages
+    curl -s -H 'Authorization: Bearer $TOKEN' $URL/api/v1/sla/isps
+    curl -s -H 'Authorization: Bearer $TOKEN' '$URL/api/v1/readiness?flag=digital'
+    curl -s -H 'Authorization: Bearer $TOKEN' -o sla.pdf '$URL/api/v1/reports/monthly/sla?format=pdf'
     bin/jagadesa verify --data-dir $DIR/data      (every stored batch against its probe's key)
 
   The incident queue is at $URL/insiden; the simulated regional power cut
