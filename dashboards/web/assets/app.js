@@ -1207,8 +1207,26 @@ async function adminView() {
         h("p", {}, `${t("expires")}: ${when(shown.expires_at)}`)) : null,
     ];
   }
+  function governanceSection() {
+    if (!can("manage_users")) return null;
+    const file = h("input", { type: "file", id: "gov-file", accept: ".csv,text/csv" });
+    return [
+      h("h2", {}, t("gov_import")),
+      h("p", { class: "muted" }, t("gov_import_help")),
+      h("form", { class: "inline", id: "gov-import", onsubmit: async (e) => {
+        e.preventDefault();
+        if (!file.files.length) return;
+        const text = await file.files[0].text();
+        msg.textContent = "";
+        try {
+          const r = await api("/api/v1/governance/import", { method: "POST", headers: { "Content-Type": "text/csv" }, body: text });
+          msg.textContent = `${t("done")} ${r.imported} ${t("villages")}`;
+        } catch (err) { msg.textContent = err.message; }
+      } }, file, h("button", { type: "submit" }, t("gov_import_submit"))),
+    ];
+  }
   function render() {
-    fill(root, h("h1", {}, t("admin_title")), msg, userSection(), probeSection(),
+    fill(root, h("h1", {}, t("admin_title")), msg, userSection(), probeSection(), governanceSection(),
       me.role === "admin" ? null : h("p", {}, h("button", { type: "button", id: "signout-everywhere", onclick: async () => { if (await send("/api/v1/sessions", "DELETE")) { me = null; navigate("/login"); } } }, t("signout_everywhere"))));
   }
   setView("admin", { relabel: render });
