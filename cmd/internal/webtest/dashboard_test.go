@@ -11,7 +11,6 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
-	"github.com/jagadesa/jagadesa/internal/syncbuf"
 	"io"
 	"net"
 	"net/http"
@@ -22,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jagadesa/jagadesa/internal/syncbuf"
 
 	"github.com/chromedp/chromedp"
 

@@ -6,11 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -143,50 +140,8 @@ func TestJurisdictionInChromium(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		append([]chromedp.ExecAllocatorOption{chromedp.ExecPath(browser)}, chromiumFlags...)...)...)
-	defer cancelAlloc()
-	var consoleMu sync.Mutex
-	var console []string
-	bctx, cancelBrowser := chromedp.NewContext(alloc, chromedp.WithLogf(func(f string, a ...any) {
-		consoleMu.Lock()
-		console = append(console, fmt.Sprintf(f, a...))
-		consoleMu.Unlock()
-	}))
-	defer cancelBrowser()
-	bctx, cancelTimeout := context.WithTimeout(bctx, 4*time.Minute)
-	defer cancelTimeout()
-	shot := func(name string) {
-		t.Helper()
-		png, err := chromedp.Run(bctx, chromedp.CaptureScreenshot())
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fail := func(what string, err error) {
-		t.Helper()
-		shot("jurisdiction-failure")
-		consoleMu.Lock()
-		defer consoleMu.Unlock()
-		t.Fatalf("%s: %v\nbrowser log:\n%s\nserver log:\n%s", what, err, strings.Join(console, "\n"), tail(srvLog.String()))
-	}
-	eval := func(js string) any {
-		t.Helper()
-		v, err := chromedp.Run(bctx, chromedp.Evaluate[any](js))
-		if err != nil {
-			fail("evaluate "+js, err)
-		}
-		return v
-	}
-	poll := func(what, js string, within time.Duration) {
-		t.Helper()
-		if _, err := chromedp.Run(bctx, chromedp.Poll[any](js, chromedp.WithPollingTimeout(within))); err != nil {
-			fail("waiting for "+what+" ("+js+")", err)
-		}
-	}
+	br := newSession(t, ctx, browser, shots, "jurisdiction", &srvLog)
+	bctx, shot, fail, eval, poll := br.ctx, br.shot, br.fail, br.eval, br.poll
 	// fetchJS fetches a path with the browser's session and leaves
 	// {status, text} in window.__r.
 	fetchJS := func(method, path string) (int, string) {
