@@ -38,7 +38,10 @@ func (s *Server) handleReroll(c *gin.Context) {
 		_ = c.Error(invalid(jagadesa.Problems{"to": "after from, at most 62 days later"}, "bad span"))
 		return
 	}
-	// A reroll of weeks takes tens of seconds: not bound to the client.
+	// A reroll of weeks takes tens of seconds, minutes on a busy machine:
+	// not bound to the client, and the answer may wait past the server's
+	// usual write timeout.
+	_ = http.NewResponseController(c.Writer).SetWriteDeadline(time.Now().Add(31 * time.Minute))
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), 30*time.Minute)
 	defer cancel()
 	began := time.Now()
