@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -100,6 +101,17 @@ func WithRetry(p RetryPolicy) Option { return func(d *Dispatcher) { d.retry = p 
 // remembered; 0 turns de-duplication off.
 func WithDedupWindow(w time.Duration) Option { return func(d *Dispatcher) { d.dedup = w } }
 
+// MarkStore keeps the dedup marks (destination, incident, event → when
+// it was queued) across restarts (server/sqlite implements it).
+type MarkStore interface {
+	NotifyMarks(ctx context.Context, since time.Time) (map[string]time.Time, error)
+	MarkNotified(ctx context.Context, keys []string, at time.Time) error
+}
+
+// WithMarkStore keeps the dedup marks in s, so a restart inside the dedup
+// window sends nothing twice.
+func WithMarkStore(s MarkStore) Option { return func(d *Dispatcher) { d.marks = s } }
+
 // WithRateLimit lets each destination of channel send one message every
 // `every`, with bursts of up to burst.
 func WithRateLimit(channel string, every time.Duration, burst int) Option {
@@ -133,6 +145,7 @@ type Dispatcher struct {
 	workers   int
 	retry     RetryPolicy
 	dedup     time.Duration
+	marks     MarkStore
 	limits    map[string]limit
 	version   string
 	smtpTLS   *tls.Config
@@ -238,6 +251,16 @@ func New(settings Settings, logger *slog.Logger, opts ...Option) *Dispatcher {
 	if d.retry.AttemptTimeout <= 0 {
 		d.retry.AttemptTimeout = DefaultRetry.AttemptTimeout
 	}
+	if d.marks != nil && d.dedup > 0 {
+		// A restart must not send again what went out just before it.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		seen, err := d.marks.NotifyMarks(ctx, d.now().Add(-d.dedup))
+		cancel()
+		if err != nil {
+			d.log.Error("notification marks not loaded; a restart may send some again", "err", err)
+		}
+		maps.Copy(d.seen, seen)
+	}
 	d.cond = sync.NewCond(&d.mu)
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.initMetrics()
@@ -317,6 +340,7 @@ func (d *Dispatcher) Send(team jagadesa.Channels, n jagadesa.Notification) {
 		reason string
 	}
 	var drops []drop
+	var marked []string
 	d.mu.Lock()
 	d.pruneSeen(now)
 	for _, ds := range destinations(team) {
@@ -332,6 +356,7 @@ func (d *Dispatcher) Send(team jagadesa.Channels, n jagadesa.Notification) {
 				continue
 			}
 			d.seen[j.dedupKey] = now
+			marked = append(marked, j.dedupKey)
 		}
 		d.pending++
 		if old := d.push(j); old != nil {
@@ -342,6 +367,13 @@ func (d *Dispatcher) Send(team jagadesa.Channels, n jagadesa.Notification) {
 		d.trackAlerts(team, n, now)
 	}
 	d.mu.Unlock()
+	if d.marks != nil && len(marked) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := d.marks.MarkNotified(ctx, marked, now); err != nil {
+			d.log.Error("notification marks not stored; a restart may send these again", "err", err)
+		}
+		cancel()
+	}
 	for _, dr := range drops {
 		d.log.Warn("notification dropped", "reason", dr.reason, "channel", dr.j.dest.channel,
 			"dest", dr.j.dest.label(), "incident", dr.j.n.Incident.ID, "event", dr.j.n.Event)

@@ -117,3 +117,51 @@ func (d *DB) MarkReportMailed(ctx context.Context, team, month string, at time.T
 	}
 	return nil
 }
+
+// Notification dedup marks (server/notify): what was queued for which
+// destination, incident and event, so a restart inside the dedup window
+// sends nothing twice.
+var notifyMarkMigrations = []string{
+	`CREATE TABLE IF NOT EXISTS notify_marks (
+		key TEXT PRIMARY KEY,
+		at  INTEGER NOT NULL
+	)`,
+	`CREATE INDEX IF NOT EXISTS notify_marks_at ON notify_marks(at)`,
+}
+
+// NotifyMarks returns the marks made since since, and forgets older ones.
+func (d *DB) NotifyMarks(ctx context.Context, since time.Time) (map[string]time.Time, error) {
+	if _, err := d.db.ExecContext(ctx, `DELETE FROM notify_marks WHERE at < ?`, since.UnixMilli()); err != nil {
+		return nil, fmt.Errorf("sqlite: notify marks: %w", err)
+	}
+	rows, err := d.db.QueryContext(ctx, `SELECT key, at FROM notify_marks`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: notify marks: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]time.Time{}
+	for rows.Next() {
+		var k string
+		var at int64
+		if err := rows.Scan(&k, &at); err != nil {
+			return nil, fmt.Errorf("sqlite: notify marks: %w", err)
+		}
+		out[k] = time.UnixMilli(at)
+	}
+	return out, rows.Err()
+}
+
+// MarkNotified records marks, in one transaction.
+func (d *DB) MarkNotified(ctx context.Context, keys []string, at time.Time) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: notify marks: %w", err)
+	}
+	defer tx.Rollback()
+	for _, k := range keys {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO notify_marks(key, at) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET at = excluded.at`, k, at.UnixMilli()); err != nil {
+			return fmt.Errorf("sqlite: notify marks: %w", err)
+		}
+	}
+	return tx.Commit()
+}

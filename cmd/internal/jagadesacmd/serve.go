@@ -281,7 +281,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	metrics := prometheus.NewRegistry()
-	disp := notify.New(c.Notify, log, notify.WithVersion(Version))
+	disp := notify.New(c.Notify, log, notify.WithVersion(Version), notify.WithMarkStore(db))
 	metrics.MustRegister(disp.Collectors()...)
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
