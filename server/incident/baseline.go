@@ -1,6 +1,11 @@
 package incident
 
 import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -163,4 +168,101 @@ func (a *Anomaly) Codes() string {
 		}
 	}
 	return strings.Join(c, ",")
+}
+
+// MarshalBinary writes the baselines, so a restart does not forget a
+// village's normal (and does not alarm while relearning it): per village
+// its code, the anomalous-round count, and per learnt hour its three
+// rings. Little-endian, versioned.
+func (b *Baselines) MarshalBinary() ([]byte, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var buf bytes.Buffer
+	buf.WriteString("JDB1")
+	put := func(v uint32) { binary.Write(&buf, binary.LittleEndian, v) }
+	codes := slices.Sorted(maps.Keys(b.v))
+	put(uint32(len(codes)))
+	for _, code := range codes {
+		vb := b.v[code]
+		put(uint32(len(code)))
+		buf.WriteString(code)
+		put(uint32(vb.anomalous))
+		var hours []int
+		for h, hb := range vb.hours {
+			if hb != nil {
+				hours = append(hours, h)
+			}
+		}
+		put(uint32(len(hours)))
+		for _, h := range hours {
+			put(uint32(h))
+			for _, r := range []*ring{&vb.hours[h].rtt, &vb.hours[h].loss, &vb.hours[h].jitter} {
+				put(uint32(r.n))
+				put(uint32(r.i))
+				binary.Write(&buf, binary.LittleEndian, r.v[:])
+			}
+		}
+	}
+	return buf.Bytes(), nil
+}
+
+// UnmarshalBinary replaces the baselines with what MarshalBinary wrote; a
+// damaged snapshot is refused whole, leaving them as they were.
+func (b *Baselines) UnmarshalBinary(data []byte) error {
+	rd := bytes.NewReader(data)
+	magic := make([]byte, 4)
+	if _, err := io.ReadFull(rd, magic); err != nil || string(magic) != "JDB1" {
+		return errors.New("baselines: not a snapshot")
+	}
+	get := func() (uint32, error) {
+		var v uint32
+		err := binary.Read(rd, binary.LittleEndian, &v)
+		return v, err
+	}
+	n, err := get()
+	if err != nil || n > 1<<20 {
+		return errors.New("baselines: damaged snapshot")
+	}
+	out := make(map[string]*villageBaseline, n)
+	for range n {
+		l, err := get()
+		if err != nil || l > 64 {
+			return errors.New("baselines: damaged snapshot")
+		}
+		code := make([]byte, l)
+		if _, err := io.ReadFull(rd, code); err != nil {
+			return errors.New("baselines: damaged snapshot")
+		}
+		vb := &villageBaseline{}
+		an, err1 := get()
+		nh, err2 := get()
+		if err1 != nil || err2 != nil || nh > 24 {
+			return errors.New("baselines: damaged snapshot")
+		}
+		vb.anomalous = int(an)
+		for range nh {
+			h, err := get()
+			if err != nil || h > 23 {
+				return errors.New("baselines: damaged snapshot")
+			}
+			hb := &hourBucket{}
+			for _, r := range []*ring{&hb.rtt, &hb.loss, &hb.jitter} {
+				rn, err1 := get()
+				ri, err2 := get()
+				if err1 != nil || err2 != nil || rn > baselineSamples || ri >= baselineSamples {
+					return errors.New("baselines: damaged snapshot")
+				}
+				r.n, r.i = int(rn), int(ri)
+				if err := binary.Read(rd, binary.LittleEndian, r.v[:]); err != nil {
+					return errors.New("baselines: damaged snapshot")
+				}
+			}
+			vb.hours[h] = hb
+		}
+		out[string(code)] = vb
+	}
+	b.mu.Lock()
+	b.v = out
+	b.mu.Unlock()
+	return nil
 }

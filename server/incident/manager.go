@@ -359,3 +359,7 @@ func (m *Manager) Overlay() map[string]jagadesa.Status {
 	}
 	return out
 }
+
+// Baselines are the villages' learnt normals, to save and restore across
+// restarts (Baselines.MarshalBinary).
+func (m *Manager) Baselines() *Baselines { return m.baseline }

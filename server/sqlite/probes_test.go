@@ -249,3 +249,20 @@ func TestKeyHistory(t *testing.T) {
 		t.Errorf("history %+v", h)
 	}
 }
+
+func TestStateBlobs(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	d := openTest(t, dir)
+	if b, err := d.State(ctx, "baselines"); err != nil || b != nil {
+		t.Fatalf("empty: %v %v", b, err)
+	}
+	d.PutState(ctx, "baselines", []byte("one"))
+	d.PutState(ctx, "baselines", []byte("two"))
+	d.Close()
+	d = openTest(t, dir)
+	defer d.Close()
+	if b, err := d.State(ctx, "baselines"); err != nil || string(b) != "two" {
+		t.Errorf("after a restart: %q %v", b, err)
+	}
+}

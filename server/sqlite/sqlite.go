@@ -116,7 +116,7 @@ var migrations = []string{
 func (d *DB) migrate() error {
 	all := append(append(append(append(append(migrations, incidentMigrations...), keyMigrations...), userMigrations...), probeMigrations...), auditMigrations...)
 	all = append(append(append(all, governanceMigrations...), windowMigrations...), reportMailMigrations...)
-	all = append(all, notifyMarkMigrations...)
+	all = append(append(all, notifyMarkMigrations...), stateMigrations...)
 	for _, m := range all {
 		if _, err := d.db.Exec(m); err != nil {
 			return fmt.Errorf("sqlite: migrate: %w", err)

@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -164,4 +166,37 @@ func (d *DB) MarkNotified(ctx context.Context, keys []string, at time.Time) erro
 		}
 	}
 	return tx.Commit()
+}
+
+// State the server keeps whole (the villages' learnt baselines): one blob
+// a name, replaced each time.
+var stateMigrations = []string{
+	`CREATE TABLE IF NOT EXISTS state_blobs (
+		name TEXT PRIMARY KEY,
+		body BLOB NOT NULL,
+		at   INTEGER NOT NULL
+	)`,
+}
+
+// PutState replaces a named blob.
+func (d *DB) PutState(ctx context.Context, name string, body []byte) error {
+	_, err := d.db.ExecContext(ctx, `INSERT INTO state_blobs(name, body, at) VALUES(?, ?, ?) ON CONFLICT(name) DO UPDATE SET body = excluded.body, at = excluded.at`,
+		name, body, d.now().UnixMilli())
+	if err != nil {
+		return fmt.Errorf("sqlite: state %s: %w", name, err)
+	}
+	return nil
+}
+
+// State returns a named blob (nil when none was stored).
+func (d *DB) State(ctx context.Context, name string) ([]byte, error) {
+	var b []byte
+	err := d.db.QueryRowContext(ctx, `SELECT body FROM state_blobs WHERE name = ?`, name).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: state %s: %w", name, err)
+	}
+	return b, nil
 }

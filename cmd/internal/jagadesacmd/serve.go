@@ -300,6 +300,27 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	}
 	mgr := incident.New(incident.Config{DashboardURL: c.DashboardURL, StartupGrace: c.StartupGrace}, log, db, dir, reg, prog, snd)
+	// The villages' learnt normals survive a restart: no relearning, no
+	// anomaly alarms while relearning.
+	if b, err := db.State(ctx, "baselines"); err != nil {
+		log.Warn("baselines not restored", "err", err)
+	} else if b != nil {
+		if err := mgr.Baselines().UnmarshalBinary(b); err != nil {
+			log.Warn("baselines not restored", "err", err)
+		} else {
+			log.Info("baselines restored", "bytes", len(b))
+		}
+	}
+	saveBaselines := func(ctx context.Context) {
+		b, err := mgr.Baselines().MarshalBinary()
+		if err == nil {
+			err = db.PutState(ctx, "baselines", b)
+		}
+		if err != nil {
+			log.Warn("baselines not saved", "err", err)
+		}
+	}
+	defer saveBaselines(context.Background())
 	if err := mgr.Restore(ctx); err != nil {
 		return fmt.Errorf("restore incidents: %w", err)
 	}
@@ -316,6 +337,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	g.Go(func() error { runDetector(gctx, log, mgr, engine, db, prog); return nil })
+	g.Go(func() error {
+		for {
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-time.After(10 * time.Minute):
+				saveBaselines(gctx)
+			}
+		}
+	})
 	// Accepted batches' effects (security events, outage reports) are
 	// applied from the outbox, on the server's context, not the request's.
 	g.Go(func() error { return (&ingest.Worker{Outbox: db, Apply: mgr, Logger: log}).Run(gctx) })
