@@ -43,6 +43,10 @@ type Config struct {
 
 	Client *http.Client
 	Logger *slog.Logger
+	// MemorySpools keeps each probe's records in memory instead of an
+	// on-disk spool: for fleets of tens of thousands, where one open spool
+	// per probe would run out of file descriptors.
+	MemorySpools bool
 }
 
 // Stats counts what the fleet did.
@@ -72,7 +76,7 @@ type village struct {
 	info   villageInfo
 	link   *Link
 	sender *probe.Sender
-	spool  *spool.Spool
+	spool  queue
 	net    *linkTransport
 	bootID string
 	booted time.Time
@@ -231,9 +235,13 @@ func (f *Fleet) newVillage(ctx context.Context, info villageInfo) (*village, err
 	if err := f.cfg.call(ctx, http.MethodPost, "/api/v1/probes", map[string]string{"village": info.Code, "public_key": jagadesa.FormatPublicKey(pub)}, &enr); err != nil {
 		return nil, fmt.Errorf("enroll: %w", err)
 	}
-	sp, err := spool.Open(filepath.Join(f.cfg.Dir, info.Code), spool.Options{MaxBytes: 1 << 20, SyncEvery: 1 << 30})
-	if err != nil {
-		return nil, err
+	var sp queue = newMemQueue(1 << 20)
+	if !f.cfg.MemorySpools {
+		disk, err := spool.Open(filepath.Join(f.cfg.Dir, info.Code), spool.Options{MaxBytes: 1 << 20, SyncEvery: 1 << 30})
+		if err != nil {
+			return nil, err
+		}
+		sp = disk
 	}
 	tr := &linkTransport{next: f.cfg.Client.Transport}
 	if tr.next == nil {

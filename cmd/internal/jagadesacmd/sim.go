@@ -31,6 +31,7 @@ func runSim(ctx context.Context, args []string, getenv func(string) string, stdo
 	fs.DurationVar(&cfg.OutageEvery, "outage-every", 10*time.Hour, "mean time between short link cuts per village")
 	fs.DurationVar(&cfg.RegionalCutAfter, "regional-cut-after", 5*time.Minute, "when the regional power cut starts")
 	fs.DurationVar(&cfg.RegionalCutFor, "regional-cut-for", 4*time.Minute, "how long it lasts (0: none)")
+	memSpools := fs.String("memory-spools", "auto", "keep each simulated probe's records in memory instead of an on-disk spool: yes, no, or auto (yes above 2,000 villages, where one open spool each would run out of file descriptors)")
 	backfill := fs.Duration("backfill", 0, "write this much history through the real ingest path, then exit (the server needs --max-record-age at least as long)")
 	live := fs.Bool("live", false, "with --backfill: go on reporting live afterwards")
 	schedule := fs.String("schedule", "", "with --backfill: a JSON list of periods (village, kind link_cut|power_cut|probe_fault|slow, start, end, mbps); default: a demo schedule from --seed")
@@ -43,6 +44,15 @@ func runSim(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	if cfg.AdminToken == "" {
 		return errors.New("--admin-token (or JAGADESA_ADMIN_TOKEN) is required to enroll the simulated probes")
+	}
+	switch *memSpools {
+	case "yes":
+		cfg.MemorySpools = true
+	case "no":
+	case "auto":
+		cfg.MemorySpools = cfg.Villages > 2000
+	default:
+		return fmt.Errorf("--memory-spools %q: yes, no or auto", *memSpools)
 	}
 	if *backfill > 0 {
 		if err := runBackfill(ctx, cfg, *backfill, *schedule, *workers, stdout); err != nil || !*live {

@@ -1,0 +1,87 @@
+package sim
+
+import (
+	"sync"
+
+	"github.com/jagadesa/jagadesa/probe/spool"
+)
+
+// queue is what a simulated probe keeps its records in: the real on-disk
+// spool, or, for fleets too large for one open spool per probe (tens of
+// thousands of probes would exhaust the process's file descriptors), a
+// bounded in-memory queue with the same contract.
+type queue interface {
+	Append(payload []byte) (uint64, error)
+	Peek(maxRecords, maxBytes int) ([]spool.Record, error)
+	Ack(upTo uint64) error
+	Stats() spool.Stats
+	Close() error
+}
+
+var (
+	_ queue = (*spool.Spool)(nil)
+	_ queue = (*memQueue)(nil)
+)
+
+// memQueue keeps records in memory, oldest dropped (and counted) past
+// maxBytes, like the spool.
+type memQueue struct {
+	mu       sync.Mutex
+	recs     []spool.Record
+	bytes    int64
+	next     uint64
+	dropped  uint64
+	maxBytes int64
+}
+
+func newMemQueue(maxBytes int64) *memQueue { return &memQueue{maxBytes: maxBytes, next: 1} }
+
+func (q *memQueue) Append(payload []byte) (uint64, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	id := q.next
+	q.next++
+	q.recs = append(q.recs, spool.Record{ID: id, Payload: append([]byte(nil), payload...)})
+	q.bytes += int64(len(payload))
+	for q.bytes > q.maxBytes && len(q.recs) > 1 {
+		q.bytes -= int64(len(q.recs[0].Payload))
+		q.recs = q.recs[1:]
+		q.dropped++
+	}
+	return id, nil
+}
+
+func (q *memQueue) Peek(maxRecords, maxBytes int) ([]spool.Record, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var out []spool.Record
+	n := 0
+	for _, r := range q.recs {
+		if len(out) >= maxRecords || len(out) > 0 && n+len(r.Payload) > maxBytes {
+			break
+		}
+		out = append(out, spool.Record{ID: r.ID, Payload: append([]byte(nil), r.Payload...)})
+		n += len(r.Payload)
+	}
+	return out, nil
+}
+
+func (q *memQueue) Ack(upTo uint64) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	i := 0
+	for i < len(q.recs) && q.recs[i].ID <= upTo {
+		q.bytes -= int64(len(q.recs[i].Payload))
+		i++
+	}
+	q.recs = q.recs[i:]
+	return nil
+}
+
+func (q *memQueue) Stats() spool.Stats {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return spool.Stats{Records: int64(len(q.recs)), Bytes: q.bytes, Dropped: q.dropped}
+}
+
+func (q *memQueue) Close() error { return nil }
