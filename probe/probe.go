@@ -63,6 +63,17 @@ type Config struct {
 	// ThreatFeedInterval is how often the probe asks the server for its
 	// threat feed (0: never; the matching needs the security collectors).
 	ThreatFeedInterval time.Duration
+
+	// LANSpeedListen is the router's LAN address and port of the
+	// villagers' speed-test page (lanspeed.go), like 192.168.1.1:8099;
+	// empty: not served.
+	LANSpeedListen string
+	// LANSpeedDailyBytes bounds the page's test traffic a day (0:
+	// DefaultLANSpeedDailyBytes).
+	LANSpeedDailyBytes int64
+	// LANSpeedContractMbps is the village link's contracted download the
+	// page's verdict compares the WAN with (0: DefaultContractMbps).
+	LANSpeedContractMbps int
 }
 
 // Defaults a village probe starts with when not told otherwise.
@@ -146,6 +157,11 @@ type Probe struct {
 	nextUse  time.Time
 
 	mu sync.Mutex // serialises spool appends
+
+	// Appliance mode's checks of the CPE, run in the background (appliance.go).
+	appliance     *ApplianceWatcher
+	applianceDone chan applianceRun
+	applianceBusy bool
 }
 
 const runningMarker = "running"
@@ -258,6 +274,9 @@ func (p *Probe) Run(ctx context.Context) error {
 	if p.threats != nil {
 		wg.Go(func() { p.threatFeedLoop(ctx) })
 	}
+	if p.cfg.LANSpeedListen != "" {
+		wg.Go(func() { p.lanSpeedLoop(ctx) }) // the villagers' speed-test page (lanspeed.go)
+	}
 	t := time.NewTicker(p.cfg.Interval)
 	defer t.Stop()
 	for {
@@ -359,6 +378,7 @@ func (p *Probe) round(ctx context.Context) {
 		}
 	}
 	p.collectUsage(began)
+	p.collectAppliance(began)
 	if p.dnsWatch != nil {
 		for _, e := range p.dnsWatch.Compare(samples) {
 			p.append(EncodeEvent(e))

@@ -22,6 +22,10 @@ var securityKinds = map[string]bool{
 	"threat_ip": true, "threat_domain": true, "threat_summary": true,
 	// The router's resolver against the reference (probe/dnshijack.go).
 	"dns_hijack": true, "dns_nxdomain_rewrite": true, "dns_answer_mismatch": true,
+	// What an appliance beside an ISP-managed CPE sees of it from the LAN
+	// (probe/appliance.go): management services open to the LAN, and a
+	// second DHCP server.
+	"gateway_service_exposed": true, "dhcp_server_rogue": true,
 }
 
 // afterOutage is how long after a village's outage ends new listening
@@ -266,6 +270,10 @@ func securityTitle(kind string) string {
 		return "resolver router menjawab nama yang tidak ada (NXDOMAIN diubah)"
 	case "dns_answer_mismatch":
 		return "jawaban DNS router berbeda dengan resolver pembanding"
+	case "gateway_service_exposed":
+		return "layanan manajemen gateway ISP terbuka ke LAN"
+	case "dhcp_server_rogue":
+		return "server DHCP lain di LAN desa"
 	case "threat_ip":
 		return "koneksi dengan alamat berbahaya dari threat feed"
 	case "threat_domain":

@@ -472,6 +472,8 @@ func shortDuration(d time.Duration) string {
 var signalKindNames = map[string]string{
 	"config_changed":          "konfigurasi router berubah",
 	"gateway_mac_changed":     "MAC gateway berubah",
+	"gateway_service_exposed": "layanan gateway terbuka",
+	"dhcp_server_rogue":       "server DHCP lain",
 	"login_new_source":        "login dari alamat baru",
 	"login_bruteforce":        "percobaan login beruntun",
 	"port_opened":             "port baru terbuka",

@@ -196,6 +196,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (pr
 	fs.Var(&l.httpURLs, "http-url", "service URL to check each round, repeatable (env JAGADESA_HTTP_URLS; default: the province's SPBE portals)")
 	fs.Int64Var(&cfg.SpeedtestBudget, "speedtest-budget", int64(env.Int("JAGADESA_SPEEDTEST_BUDGET_MB", 4096))<<20, "bytes per calendar month the throughput tests may use (0 disables them; env JAGADESA_SPEEDTEST_BUDGET_MB in MB)")
 	fs.StringVar(&cfg.WANInterface, "wan-iface", getenv("JAGADESA_WAN_IFACE"), "WAN interface whose counters measure cross traffic (default: the default route's)")
+	fs.StringVar(&cfg.LANSpeedListen, "lan-speedtest-listen", getenv("JAGADESA_LAN_SPEEDTEST_LISTEN"), "LAN `address:port` of the villagers' speed-test page, e.g. 192.168.1.1:8099 (env JAGADESA_LAN_SPEEDTEST_LISTEN)")
+	fs.Int64Var(&cfg.LANSpeedDailyBytes, "lan-speedtest-daily-bytes", int64(env.Int("JAGADESA_LAN_SPEEDTEST_DAILY_MB", 0))<<20, "LAN bytes a day for the speed-test page (0: 2000 MB; env JAGADESA_LAN_SPEEDTEST_DAILY_MB in MB)")
+	fs.IntVar(&cfg.LANSpeedContractMbps, "lan-speedtest-contract-mbps", env.Int("JAGADESA_LAN_SPEEDTEST_CONTRACT_MBPS", 0), "contracted Mbit/s the speed-test page judges the WAN by (0: 100; env JAGADESA_LAN_SPEEDTEST_CONTRACT_MBPS)")
 	fs.StringVar(&opts.logLevel, "log-level", env.String("JAGADESA_LOG_LEVEL", "info"), "debug, info, warn or error")
 	fs.StringVar(&opts.caFile, "ca-file", getenv("JAGADESA_CA_FILE"), "PEM `file` of the CA (or the server's own certificate) that the server's HTTPS certificate must chain to, instead of the system's roots (env JAGADESA_CA_FILE)")
 	fs.BoolVar(&opts.showVersion, "version", false, "print the version and exit")
@@ -203,6 +206,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (pr
 		return cfg, opts, l, err
 	}
 	if err := env.Err(); err != nil {
+		return cfg, opts, l, err
+	}
+	if err := probe.CheckLANSpeedListen(cfg.LANSpeedListen); err != nil {
 		return cfg, opts, l, err
 	}
 	opts.explicit = map[string]bool{}
@@ -314,6 +320,10 @@ var uciSettings = map[string]uciSetting{
 	"key":                  {"JAGADESA_KEY", 's'},
 	"ca_file":              {"JAGADESA_CA_FILE", 's'},
 	"threat_feed_interval": {"JAGADESA_THREAT_FEED_INTERVAL", 'd'},
+
+	"lan_speedtest_listen":        {"JAGADESA_LAN_SPEEDTEST_LISTEN", 's'},
+	"lan_speedtest_daily_mb":      {"JAGADESA_LAN_SPEEDTEST_DAILY_MB", 'i'},
+	"lan_speedtest_contract_mbps": {"JAGADESA_LAN_SPEEDTEST_CONTRACT_MBPS", 'i'},
 }
 
 // uciLists are the section's lists (a plain option counts as one item).
