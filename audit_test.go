@@ -43,3 +43,15 @@ func TestAuditActionsLabelled(t *testing.T) {
 		}
 	}
 }
+
+// Every security kind has both names.
+func TestSecurityKindsNamed(t *testing.T) {
+	for kind, k := range SecurityKinds {
+		if k.Title == "" || k.Short == "" || SecurityKindTitle(kind) == kind || SecurityKindShort(kind) == kind || !IsSecurityKind(kind) {
+			t.Errorf("%s: %+v", kind, k)
+		}
+	}
+	if IsSecurityKind("probe_start") || SecurityKindTitle("new_kind") != "new_kind" {
+		t.Error("a kind that is no sign of attack")
+	}
+}

@@ -10,23 +10,10 @@ import (
 	"github.com/jagadesa/jagadesa"
 )
 
-// Security event kinds the probe's collectors send, by how seriously they
-// are taken: a takeover (critical) makes the village compromised at once; a
-// warning opens a security incident too, unless it is the ordinary noise of
-// a router coming back from an outage.
-var securityKinds = map[string]bool{
-	"config_changed": true, "gateway_mac_changed": true, "login_new_source": true,
-	"login_bruteforce": true, "port_opened": true, "dns_upstream_unexpected": true, "dns_upstream_changed": true,
-	// Threat-feed hits (probe/threatfeed.go): a host at the village talking
-	// to, or looking up, something the CSIRT's feed lists as bad.
-	"threat_ip": true, "threat_domain": true, "threat_summary": true,
-	// The router's resolver against the reference (probe/dnshijack.go).
-	"dns_hijack": true, "dns_nxdomain_rewrite": true, "dns_answer_mismatch": true,
-	// What an appliance beside an ISP-managed CPE sees of it from the LAN
-	// (probe/appliance.go): management services open to the LAN, and a
-	// second DHCP server.
-	"gateway_service_exposed": true, "dhcp_server_rogue": true,
-}
+// Security event kinds (jagadesa.SecurityKinds) are taken by how seriously
+// the probe sends them: a takeover (critical) makes the village compromised
+// at once; a warning opens a security incident too, unless it is the
+// ordinary noise of a router coming back from an outage.
 
 // afterOutage is how long after a village's outage ends new listening
 // sockets are taken for services starting up, not an intruder.
@@ -45,7 +32,7 @@ func (m *Manager) SecurityEvents(ctx context.Context, village, probe, stream str
 	var evs []jagadesa.EventGroup
 	ports := false
 	for _, e := range events {
-		if securityKinds[e.Kind] && e.Severity != "info" {
+		if jagadesa.IsSecurityKind(e.Kind) && e.Severity != "info" {
 			evs = append(evs, e)
 			ports = ports || e.Kind == "port_opened"
 		}
@@ -248,41 +235,7 @@ func (c *campaigns) forget(now time.Time) {
 	}
 }
 
-func securityTitle(kind string) string {
-	switch kind {
-	case "config_changed":
-		return "konfigurasi atau kredensial router berubah"
-	case "gateway_mac_changed":
-		return "MAC gateway berubah (kemungkinan ARP spoofing)"
-	case "login_new_source":
-		return "login dari alamat yang belum pernah terlihat"
-	case "login_bruteforce":
-		return "percobaan login beruntun"
-	case "port_opened":
-		return "port baru terbuka di router"
-	case "dns_upstream_unexpected":
-		return "router memakai resolver DNS yang tidak diizinkan (kemungkinan DNS hijack)"
-	case "dns_upstream_changed":
-		return "resolver DNS router berubah"
-	case "dns_hijack":
-		return "resolver router mengarahkan nama publik ke alamat internal (DNS hijack)"
-	case "dns_nxdomain_rewrite":
-		return "resolver router menjawab nama yang tidak ada (NXDOMAIN diubah)"
-	case "dns_answer_mismatch":
-		return "jawaban DNS router berbeda dengan resolver pembanding"
-	case "gateway_service_exposed":
-		return "layanan manajemen gateway ISP terbuka ke LAN"
-	case "dhcp_server_rogue":
-		return "server DHCP lain di LAN desa"
-	case "threat_ip":
-		return "koneksi dengan alamat berbahaya dari threat feed"
-	case "threat_domain":
-		return "kueri DNS ke domain berbahaya dari threat feed"
-	case "threat_summary":
-		return "banyak kecocokan threat feed sekaligus"
-	}
-	return kind
-}
+func securityTitle(kind string) string { return jagadesa.SecurityKindTitle(kind) }
 
 // outageOpen reports whether the village has an outage incident open.
 func (m *Manager) outageOpen(village string) bool {

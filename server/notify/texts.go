@@ -468,32 +468,8 @@ func shortDuration(d time.Duration) string {
 	return fmt.Sprintf("%d dtk", sec)
 }
 
-// signalKindNames are the probe's security signal kinds, short.
-var signalKindNames = map[string]string{
-	"config_changed":          "konfigurasi router berubah",
-	"gateway_mac_changed":     "MAC gateway berubah",
-	"gateway_service_exposed": "layanan gateway terbuka",
-	"dhcp_server_rogue":       "server DHCP lain",
-	"login_new_source":        "login dari alamat baru",
-	"login_bruteforce":        "percobaan login beruntun",
-	"port_opened":             "port baru terbuka",
-	"dns_upstream_unexpected": "resolver DNS tidak diizinkan",
-	"dns_upstream_changed":    "resolver DNS berubah",
-	"threat_ip":               "koneksi ke alamat berbahaya",
-	"threat_domain":           "kueri ke domain berbahaya",
-	"threat_summary":          "banyak kecocokan threat feed",
-	"dns_hijack":              "DNS hijack",
-	"dns_nxdomain_rewrite":    "NXDOMAIN diubah",
-	"dns_answer_mismatch":     "jawaban DNS berbeda",
-}
-
-// SignalKindName is the Indonesian name of a security signal kind.
-func SignalKindName(kind string) string {
-	if s, ok := signalKindNames[kind]; ok {
-		return s
-	}
-	return kind
-}
+// SignalKindName is the short Indonesian name of a security signal kind.
+func SignalKindName(kind string) string { return jagadesa.SecurityKindShort(kind) }
 
 var severityRank = map[jagadesa.Severity]int{jagadesa.SeverityCritical: 0, jagadesa.SeverityWarning: 1, jagadesa.SeverityInfo: 2}
 

@@ -262,7 +262,7 @@ func TestSignalSummary(t *testing.T) {
 			}
 		})
 	}
-	for kind := range signalKindNames {
+	for kind := range jagadesa.SecurityKinds {
 		if SignalKindName(kind) == kind {
 			t.Errorf("signal kind %s has no Indonesian name", kind)
 		}
