@@ -571,9 +571,8 @@ func (l *lanSpeed) wanResult() (*lanWAN, string) {
 // tests' size (testBytes) and runs only while the scheduled tests' usage,
 // read from their state file, plus the villagers' leaves room for it, and
 // the villagers' tests stay within their quarter of the budget. The
-// scheduled loop keeps its usage in memory and does not read this file, so
-// it may still spend its whole budget after villagers' tests: a month's
-// worst case is 1.25 budgets.
+// scheduled loop reads this file's month of WAN usage too (throughput.go),
+// so the two together stay within the budget.
 func (l *lanSpeed) reserveWAN(now time.Time) (int64, bool) {
 	sched, err := loadThroughputState(l.schedPath)
 	if err != nil {

@@ -576,7 +576,12 @@ func (p *Probe) throughputTest(ctx context.Context, client Doer, path string, st
 	st.roll(now)
 	next := nextTestAt(now, rng)
 	st.NextMs = next.UnixMilli()
-	per := testBytes(budget, *st)
+	// Villagers' WAN tests (lanspeed.go) spend the same month's budget.
+	charged := *st
+	if lan, err := loadLANState(filepath.Join(p.cfg.Spool, lanStateFile)); err == nil && lan.Month == st.Month {
+		charged.Used += lan.WANUsed
+	}
+	per := testBytes(budget, charged)
 	if per == 0 {
 		p.log.Info("speed test skipped: this month's budget is spent", "month", st.Month, "used_bytes", st.Used, "budget_bytes", budget)
 		if err := saveThroughputState(path, *st); err != nil {
