@@ -67,6 +67,8 @@ type PassStats struct {
 	Backlog  int           // complete hours left for the next pass
 	Through  time.Time     // end of the newest hour rolled (zero: none yet)
 	Took     time.Duration // wall time
+	// Waiting: nothing was ever rolled and no data has come yet.
+	Waiting bool
 }
 
 // NewRunner returns a Runner writing through db.
@@ -116,6 +118,11 @@ func (r *Runner) Run(ctx context.Context) error {
 				"backlog_hours", st.Backlog, "through", st.Through, "took", st.Took.Round(time.Millisecond))
 			if st.Backlog > 0 {
 				wait = 0
+			}
+			if st.Waiting {
+				// Nothing rolled yet (no data, no mark): look again soon,
+				// so a first backfill or a new fleet is rolled at once.
+				wait = min(wait, time.Minute)
 			}
 		}
 		select {
@@ -183,6 +190,16 @@ func (r *Runner) Pass(ctx context.Context) (PassStats, error) {
 	} else if from.IsZero() {
 		from, _ = sla.MonthRange(r.opt.Now().Add(-jagadesa.MaxPast))
 		from, _ = sla.MonthRange(from.Add(-time.Hour))
+		// A new server rolls from its first data, not through weeks of
+		// empty hours (a fresh demo, a new bucket).
+		if first, found, err := r.firstHeartbeat(ctx, from, end); err != nil {
+			return st, err
+		} else if !found {
+			st.Waiting = true
+			return st, nil // nothing to roll yet: no mark, so the next pass looks again
+		} else if first.After(from) {
+			from = first
+		}
 	}
 	from = from.UTC().Truncate(time.Hour)
 
@@ -504,4 +521,27 @@ func (r *Runner) scanLate(ctx context.Context, from, to time.Time) (map[time.Tim
 		}
 	}
 	return out, nil
+}
+
+// firstHeartbeat finds the hour of the earliest heartbeat in [from, to).
+func (r *Runner) firstHeartbeat(ctx context.Context, from, to time.Time) (time.Time, bool, error) {
+	if !to.After(from) {
+		return time.Time{}, false, nil
+	}
+	q := fmt.Sprintf(`from(bucket: %s)
+  |> range(start: %s, stop: %s)
+  |> filter(fn: (r) => r._measurement == %q and r._field == "interval_s")
+  |> group()
+  |> first()
+  |> keep(columns: ["_time"])`, fluxStr(r.ro.db.cfg.RawBucket), fluxTime(from), fluxStop(to), rawHeartbeat)
+	var first time.Time
+	err := r.ro.db.each(ctx, q, func(rec *query.FluxRecord) {
+		if t := rec.Time(); first.IsZero() || t.Before(first) {
+			first = t
+		}
+	})
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	return first.UTC().Truncate(time.Hour), !first.IsZero(), nil
 }
