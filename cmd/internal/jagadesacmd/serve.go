@@ -569,6 +569,7 @@ func loadProgramme(path string, reg *geo.Registry, log *slog.Logger) (map[string
 func restoreStatus(ctx context.Context, store *influx.Store, engine *status.Engine, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
+	began := time.Now()
 	latest, err := store.LatestByVillage(ctx, 24*time.Hour)
 	if err != nil {
 		log.Warn("could not restore live status from InfluxDB; villages start unknown", "err", err)
@@ -577,7 +578,7 @@ func restoreStatus(ctx context.Context, store *influx.Store, engine *status.Engi
 	for _, l := range latest {
 		engine.Restore(l.Village, l.Probe, l.LastSeen, l.Interval, l.RTTMs, l.LossPct, l.HasPing)
 	}
-	log.Info("restored live status", "villages", len(latest))
+	log.Info("restored live status", "villages", len(latest), "took", time.Since(began).Round(time.Millisecond))
 }
 
 // teamSender sends each notification to its team's channels and, when
