@@ -1,9 +1,6 @@
 package server
 
 import (
-	"bytes"
-	"encoding/json"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -12,7 +9,6 @@ import (
 
 	"github.com/jagadesa/jagadesa"
 	"github.com/jagadesa/jagadesa/server/accounts"
-	"github.com/jagadesa/jagadesa/server/ingest"
 )
 
 // Probe credentials after enrollment: rotation without a site visit,
@@ -154,7 +150,7 @@ func (s *Server) handleEnrollCodes(c *gin.Context) {
 		return
 	}
 	who := principal(c)
-	if !who.CanManageUsers() && who.Role() != jagadesa.RoleTechnician {
+	if !who.ManagesProbes() {
 		_ = c.Error(who.Forbidden("list enrollment codes"))
 		return
 	}
@@ -227,14 +223,8 @@ func (s *Server) handleBindKey(c *gin.Context) {
 	if !ok {
 		return
 	}
-	req, err := decode[keyRequest](c, 4<<10)
-	if err != nil {
-		_ = c.Error(err)
-		return
-	}
-	pub, err := jagadesa.ParsePublicKey(req.PublicKey)
-	if err != nil {
-		_ = c.Error(invalid(jagadesa.Problems{"public_key": err.Error()}, "bad public key"))
+	pub, ok := readKey(c)
+	if !ok {
 		return
 	}
 	k, err := s.Keys.SetProbeKey(c.Request.Context(), p.ID, pub, principal(c).Username())
@@ -246,30 +236,4 @@ func (s *Server) handleBindKey(c *gin.Context) {
 	v := newKeyView(k)
 	v.Village = p.Village
 	c.JSON(http.StatusOK, v)
-}
-
-// readSmall reads a whole small body, refusing one over limit.
-func readSmall(c *gin.Context, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
-	if isMaxBytes(err) {
-		return nil, tooLarge("body exceeds %d bytes", limit)
-	}
-	if err != nil {
-		return nil, invalid(nil, "body could not be read")
-	}
-	return b, nil
-}
-
-// decodeBytes is decode for a body already read (to check its signature).
-func decodeBytes[T any](b []byte) (T, error) {
-	var v T
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&v); err != nil {
-		return v, invalid(nil, "body is not valid JSON: %s", ingest.JSONError(err))
-	}
-	if dec.More() {
-		return v, invalid(nil, "body must hold one JSON object")
-	}
-	return v, nil
 }

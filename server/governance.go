@@ -95,7 +95,7 @@ func (s *Server) handleImportGovernance(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
-	gs, err := jagadesa.ReadGovernanceCSV(bytesReader(raw))
+	gs, err := jagadesa.ReadGovernanceCSV(bytes.NewReader(raw))
 	if err != nil {
 		_ = c.Error(err)
 		return
@@ -117,5 +117,3 @@ func (s *Server) handleImportGovernance(c *gin.Context) {
 	s.audit(c, "governance_import", "", who.Area(), itoa(len(gs))+" villages")
 	c.JSON(http.StatusOK, gin.H{"imported": len(gs)})
 }
-
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

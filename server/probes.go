@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/json"
 	"net/http"
 	"strings"
 	"time"
@@ -11,7 +10,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/jagadesa/jagadesa"
-	"github.com/jagadesa/jagadesa/server/ingest"
 )
 
 // ProbeAdmin enrolls probes with codes, replaces and rotates them
@@ -40,24 +38,6 @@ type enrollRequest struct {
 
 // enrollResponse carries the probe's token, shown this once only.
 type enrollResponse = jagadesa.Enrolled
-
-// decode reads a small JSON body strictly: bounded, no unknown fields, one
-// value only.
-func decode[T any](c *gin.Context, limit int64) (T, error) {
-	var v T
-	dec := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&v); err != nil {
-		if isMaxBytes(err) {
-			return v, tooLarge("body exceeds %d bytes", limit)
-		}
-		return v, invalid(nil, "body is not valid JSON: %s", ingest.JSONError(err))
-	}
-	if dec.More() {
-		return v, invalid(nil, "body must hold one JSON object")
-	}
-	return v, nil
-}
 
 // keyRequired is the problem of an enrollment without a key on a server
 // that binds keys at enrollment.
@@ -144,7 +124,7 @@ func (s *Server) auditEnrolled(c *gin.Context, actor string, p jagadesa.Probe, r
 }
 
 func (s *Server) handleListProbes(c *gin.Context) {
-	if who := principal(c); !who.CanManageUsers() && who.Role() != jagadesa.RoleTechnician {
+	if who := principal(c); !who.ManagesProbes() {
 		_ = c.Error(who.Forbidden("list probes"))
 		return
 	}
@@ -174,6 +154,22 @@ type keyRequest struct {
 	PublicKey string `json:"public_key"`
 }
 
+// readKey reads a keyRequest body and parses its key; false means the
+// error is recorded.
+func readKey(c *gin.Context) (ed25519.PublicKey, bool) {
+	req, err := decode[keyRequest](c, 4<<10)
+	if err != nil {
+		_ = c.Error(err)
+		return nil, false
+	}
+	pub, err := jagadesa.ParsePublicKey(req.PublicKey)
+	if err != nil {
+		_ = c.Error(invalid(jagadesa.Problems{"public_key": err.Error()}, "bad public key"))
+		return nil, false
+	}
+	return pub, true
+}
+
 // keyView shows a probe's key, with the PEM form OpenSSL reads.
 type keyView struct {
 	jagadesa.ProbeKey
@@ -197,14 +193,8 @@ func (s *Server) handleRegisterKey(c *gin.Context) {
 		_ = c.Error(jagadesa.Errorf(jagadesa.EUnavailable, "this server keeps no probe keys"))
 		return
 	}
-	req, err := decode[keyRequest](c, 4<<10)
-	if err != nil {
-		_ = c.Error(err)
-		return
-	}
-	pub, err := jagadesa.ParsePublicKey(req.PublicKey)
-	if err != nil {
-		_ = c.Error(invalid(jagadesa.Problems{"public_key": err.Error()}, "bad public key"))
+	pub, ok := readKey(c)
+	if !ok {
 		return
 	}
 	_, had := s.Keys.ProbeKey(p.ID)

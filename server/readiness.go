@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -35,17 +34,6 @@ type GovernanceStore interface {
 	AllGovernance(ctx context.Context) (map[string]jagadesa.Governance, error)
 }
 
-// readinessCache holds a month's scores of every monitored village for a
-// few minutes: one pass over the rollups serves every page and ranking.
-type readinessCache struct {
-	mu      sync.Mutex
-	month   string
-	at      time.Time
-	results map[string]readiness.Result
-}
-
-const readinessTTL = 5 * time.Minute
-
 // readinessMonth reads ?month= (YYYY-MM, WIB); the default is the current
 // month so far.
 func (s *Server) readinessMonth(c *gin.Context) (time.Time, bool) {
@@ -63,20 +51,9 @@ func (s *Server) readinessMonth(c *gin.Context) (time.Time, bool) {
 
 // readinessFor scores the month for every monitored village (cached).
 func (s *Server) readinessFor(ctx context.Context, month time.Time) (map[string]readiness.Result, error) {
-	key := month.In(sla.WIB).Format("2006-01")
-	rc := &s.readiness
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	if rc.results != nil && rc.month == key && s.Now().Sub(rc.at) < readinessTTL {
-		return rc.results, nil
-	}
-	codes := s.monitoredCodes()
-	res, err := s.scoreVillages(ctx, month, codes)
-	if err != nil {
-		return nil, err
-	}
-	rc.month, rc.at, rc.results = key, s.Now(), res
-	return res, nil
+	return s.readiness.get(ctx, month, s.Now(), func(ctx context.Context) (map[string]readiness.Result, error) {
+		return s.scoreVillages(ctx, month, s.monitoredCodes())
+	})
 }
 
 // scoreVillages computes the index of the given villages for a month.
@@ -336,11 +313,4 @@ func writeRankingCSV(w io.Writer, rows []rankRow) {
 			f(r.Pillars.Governance), r.Band, strings.Join(r.Missing, " ")})
 	}
 	cw.Flush()
-}
-
-// invalidate drops the cached scores (governance changed).
-func (rc *readinessCache) invalidate() {
-	rc.mu.Lock()
-	rc.results = nil
-	rc.mu.Unlock()
 }

@@ -23,7 +23,9 @@ import (
 	"github.com/jagadesa/jagadesa/server/evidence"
 	"github.com/jagadesa/jagadesa/server/incident"
 	"github.com/jagadesa/jagadesa/server/ingest"
+	"github.com/jagadesa/jagadesa/server/readiness"
 	"github.com/jagadesa/jagadesa/server/route"
+	"github.com/jagadesa/jagadesa/server/sla"
 	"github.com/jagadesa/jagadesa/server/status"
 	"github.com/jagadesa/jagadesa/server/threatfeed"
 )
@@ -170,8 +172,8 @@ type Server struct {
 	logins     *loginLimiter
 	enrolls    *loginLimiter // POST /api/v1/enroll attempts per address
 	bursts     bursts
-	readiness  readinessCache
-	slaResults slaCache
+	readiness  monthCache[readiness.Result]
+	slaResults monthCache[sla.Result]
 	proxies    []*net.IPNet // parsed TrustedProxies
 }
 

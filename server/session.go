@@ -197,11 +197,11 @@ func (s *Server) handleSession(c *gin.Context) {
 	// What the page may offer; the server checks every request anyway.
 	can := gin.H{
 		"manage_users":      p.CanManageUsers() && s.Users != nil,
-		"manage_probes":     p.CanManageUsers() || p.Role() == jagadesa.RoleTechnician,
+		"manage_probes":     p.ManagesProbes(),
 		"read_audit":        p.CanReadAudit() && s.Audit != nil,
 		"security_evidence": p.CanSeeSecurityEvidence(),
 		"reports":           p.CanReadReports(),
-		"act_on_incidents":  p.Role() == jagadesa.RoleProvinceAdmin || p.Role() == jagadesa.RoleProvinceAnalyst || p.Role() == jagadesa.RoleRegencyAnalyst,
+		"act_on_incidents":  p.ActsOnIncidents(),
 	}
 	// The CSIRTs whose areas lie in the jurisdiction (the audit page's
 	// choice of team).

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -29,24 +28,6 @@ type WindowStore interface {
 	Windows(ctx context.Context, from, to time.Time) ([]jagadesa.ExclusionWindow, error)
 }
 
-// slaCache holds a month's results of every programme village for a few
-// minutes: the ISP table, the regency table and the village pages share
-// one pass over the rollups.
-type slaCache struct {
-	mu      sync.Mutex
-	month   string
-	at      time.Time
-	results map[string]sla.Result
-}
-
-const slaTTL = 5 * time.Minute
-
-func (c *slaCache) invalidate() {
-	c.mu.Lock()
-	c.results = nil
-	c.mu.Unlock()
-}
-
 // slaCodes are the villages whose links the SLA judges: the programme's.
 func (s *Server) slaCodes() []string {
 	out := make([]string, 0, len(s.Programme))
@@ -59,19 +40,9 @@ func (s *Server) slaCodes() []string {
 
 // slaFor computes the month for every programme village (cached).
 func (s *Server) slaFor(ctx context.Context, month time.Time) (map[string]sla.Result, error) {
-	key := month.In(sla.WIB).Format("2006-01")
-	c := &s.slaResults
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.results != nil && c.month == key && s.Now().Sub(c.at) < slaTTL {
-		return c.results, nil
-	}
-	res, err := s.computeSLA(ctx, month, s.slaCodes())
-	if err != nil {
-		return nil, err
-	}
-	c.month, c.at, c.results = key, s.Now(), res
-	return res, nil
+	return s.slaResults.get(ctx, month, s.Now(), func(ctx context.Context) (map[string]sla.Result, error) {
+		return s.computeSLA(ctx, month, s.slaCodes())
+	})
 }
 
 // computeSLA judges the given villages' links over a month: measured

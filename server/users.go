@@ -92,11 +92,7 @@ func (s *Server) handleAddUser(c *gin.Context) {
 		_ = c.Error(who.Forbidden("create an account in province " + u.Province))
 		return
 	}
-	if err := accounts.CheckPassword(req.Password, u.Username); err != nil {
-		_ = c.Error(err)
-		return
-	}
-	hash, err := accounts.HashPassword(req.Password)
+	hash, err := accounts.NewPasswordHash(req.Password, u.Username)
 	if err != nil {
 		_ = c.Error(err)
 		return
@@ -165,11 +161,7 @@ func (s *Server) handleSetPassword(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
-	if err := accounts.CheckPassword(req.Password, u.Username); err != nil {
-		_ = c.Error(err)
-		return
-	}
-	hash, err := accounts.HashPassword(req.Password)
+	hash, err := accounts.NewPasswordHash(req.Password, u.Username)
 	if err != nil {
 		_ = c.Error(err)
 		return

@@ -237,3 +237,13 @@ func CheckPassword(pw, username string) error {
 		Problems: jagadesa.Problems{"password": reason},
 	}
 }
+
+// NewPasswordHash checks a new password against the policy
+// (CheckPassword) and hashes it: what every place that sets a password
+// does.
+func NewPasswordHash(pw, username string) (string, error) {
+	if err := CheckPassword(pw, username); err != nil {
+		return "", err
+	}
+	return HashPassword(pw)
+}

@@ -157,16 +157,27 @@ func (p Principal) CanSeeIncident(in *jagadesa.Incident) bool {
 // regency analyst who resolved it would resolve it for the other regency's
 // team too. Viewers and technicians never act.
 func (p Principal) CanActOnIncident(in *jagadesa.Incident) bool {
-	switch p.role {
-	case jagadesa.RoleProvinceAdmin, jagadesa.RoleProvinceAnalyst, jagadesa.RoleRegencyAnalyst:
-	default:
-		return false
-	}
-	if in == nil {
+	if !p.ActsOnIncidents() || in == nil {
 		return false
 	}
 	codes := incidentCodes(in)
 	return len(codes) > 0 && !slices.ContainsFunc(codes, func(c string) bool { return !p.covers(c) })
+}
+
+// ActsOnIncidents reports whether p's role acts on incidents at all
+// (analysts and province admins); which ones is CanActOnIncident.
+func (p Principal) ActsOnIncidents() bool {
+	switch p.role {
+	case jagadesa.RoleProvinceAdmin, jagadesa.RoleProvinceAnalyst, jagadesa.RoleRegencyAnalyst:
+		return true
+	}
+	return false
+}
+
+// ManagesProbes reports whether p's role manages probes at all (province
+// admins and technicians); which villages' is CanManageProbes.
+func (p Principal) ManagesProbes() bool {
+	return p.role == jagadesa.RoleProvinceAdmin || p.role == jagadesa.RoleTechnician
 }
 
 // CanManageUsers reports whether p may open the user administration at
@@ -183,11 +194,7 @@ func (p Principal) CanManageUser(u jagadesa.User) bool {
 // probe of village v: a province admin in its province, a technician in
 // its regency.
 func (p Principal) CanManageProbes(v jagadesa.Village) bool {
-	switch p.role {
-	case jagadesa.RoleProvinceAdmin, jagadesa.RoleTechnician:
-		return p.CanSeeVillage(v)
-	}
-	return false
+	return p.ManagesProbes() && p.CanSeeVillage(v)
 }
 
 // CanEditDirectory reports whether p may change the CSIRT directory (which

@@ -686,12 +686,9 @@ func bootstrapAdmin(ctx context.Context, db *sqlite.DB, log *slog.Logger, getenv
 	if p := u.Validate(); p != nil {
 		return problemsErr("JAGADESA_BOOTSTRAP_ADMIN", p)
 	}
-	if err := accounts.CheckPassword(pw, u.Username); err != nil {
-		return fmt.Errorf("the bootstrap password: %w", err)
-	}
-	hash, err := accounts.HashPassword(pw)
+	hash, err := accounts.NewPasswordHash(pw, u.Username)
 	if err != nil {
-		return err
+		return fmt.Errorf("the bootstrap password: %w", err)
 	}
 	if u, err = db.CreateUser(ctx, u, hash); err != nil {
 		return err
