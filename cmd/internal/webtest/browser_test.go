@@ -3,6 +3,7 @@ package webtest
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/jagadesa/jagadesa/cmd/internal/jagadesacmd"
 )
 
 // session is a headless Chromium tab with the helpers every browser test
@@ -22,6 +24,8 @@ type session struct {
 	shots  string
 	name   string // prefix of the failure screenshot
 	srvLog *syncBuffer
+	// more, when set, adds other logs to a failure (the probe's).
+	more func() string
 
 	mu      sync.Mutex
 	console []string
@@ -61,7 +65,11 @@ func (s *session) fail(what string, err error) {
 	s.shot(s.name + "-failure")
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.t.Fatalf("%s: %v\nbrowser log:\n%s\nserver log:\n%s", what, err, strings.Join(s.console, "\n"), tail(s.srvLog.String()))
+	more := ""
+	if s.more != nil {
+		more = s.more()
+	}
+	s.t.Fatalf("%s: %v\nbrowser log:\n%s\n%sserver log:\n%s", what, err, strings.Join(s.console, "\n"), more, tail(s.srvLog.String()))
 }
 
 func (s *session) eval(js string) any {
@@ -84,5 +92,38 @@ func (s *session) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	s.t.Helper()
 	if err := chromedp.Do(s.ctx, steps...); err != nil {
 		s.fail(what, err)
+	}
+}
+
+// serveFor runs `jagadesa serve --listen addr args…` until the test ends,
+// and returns once it is healthy.
+func serveFor(t *testing.T, addr string, args ...string) (base string, log *syncBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	log = &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- jagadesacmd.Run(ctx, append([]string{"serve", "--listen", addr}, args...), getenv, nil, log, log)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			t.Error("server did not stop")
+		}
+	})
+	base = "http://" + addr
+	for i := 0; ; i++ {
+		if resp, err := http.Get(base + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return base, log
+			}
+		}
+		if i > 150 {
+			t.Fatalf("server not healthy:\n%s", log.String())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

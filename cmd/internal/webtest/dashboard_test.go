@@ -113,33 +113,9 @@ func TestDashboardInChromium(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	addr := freeAddr(t)
-	base := "http://" + addr
-	var srvLog, simLog syncBuffer
-	srvDone := make(chan error, 1)
-	go func() {
-		srvDone <- jagadesacmd.Run(ctx, []string{"serve", "--listen", addr, "--influx-url", ifx.URL,
-			"--influx-bucket", bucket, "--data-dir", t.TempDir(), "--provinces", "jateng,jambi", "--incident-startup-grace", "1s"}, getenv, nil, &srvLog, &srvLog)
-	}()
-	defer func() {
-		cancel()
-		select {
-		case <-srvDone:
-		case <-time.After(15 * time.Second):
-			t.Error("server did not stop")
-		}
-	}()
-	for i := 0; ; i++ {
-		if resp, err := http.Get(base + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if i > 150 {
-			t.Fatalf("server not healthy:\n%s", srvLog.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	var simLog syncBuffer
+	base, srvLog := serveFor(t, addr, "--influx-url", ifx.URL,
+		"--influx-bucket", bucket, "--data-dir", t.TempDir(), "--provinces", "jateng,jambi", "--incident-startup-grace", "1s")
 
 	// The whole programme fleet, reporting every 10 s through the real
 	// sender and spool, so the map shows the demo's picture.

@@ -63,34 +63,9 @@ func TestJurisdictionInChromium(t *testing.T) {
 		}
 	}
 	addr := freeAddr(t)
-	base := "http://" + addr
-	var srvLog syncBuffer
-	srvDone := make(chan error, 1)
-	go func() {
-		// The admin token stays on for the test's own set-up calls.
-		srvDone <- jagadesacmd.Run(ctx, []string{"serve", "--listen", addr, "--influx-url", ifx.URL, "--keep-admin-token",
-			"--influx-bucket", bucket, "--data-dir", data, "--provinces", "jateng", "--incident-startup-grace", "1s"}, getenv, nil, &srvLog, &srvLog)
-	}()
-	defer func() {
-		cancel()
-		select {
-		case <-srvDone:
-		case <-time.After(15 * time.Second):
-			t.Error("server did not stop")
-		}
-	}()
-	for i := 0; ; i++ {
-		if resp, err := http.Get(base + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if i > 150 {
-			t.Fatalf("server not healthy:\n%s", srvLog.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	// The admin token stays on for the test's own set-up calls.
+	base, srvLog := serveFor(t, addr, "--influx-url", ifx.URL, "--keep-admin-token",
+		"--influx-bucket", bucket, "--data-dir", data, "--provinces", "jateng", "--incident-startup-grace", "1s")
 	// A village of each regency reports once on a 2 s interval and goes
 	// silent: an outage incident each. Krandegan also reports a DNS
 	// hijack: a security incident with evidence.
@@ -140,7 +115,7 @@ func TestJurisdictionInChromium(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 
-	br := newSession(t, ctx, browser, shots, "jurisdiction", &srvLog)
+	br := newSession(t, ctx, browser, shots, "jurisdiction", srvLog)
 	bctx, shot, fail, eval, poll := br.ctx, br.shot, br.fail, br.eval, br.poll
 	// fetchJS fetches a path with the browser's session and leaves
 	// {status, text} in window.__r.

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,7 +22,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/jagadesa/jagadesa"
-	"github.com/jagadesa/jagadesa/cmd/internal/jagadesacmd"
 	"github.com/jagadesa/jagadesa/geo"
 	"github.com/jagadesa/jagadesa/probe"
 	"github.com/jagadesa/jagadesa/server/influx/influxtest"
@@ -52,33 +50,8 @@ func TestLANSpeedTestInChromium(t *testing.T) {
 
 	// The server, on the host's end of the pair.
 	addr := net.JoinHostPort(ns.hostIP, freePort(t, ns.hostIP))
-	base := "http://" + addr
-	var srvLog syncBuffer
-	srvDone := make(chan error, 1)
-	go func() {
-		srvDone <- jagadesacmd.Run(ctx, []string{"serve", "--listen", addr, "--influx-url", ifx.URL,
-			"--influx-bucket", ifx.NewDatabase(t), "--data-dir", t.TempDir(), "--provinces", "jateng"}, getenv, nil, &srvLog, &srvLog)
-	}()
-	defer func() {
-		cancel()
-		select {
-		case <-srvDone:
-		case <-time.After(15 * time.Second):
-			t.Error("server did not stop")
-		}
-	}()
-	for i := 0; ; i++ {
-		if resp, err := http.Get(base + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if i > 150 {
-			t.Fatalf("server not healthy:\n%s", srvLog.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	base, srvLog := serveFor(t, addr, "--influx-url", ifx.URL,
+		"--influx-bucket", ifx.NewDatabase(t), "--data-dir", t.TempDir(), "--provinces", "jateng")
 
 	// The probe, enrolled with the key it will sign with, in the namespace.
 	village := geo.KrandeganCode
@@ -114,36 +87,9 @@ func TestLANSpeedTestInChromium(t *testing.T) {
 	}
 
 	// The villager's phone.
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		append([]chromedp.ExecAllocatorOption{chromedp.ExecPath(browser)}, chromiumFlags...)...)...)
-	defer cancelAlloc()
-	var consoleMu sync.Mutex
-	var console []string
-	bctx, cancelBrowser := chromedp.NewContext(alloc, chromedp.WithLogf(func(f string, a ...any) {
-		consoleMu.Lock()
-		console = append(console, fmt.Sprintf(f, a...))
-		consoleMu.Unlock()
-	}))
-	defer cancelBrowser()
-	bctx, cancelTimeout := context.WithTimeout(bctx, 4*time.Minute)
-	defer cancelTimeout()
-	shot := func(name string) {
-		t.Helper()
-		png, err := chromedp.Run(bctx, chromedp.CaptureScreenshot())
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fail := func(what string, err error) {
-		t.Helper()
-		shot("lanspeed-failure")
-		consoleMu.Lock()
-		defer consoleMu.Unlock()
-		t.Fatalf("%s: %v\nbrowser log:\n%s\nprobe log:\n%s\nserver log:\n%s", what, err, strings.Join(console, "\n"), tail(probeLog.String()), tail(srvLog.String()))
-	}
+	br := newSession(t, ctx, browser, shots, "lanspeed", srvLog)
+	br.more = func() string { return "probe log:\n" + tail(probeLog.String()) + "\n" }
+	bctx, shot, fail, poll := br.ctx, br.shot, br.fail, br.poll
 	text := func(sel string) string {
 		t.Helper()
 		v, err := chromedp.Run(bctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%q).textContent`, sel)))
@@ -151,12 +97,6 @@ func TestLANSpeedTestInChromium(t *testing.T) {
 			fail("read "+sel, err)
 		}
 		return v
-	}
-	poll := func(what, js string, within time.Duration) {
-		t.Helper()
-		if _, err := chromedp.Run(bctx, chromedp.Poll[any](js, chromedp.WithPollingTimeout(within))); err != nil {
-			fail("waiting for "+what+" ("+js+")", err)
-		}
 	}
 	// runTest presses the button and waits for the verdict.
 	runTest := func(during func()) string {

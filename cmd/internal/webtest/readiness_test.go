@@ -47,34 +47,9 @@ func TestReadinessAndReportsInChromium(t *testing.T) {
 		t.Fatalf("user add: %v %s", err, errb.String())
 	}
 	addr := freeAddr(t)
-	base := "http://" + addr
-	var srvLog syncBuffer
-	srvDone := make(chan error, 1)
-	go func() {
-		srvDone <- jagadesacmd.Run(ctx, []string{"serve", "--listen", addr, "--influx-url", ifx.URL, "--keep-admin-token",
-			"--influx-bucket", ifx.NewDatabase(t), "--data-dir", data, "--provinces", "jateng",
-			"--max-record-age", "1200h", "--probe-records-per-minute", "100000000"}, getenv, nil, &srvLog, &srvLog)
-	}()
-	defer func() {
-		cancel()
-		select {
-		case <-srvDone:
-		case <-time.After(15 * time.Second):
-			t.Error("server did not stop")
-		}
-	}()
-	for i := 0; ; i++ {
-		if resp, err := http.Get(base + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if i > 150 {
-			t.Fatalf("server not healthy:\n%s", srvLog.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	base, srvLog := serveFor(t, addr, "--influx-url", ifx.URL, "--keep-admin-token",
+		"--influx-bucket", ifx.NewDatabase(t), "--data-dir", data, "--provinces", "jateng",
+		"--max-record-age", "1200h", "--probe-records-per-minute", "100000000")
 	// This month so far, for the two named desa digital: Kemuning with a
 	// two-hour cut.
 	wib := time.FixedZone("WIB", 7*3600)
@@ -106,7 +81,7 @@ func TestReadinessAndReportsInChromium(t *testing.T) {
 		resp.Body.Close()
 	}
 
-	br := newSession(t, ctx, browser, shots, "readiness", &srvLog)
+	br := newSession(t, ctx, browser, shots, "readiness", srvLog)
 	bctx, shot, fail, eval, poll := br.ctx, br.shot, br.fail, br.eval, br.poll
 	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/login")); err != nil {
 		fail("open sign-in", err)
