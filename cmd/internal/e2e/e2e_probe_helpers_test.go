@@ -40,6 +40,25 @@ func requireRoot(t *testing.T, why string) {
 	}
 }
 
+// postEnroll enrolls a probe for village, with pub bound when given, and
+// returns its id and token.
+func postEnroll(t *testing.T, base, village string, pub ed25519.PublicKey) (id, token string) {
+	t.Helper()
+	body := fmt.Sprintf(`{"village":%q}`, village)
+	if pub != nil {
+		body = fmt.Sprintf(`{"village":%q,"public_key":%q}`, village, jagadesa.FormatPublicKey(pub))
+	}
+	code, b := call(t, "POST", base+"/api/v1/probes", admin, body)
+	if code != 201 {
+		t.Fatalf("enroll: %d %s", code, b)
+	}
+	var enr struct{ Probe, Token string }
+	if err := json.Unmarshal(b, &enr); err != nil || enr.Probe == "" || enr.Token == "" {
+		t.Fatalf("enroll answer %s: %v", b, err)
+	}
+	return enr.Probe, enr.Token
+}
+
 // enroll registers a probe for village with the key the real probe will
 // use, made as `jagadesa-probe keygen` makes it in the probe's spool
 // directory, and bound at enrollment (the server's default); it returns
@@ -53,30 +72,14 @@ func enroll(t *testing.T, base, village, spool string) (id, token string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, b := call(t, "POST", base+"/api/v1/probes", admin, fmt.Sprintf(`{"village":%q,"public_key":%q}`, village, jagadesa.FormatPublicKey(key.Public().(ed25519.PublicKey))))
-	if code != 201 {
-		t.Fatalf("enroll: %d %s", code, b)
-	}
-	var enr struct{ Probe, Token string }
-	if err := json.Unmarshal(b, &enr); err != nil || enr.Probe == "" || enr.Token == "" {
-		t.Fatalf("enroll answer %s: %v", b, err)
-	}
-	return enr.Probe, enr.Token
+	return postEnroll(t, base, village, key.Public().(ed25519.PublicKey))
 }
 
 // enrollKeyless enrolls a probe without a key, on a server that trusts a
 // probe's first key (--probe-key-tofu): the probe registers its own.
 func enrollKeyless(t *testing.T, base, village string) (id, token string) {
 	t.Helper()
-	code, b := call(t, "POST", base+"/api/v1/probes", admin, fmt.Sprintf(`{"village":%q}`, village))
-	if code != 201 {
-		t.Fatalf("enroll: %d %s", code, b)
-	}
-	var enr struct{ Probe, Token string }
-	if err := json.Unmarshal(b, &enr); err != nil || enr.Probe == "" || enr.Token == "" {
-		t.Fatalf("enroll answer %s: %v", b, err)
-	}
-	return enr.Probe, enr.Token
+	return postEnroll(t, base, village, nil)
 }
 
 // enrollSigned enrolls a probe for village with a key bound at enrollment,
@@ -84,16 +87,9 @@ func enrollKeyless(t *testing.T, base, village string) (id, token string) {
 func enrollSigned(t *testing.T, base, village string) (id, token string) {
 	t.Helper()
 	pub, key, _ := ed25519.GenerateKey(nil)
-	code, b := call(t, "POST", base+"/api/v1/probes", admin, fmt.Sprintf(`{"village":%q,"public_key":%q}`, village, jagadesa.FormatPublicKey(pub)))
-	if code != 201 {
-		t.Fatalf("enroll: %d %s", code, b)
-	}
-	var enr struct{ Probe, Token string }
-	if err := json.Unmarshal(b, &enr); err != nil || enr.Probe == "" || enr.Token == "" {
-		t.Fatalf("enroll answer %s: %v", b, err)
-	}
-	signers.Store(enr.Token, key)
-	return enr.Probe, enr.Token
+	id, token = postEnroll(t, base, village, pub)
+	signers.Store(token, key)
+	return id, token
 }
 
 // serveAt runs `jagadesa serve` on addr with its metadata in dataDir until
