@@ -49,17 +49,22 @@ func (u *UsageCollector) Collect(now time.Time) (*jagadesa.Usage, error) {
 		return nil, fmt.Errorf("usage: %w", err)
 	}
 	out := &jagadesa.Usage{ActiveDevices: countLeases(b, now)}
+	root := u.path("")
 	iface := u.WAN
 	if iface == "" {
-		if iface, err = defaultRouteIface(u.path("proc/net/route")); err != nil {
-			return nil, err
+		if _, iface = defaultRoute(root); iface == "" {
+			return nil, errors.New("usage: no default route in /proc/net/route, so no WAN interface to count")
 		}
 	}
-	rx, tx, err := ifaceBytes(u.path("proc/net/dev"), iface)
+	counters, err := readNetDev(root)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("usage: %w", err)
 	}
-	out.WANRxBytes, out.WANTxBytes, out.Interface = rx, tx, iface
+	c, ok := counters[iface]
+	if !ok {
+		return nil, fmt.Errorf("usage: interface %q not in /proc/net/dev", iface)
+	}
+	out.WANRxBytes, out.WANTxBytes, out.Interface = c.RxBytes, c.TxBytes, iface
 	return out, nil
 }
 
@@ -81,44 +86,4 @@ func countLeases(b []byte, now time.Time) int {
 		seen[strings.ToLower(f[1])] = true
 	}
 	return min(len(seen), jagadesa.MaxActiveDevices)
-}
-
-// defaultRouteIface finds the interface of the IPv4 default route.
-func defaultRouteIface(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("usage: default route: %w", err)
-	}
-	for _, line := range strings.Split(string(b), "\n")[1:] {
-		f := strings.Fields(line)
-		if len(f) >= 8 && f[1] == "00000000" && f[7] == "00000000" {
-			return f[0], nil
-		}
-	}
-	return "", errors.New("usage: no default route, so no WAN interface to count")
-}
-
-// ifaceBytes reads an interface's received and sent bytes.
-func ifaceBytes(path, iface string) (rx, tx uint64, err error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, 0, fmt.Errorf("usage: %w", err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		name, rest, ok := strings.Cut(line, ":")
-		if !ok || strings.TrimSpace(name) != iface {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) < 9 {
-			break
-		}
-		rx, err1 := strconv.ParseUint(f[0], 10, 64)
-		tx, err2 := strconv.ParseUint(f[8], 10, 64)
-		if err1 != nil || err2 != nil {
-			break
-		}
-		return rx, tx, nil
-	}
-	return 0, 0, fmt.Errorf("usage: interface %q not in %s", iface, path)
 }
