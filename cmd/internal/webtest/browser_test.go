@@ -81,11 +81,14 @@ func (s *session) eval(js string) any {
 	return v
 }
 
+// poll waits until js is truthy and logs how long the page took.
 func (s *session) poll(what, js string, within time.Duration) {
 	s.t.Helper()
+	began := time.Now()
 	if _, err := chromedp.Run(s.ctx, chromedp.Poll[any](js, chromedp.WithPollingTimeout(within))); err != nil {
 		s.fail("waiting for "+what+" ("+js+")", err)
 	}
+	s.t.Logf("%s: %v", what, time.Since(began).Round(10*time.Millisecond))
 }
 
 func (s *session) do(what string, steps ...chromedp.Action[chromedp.Void]) {

@@ -151,53 +151,8 @@ func TestDashboardInChromium(t *testing.T) {
 		}
 	}
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		append([]chromedp.ExecAllocatorOption{chromedp.ExecPath(browser)}, chromiumFlags...)...)...)
-	defer cancelAlloc()
-	var consoleMu sync.Mutex
-	var console []string
-	bctx, cancelBrowser := chromedp.NewContext(alloc, chromedp.WithLogf(func(f string, a ...any) {
-		consoleMu.Lock()
-		console = append(console, fmt.Sprintf(f, a...))
-		consoleMu.Unlock()
-	}))
-	defer cancelBrowser()
-	bctx, cancelTimeout := context.WithTimeout(bctx, 4*time.Minute)
-	defer cancelTimeout()
-
-	shot := func(name string) {
-		t.Helper()
-		png, err := chromedp.Run(bctx, chromedp.CaptureScreenshot())
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fail := func(what string, err error) {
-		t.Helper()
-		shot("failure")
-		consoleMu.Lock()
-		defer consoleMu.Unlock()
-		t.Fatalf("%s: %v\nbrowser log:\n%s\nserver log:\n%s", what, err, strings.Join(console, "\n"), tail(srvLog.String()))
-	}
-	eval := func(js string) any {
-		t.Helper()
-		v, err := chromedp.Run(bctx, chromedp.Evaluate[any](js))
-		if err != nil {
-			fail("evaluate "+js, err)
-		}
-		return v
-	}
-	poll := func(what, js string, within time.Duration) {
-		t.Helper()
-		began := time.Now()
-		if _, err := chromedp.Run(bctx, chromedp.Poll[any](js, chromedp.WithPollingTimeout(within))); err != nil {
-			fail("waiting for "+what+" ("+js+")", err)
-		}
-		t.Logf("%s: %v", what, time.Since(began).Round(10*time.Millisecond))
-	}
+	br := newSession(t, ctx, browser, shots, "dashboard", srvLog)
+	bctx, shot, fail, eval, poll := br.ctx, br.shot, br.fail, br.eval, br.poll
 
 	// 1. An anonymous visit lands on the sign-in form; signing in brings the map.
 	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/")); err != nil {
