@@ -41,6 +41,11 @@ fi
 INFLUXD=$(scripts/influxdb.sh install)
 export INFLUXD
 log "influxd: $INFLUXD"
+# PostgreSQL from Debian for the metadata store's tests (internal/pgtest
+# starts a throwaway cluster from these binaries).
+PGBIN=$(scripts/postgres.sh install)
+export PGBIN
+log "postgres: $PGBIN"
 
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [[ -n $unformatted ]]; then

@@ -54,10 +54,15 @@ type DB struct {
 
 // Open opens (creating if needed) jagadesa.db in dir and migrates it.
 func Open(dir string) (*DB, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	return OpenPath(filepath.Join(dir, "jagadesa.db"))
+}
+
+// OpenPath opens (creating if needed) the database file at path and
+// migrates it: what `--metadata-url sqlite://PATH` names.
+func OpenPath(path string) (*DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: data dir: %w", err)
 	}
-	path := filepath.Join(dir, "jagadesa.db")
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
 	sdb, err := sql.Open("sqlite", dsn)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jagadesa/jagadesa"
+	"github.com/jagadesa/jagadesa/server/metastore"
 )
 
 // Staff accounts (issue 12): people, their personal API tokens and their
@@ -68,14 +69,9 @@ const (
 	maxTokenName = 64
 )
 
-// TokenInfo describes one personal API token. Its hash is never given out.
-type TokenInfo struct {
-	ID        int64      `json:"id"`
-	Name      string     `json:"name"`
-	CreatedAt time.Time  `json:"created_at"`
-	LastUsed  *time.Time `json:"last_used,omitempty"`
-	RevokedAt *time.Time `json:"revoked_at,omitempty"`
-}
+// TokenInfo describes one personal API token (metastore's, so that both
+// stores answer with the same type).
+type TokenInfo = metastore.TokenInfo
 
 // userCols are the users columns scanUser reads, from a table aliased u.
 const userCols = `u.id, u.username, u.role, u.province, u.regency, u.disabled, u.created_at, u.last_login`
