@@ -14,9 +14,11 @@
 // header line in one, the body in the next — the probe's own gzip member
 // as it came over the wire, so the server never compresses a batch again —
 // and the newline in a third. zcat reads the files as they are. Each batch
-// is synced before the server answers the probe, so a crash loses no
-// accepted batch; a batch cut short by one is reported as torn, and every
-// batch before it still reads.
+// is synced — in a journal shared by all the batches arriving together
+// (journal.go) — before the server answers the probe, so a crash loses no
+// accepted batch: the next start writes the journalled batches into their
+// files. A file cut short outside that protocol (a copy, a full disk) is
+// reported as torn, and every batch before the cut still reads.
 package evidence
 
 import (
@@ -73,36 +75,48 @@ func (r *Record) Report() (*jagadesa.Report, error) {
 	return &rep, nil
 }
 
-// Archive appends records under Dir.
+// Archive appends records under Dir. An Archive made with New or Open
+// writes; one made as a literal (Archive{Dir: …}) only reads.
 type Archive struct {
 	Dir string
 
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex // one per village: appends to its files never interleave
+	c *committer
 }
 
-// New returns an archive under dir, creating it.
-func New(dir string) (*Archive, error) {
+// New returns an archive under dir, creating it, with the default group
+// commit tuning.
+func New(dir string) (*Archive, error) { return Open(dir, Tuning{}) }
+
+// Open returns an archive under dir, creating it. Records journalled but
+// not yet in their files when an earlier run stopped (a crash) are written
+// into them first.
+func Open(dir string, t Tuning) (*Archive, error) {
 	if err := fsutil.MkdirAllDurable(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("evidence: %w", err)
 	}
-	return &Archive{Dir: dir, locks: map[string]*sync.Mutex{}}, nil
+	c, err := startCommitter(dir, t)
+	if err != nil {
+		return nil, err
+	}
+	return &Archive{Dir: dir, c: c}, nil
+}
+
+// Close answers the appends already queued, makes every record durable in
+// its file and stops the archive; later appends fail.
+func (a *Archive) Close() error {
+	if a.c != nil {
+		a.c.close()
+	}
+	return nil
 }
 
 // Path is the file a village's records of a day go to.
 func (a *Archive) Path(village string, day time.Time) string {
-	return filepath.Join(a.Dir, day.UTC().Format("2006-01-02"), village+".jsonl.gz")
+	return filepath.Join(a.Dir, a.rel(village, day))
 }
 
-func (a *Archive) lock(village string) *sync.Mutex {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	l := a.locks[village]
-	if l == nil {
-		l = new(sync.Mutex)
-		a.locks[village] = l
-	}
-	return l
+func (a *Archive) rel(village string, day time.Time) string {
+	return filepath.Join(day.UTC().Format("2006-01-02"), village+".jsonl.gz")
 }
 
 var writers = sync.Pool{New: func() any {
@@ -119,7 +133,9 @@ var newlineMember = func() []byte {
 	return b.Bytes()
 }()
 
-// Append stores a record durably: it returns once the record is synced.
+// Append stores a record durably: it returns once the record is synced
+// (in the journal, with the records of every concurrent Append: see
+// journal.go).
 // wire, when the probe sent gzip, is the request body as it came: gzip
 // that inflates to exactly r.Body, kept as it is; nil compresses r.Body.
 func (a *Archive) Append(r *Record, wire []byte) error {
@@ -149,37 +165,10 @@ func (a *Archive) Append(r *Record, wire []byte) error {
 	}
 	out.Write(newlineMember)
 
-	path := a.Path(r.Village, r.Received)
-	l := a.lock(r.Village)
-	l.Lock()
-	defer l.Unlock()
-	dir := filepath.Dir(path)
-	if err := fsutil.MkdirAllDurable(dir, 0o750); err != nil { // a new day's directory: its name made durable too
-		return fmt.Errorf("evidence: %w", err)
+	if a.c == nil {
+		return errors.New("evidence: archive opened for reading only")
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-	if err != nil {
-		return fmt.Errorf("evidence: %w", err)
-	}
-	info, _ := f.Stat()
-	fresh := info != nil && info.Size() == 0
-	if _, err := f.Write(out.Bytes()); err != nil {
-		f.Close()
-		return fmt.Errorf("evidence: write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("evidence: sync %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("evidence: %w", err)
-	}
-	if fresh {
-		if err := fsutil.SyncDir(dir); err != nil {
-			return fmt.Errorf("evidence: %w", err)
-		}
-	}
-	return nil
+	return a.c.append(a.rel(r.Village, r.Received), out.Bytes())
 }
 
 // ErrTorn marks a file whose last member was cut short (a crash while it
