@@ -243,18 +243,29 @@ func (s *Service) Accept(ctx context.Context, p jagadesa.Probe, body *Body, sig 
 	if res.Accepted == 0 {
 		return nil, invalid(nil, rejected, "every record of the batch was refused")
 	}
-	if res.Points, err = s.Points.WriteReport(ctx, r, v.RegencyCode); err != nil {
-		return nil, err
-	}
+	// The points and the evidence go to two stores that each commit the
+	// batches of many probes together: write to both at once, so a batch
+	// waits for the slower of the two commits, not for their sum.
+	var archived chan error
 	if sig != "" && s.Evidence != nil {
+		archived = make(chan error, 1)
 		rec := evidence.Record{Received: s.Now().UTC(), Probe: p.ID, Village: r.Village, Stream: r.Stream,
 			FirstSeq: lo, LastSeq: hi, KeyID: jagadesa.KeyID(key.PublicKey), Signature: sig, Body: body.JSON}
-		if err := s.Evidence.Append(&rec, body.Wire); err != nil {
+		go func() { archived <- s.Evidence.Append(&rec, body.Wire) }()
+	}
+	res.Points, err = s.Points.WriteReport(ctx, r, v.RegencyCode)
+	if archived != nil {
+		// Waited for even when the points failed: the body must not be
+		// released while the archive still reads it.
+		if aerr := <-archived; aerr != nil && err == nil {
 			// The points are written, but without their evidence the batch
 			// is not accepted: the probe sends it again (writes are
 			// idempotent) until the archive works.
-			return nil, &jagadesa.Error{Code: jagadesa.EUnavailable, Message: "the server could not archive the batch; retry later", Err: err}
+			err = &jagadesa.Error{Code: jagadesa.EUnavailable, Message: "the server could not archive the batch; retry later", Err: aerr}
 		}
+	}
+	if err != nil {
+		return nil, err
 	}
 	eff, err := effectsOf(p, r)
 	if err != nil {
