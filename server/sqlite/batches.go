@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jagadesa/jagadesa"
 )
@@ -73,7 +74,19 @@ func (d *DB) commitPending() {
 	if len(bs) == 0 {
 		return
 	}
-	withEffects := false
+	// A group is one transaction of few statements: the marks of many
+	// streams in each multi-row upsert, the effects in each multi-row
+	// insert. Statement by statement, the pure-Go SQLite spent more time
+	// compiling and stepping than the rest of ingest.
+	marks := map[streamKey]uint64{}
+	var effects [][]byte
+	for _, b := range bs {
+		marks[b.k] = max(marks[b.k], b.seq)
+		if b.effects != nil {
+			effects = append(effects, b.effects)
+		}
+	}
+	withEffects := len(effects) > 0
 	err := func() error {
 		tx, err := d.marks.Begin()
 		if err != nil {
@@ -81,18 +94,41 @@ func (d *DB) commitPending() {
 		}
 		defer tx.Rollback()
 		now := d.now().UnixMilli()
-		for _, b := range bs {
-			if _, err := tx.Exec(`INSERT INTO probe_streams(probe, stream, max_seq, updated_at) VALUES(?, ?, ?, ?)
-				ON CONFLICT(probe, stream) DO UPDATE SET max_seq = excluded.max_seq, updated_at = excluded.updated_at
-				WHERE excluded.max_seq > probe_streams.max_seq`, b.k.probe, b.k.stream, int64(b.seq), now); err != nil {
+		const rows = 200 // 4 parameters a row, well under SQLite's limit
+		keys := make([]streamKey, 0, len(marks))
+		for k := range marks {
+			keys = append(keys, k)
+		}
+		for len(keys) > 0 {
+			n := min(len(keys), rows)
+			var q strings.Builder
+			q.WriteString(`INSERT INTO probe_streams(probe, stream, max_seq, updated_at) VALUES `)
+			args := make([]any, 0, 4*n)
+			for i, k := range keys[:n] {
+				if i > 0 {
+					q.WriteByte(',')
+				}
+				q.WriteString("(?, ?, ?, ?)")
+				args = append(args, k.probe, k.stream, int64(marks[k]), now)
+			}
+			q.WriteString(` ON CONFLICT(probe, stream) DO UPDATE SET max_seq = excluded.max_seq, updated_at = excluded.updated_at
+				WHERE excluded.max_seq > probe_streams.max_seq`)
+			if _, err := tx.Exec(q.String(), args...); err != nil {
 				return err
 			}
-			if b.effects != nil {
-				withEffects = true
-				if _, err := tx.Exec(`INSERT INTO outbox(created_at, body) VALUES(?, ?)`, now, b.effects); err != nil {
-					return err
-				}
+			keys = keys[n:]
+		}
+		for len(effects) > 0 {
+			n := min(len(effects), rows)
+			q := `INSERT INTO outbox(created_at, body) VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?),", n), ",")
+			args := make([]any, 0, 2*n)
+			for _, e := range effects[:n] {
+				args = append(args, now, e)
 			}
+			if _, err := tx.Exec(q, args...); err != nil {
+				return err
+			}
+			effects = effects[n:]
 		}
 		return tx.Commit()
 	}()
