@@ -81,6 +81,20 @@ func (s *Server) routes(r *gin.Engine) {
 	staff.POST("/maintenance", s.handleAddWindow)
 	staff.DELETE("/maintenance/:id", s.handleDeleteWindow)
 
+	// A national server: provinces post signed batches (authenticated by
+	// their keys); every signed-in person reads all provinces, read-only.
+	if s.National != nil {
+		if s.web != nil {
+			r.GET("/nasional", s.web.page)
+		}
+		api.POST("/federation/batches", s.handleFederationBatch)
+		staff.GET("/national/villages", s.handleNationalVillages)
+		staff.GET("/national/incidents", s.handleNationalIncidents)
+		staff.GET("/national/provinces", s.handleNationalProvinces)
+		staff.GET("/national/months", s.handleNationalMonths)
+		staff.GET("/national/map.geojson", s.handleNationalMap)
+	}
+
 	// Administration.
 	admin := api.Group("", s.requireAdmin)
 	// Probes: province admins and, in their regency, field technicians;

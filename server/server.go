@@ -157,6 +157,9 @@ type Deps struct {
 	LateRecords func(village string, from, to time.Time)
 	// RetryAfter is what a 503 tells probes to wait (default 30 s).
 	RetryAfter time.Duration
+	// National makes this a national server: provinces' batches in, the
+	// national view out (nil: not one).
+	National National
 }
 
 // Server holds the handlers' dependencies.

@@ -18,6 +18,12 @@ const detectEvery = time.Second
 // runDetector feeds the fleet's live status to the incident manager every
 // tick until ctx ends.
 func runDetector(ctx context.Context, log *slog.Logger, mgr *incident.Manager, engine *status.Engine, db *sqlite.DB, prog map[string]jagadesa.Programme) {
+	runDetectorObserved(ctx, log, mgr, engine, db, prog, nil)
+}
+
+// runDetectorObserved is runDetector that also hands each tick's
+// snapshots to observe (federation's status changes); nil: nobody.
+func runDetectorObserved(ctx context.Context, log *slog.Logger, mgr *incident.Manager, engine *status.Engine, db *sqlite.DB, prog map[string]jagadesa.Programme, observe func(time.Time, []incident.Snapshot)) {
 	t := time.NewTicker(detectEvery)
 	defer t.Stop()
 	var codes []string
@@ -37,7 +43,11 @@ func runDetector(ctx context.Context, log *slog.Logger, mgr *incident.Manager, e
 				}
 				codes, codesAt = c, now
 			}
-			mgr.Evaluate(ctx, now, snapshots(engine, codes, prog))
+			snaps := snapshots(engine, codes, prog)
+			mgr.Evaluate(ctx, now, snaps)
+			if observe != nil {
+				observe(now, snaps)
+			}
 		}
 	}
 }

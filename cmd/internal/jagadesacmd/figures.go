@@ -16,7 +16,8 @@ import (
 // the rollup bucket (sla_month, readiness_month) every interval, and the
 // month before during the first days of a month, when late data may still
 // change it: what Grafana's regency SLA table and readiness panel read.
-func publishFigures(ctx context.Context, log *slog.Logger, srv *server.Server, db *rollup.DB, prog map[string]jagadesa.Programme, every time.Duration) {
+// forward, if not nil, hears of every month's figures too (federation).
+func publishFigures(ctx context.Context, log *slog.Logger, srv *server.Server, db *rollup.DB, prog map[string]jagadesa.Programme, every time.Duration, forward func(meas string, month time.Time, figs []rollup.Figure)) {
 	first := time.NewTimer(min(2*time.Minute, every))
 	defer first.Stop()
 	for {
@@ -33,14 +34,14 @@ func publishFigures(ctx context.Context, log *slog.Logger, srv *server.Server, d
 			months = append(months, start.Add(-time.Hour))
 		}
 		for _, m := range months {
-			if err := publishMonth(ctx, srv, db, prog, m); err != nil && ctx.Err() == nil {
+			if err := publishMonth(ctx, srv, db, prog, m, forward); err != nil && ctx.Err() == nil {
 				log.Warn("monthly figures not published", "month", m.In(sla.WIB).Format("2006-01"), "err", err)
 			}
 		}
 	}
 }
 
-func publishMonth(ctx context.Context, srv *server.Server, db *rollup.DB, prog map[string]jagadesa.Programme, month time.Time) error {
+func publishMonth(ctx context.Context, srv *server.Server, db *rollup.DB, prog map[string]jagadesa.Programme, month time.Time, forward func(string, time.Time, []rollup.Figure)) error {
 	start, _ := sla.MonthRange(month)
 	slas, ready, err := srv.MonthFigures(ctx, start)
 	if err != nil {
@@ -76,6 +77,9 @@ func publishMonth(ctx context.Context, srv *server.Server, db *rollup.DB, prog m
 		f.Texts = map[string]string{"status": string(r.Status), "throughput_verdict": string(r.ThroughputVerdict)}
 		figs = append(figs, f)
 	}
+	if forward != nil {
+		forward(rollup.MeasSLAMonth, start, figs)
+	}
 	if err := db.WriteFigures(ctx, rollup.MeasSLAMonth, start, figs); err != nil {
 		return err
 	}
@@ -85,6 +89,9 @@ func publishMonth(ctx context.Context, srv *server.Server, db *rollup.DB, prog m
 		f.Numbers = map[string]*float64{"score": r.Score, "partial_score": r.PartialScore, "connectivity": r.Pillars.Connectivity,
 			"use": r.Pillars.Use, "village_development": r.Pillars.Village, "governance": r.Pillars.Governance, "complete": flag(r.Complete)}
 		figs = append(figs, f)
+	}
+	if forward != nil {
+		forward(rollup.MeasReadinessMonth, start, figs)
 	}
 	return db.WriteFigures(ctx, rollup.MeasReadinessMonth, start, figs)
 }

@@ -222,6 +222,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.StringVar(&c.MetricsListen, "metrics-listen", getenv("JAGADESA_METRICS_LISTEN"), "also serve /metrics, without a token, on this address; keep it inside the monitoring network, e.g. 127.0.0.1:9108 (env JAGADESA_METRICS_LISTEN)")
 	// The metrics token, like every secret, comes from the environment only.
 	c.MetricsToken = getenv("JAGADESA_METRICS_TOKEN")
+	fed := addFederationFlags(fs, env, getenv)
 	fs.StringVar(&c.LogLevel, "log-level", env.String("JAGADESA_LOG_LEVEL", "info"), "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -239,6 +240,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		c.TrustedProxies = strings.Split(getenv("JAGADESA_TRUSTED_PROXY"), ",")
 	}
 	if err := c.validate(); err != nil {
+		return err
+	}
+	if err := fed.validate(); err != nil {
 		return err
 	}
 	var level slog.Level
@@ -260,6 +264,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer db.Close()
+	fedSide, err := openFederation(fed, c.DataDir, reg, log)
+	if err != nil {
+		return err
+	}
+	defer fedSide.close()
 	store, err := influx.New(influx.Config{URL: c.InfluxURL, Token: c.InfluxToken, Org: c.InfluxOrg, Bucket: c.InfluxBucket})
 	if err != nil {
 		return err
@@ -283,6 +292,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	metrics := prometheus.NewRegistry()
 	disp := notify.New(c.Notify, log, notify.WithVersion(Version), notify.WithMarkStore(db))
 	metrics.MustRegister(disp.Collectors()...)
+	metrics.MustRegister(fedSide.collectors()...)
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -299,7 +309,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			log.Warn("team has channels this server cannot reach", "team", t.Name, "err", err)
 		}
 	}
-	mgr := incident.New(incident.Config{DashboardURL: c.DashboardURL, StartupGrace: c.StartupGrace}, log, db, dir, reg, prog, snd)
+	mgr := incident.New(incident.Config{DashboardURL: c.DashboardURL, StartupGrace: c.StartupGrace}, log, fedSide.incidentStore(db), dir, reg, prog, snd)
 	// The villages' learnt normals survive a restart: no relearning, no
 	// anomaly alarms while relearning.
 	if b, err := db.State(ctx, "baselines"); err != nil {
@@ -324,6 +334,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := mgr.Restore(ctx); err != nil {
 		return fmt.Errorf("restore incidents: %w", err)
 	}
+	fedSide.resendIncidents(ctx, db)
 	// Every goroutine of the server runs in this group and has ended
 	// before the stores close (the defers above run after g.Wait).
 	runCtx, stopAll := context.WithCancel(ctx)
@@ -336,7 +347,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		_ = g.Wait()
 		return err
 	}
-	g.Go(func() error { runDetector(gctx, log, mgr, engine, db, prog); return nil })
+	g.Go(func() error { runDetectorObserved(gctx, log, mgr, engine, db, prog, fedSide.observeStatus); return nil })
+	g.Go(func() error { return fedSide.run(gctx) })
 	g.Go(func() error {
 		for {
 			select {
@@ -441,8 +453,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Users: db, ProbeAdmin: db, ProbeKeyTOFU: c.ProbeKeyTOFU, Audit: db, Directory: dir, Governance: db, Windows: db,
 		MaxRecordAge: c.MaxRecordAge, ProbeRecordsPerMinute: c.ProbeRecordsPerMinute,
 		SLASource: slaSource, LateRecords: runner.Invalidate, Rollups: runner, ReadinessSource: rollupReadiness{reader},
+		National: fedSide.nationalView(),
 	})
-	g.Go(func() error { publishFigures(gctx, log, app, rdb, prog, c.FiguresEvery); return nil })
+	g.Go(func() error {
+		publishFigures(gctx, log, app, rdb, prog, c.FiguresEvery, fedSide.forwardMonth)
+		return nil
+	})
 	if c.Notify.SMTP.Host != "" {
 		mailer := &reportMailer{log: log, dir: dir, sent: db, audit: db.AppendAudit, send: disp.SendReport,
 			render: func(ctx context.Context, month time.Time, areas []string) ([]server.ReportFile, error) {

@@ -85,8 +85,13 @@ let me = null;
 
 async function loadMe() {
   try { me = await api("/api/v1/session"); } catch (err) { me = null; if (!(err instanceof Unauthorized)) throw err; }
+  // A national server (jagadesa serve --federation-peers) answers the
+  // national view; others say 404 and the page offers no link to it.
+  if (me && national === null) national = await api("/api/v1/national/provinces").then(() => true, () => false);
   return me;
 }
+
+let national = null; // whether this is a national server; null: not asked yet
 
 const can = (what) => !!(me && me.can && me.can[what]);
 
@@ -98,6 +103,7 @@ function header() {
     can("reports") ? h("a", { href: "/kesiapan", "data-link": true, id: "nav-readiness" }, t("nav_readiness")) : null,
     can("reports") ? h("a", { href: "/laporan", "data-link": true, id: "nav-reports" }, t("nav_reports")) : null,
     can("read_audit") ? h("a", { href: "/audit", "data-link": true, id: "nav-audit" }, t("nav_audit")) : null,
+    national ? h("a", { href: "/nasional", "data-link": true, id: "nav-national" }, t("nav_national")) : null,
     can("manage_users") || can("manage_probes") ? h("a", { href: "/admin", "data-link": true, id: "nav-admin" }, t("nav_admin")) : null,
     me ? h("span", { class: "who", id: "who", title: me.jurisdiction }, `${me.username} · ${roleName(me.role)}${me.area ? " " + me.area : ""}`) : null);
   document.getElementById("lang-switch").textContent = currentLang() === "id" ? "EN" : "ID";
@@ -136,6 +142,7 @@ async function route() {
     if (p === "/kesiapan") return await readinessView();
     if (p === "/laporan") return await reportView();
     if (p === "/admin") return await adminView();
+    if (p === "/nasional") return await nationalView();
     return await mapView();
   } catch (err) {
     if (err instanceof Unauthorized) {
@@ -1139,6 +1146,94 @@ async function auditView() {
     );
   }
   setView("audit", { relabel: render });
+  view().replaceChildren(root);
+  await load();
+}
+
+// --------------------------------------------------------------- national
+
+// nationalView is a national server's read-only overview: every province
+// with when it was last heard from and what it still holds, the incidents
+// of all provinces, and the villages that are not up.
+async function nationalView() {
+  const q = new URLSearchParams(location.search);
+  let province = q.get("province") || "";
+  let state = q.get("status") || "open";
+  let provinces = [], incidents = [], villages = [];
+  // The provinces this server's registry has: names, and the map's extent.
+  const known = (await api("/api/v1/provinces").catch(() => [])) || [];
+  const names = new Map(known.map((p) => [p.code, p.name]));
+  const provName = (code) => (names.has(code) ? `${code} ${names.get(code)}` : code);
+  const root = h("section", { class: "page national" });
+  // One map of every province's villages, coloured by the status each
+  // province last sent; drawn once, its data refreshed with the filters.
+  const mapEl = h("div", { id: "national-map", style: "height:420px;margin:12px 0;border:1px solid #d0d7de" });
+  let map = null;
+  const mapData = async (f) => api(`/api/v1/national/map.geojson?${f}`);
+  async function drawMap(fc) {
+    if (map) { map.getSource("national").setData(fc); return; }
+    if (!known.length || typeof maplibregl === "undefined") return;
+    // The regency outlines of the provinces this server has loaded.
+    const regencies = await api("/api/v1/map/regencies.geojson").catch(() => ({ type: "FeatureCollection", features: [] }));
+    const bb = known.reduce((a, p) => [Math.min(a[0], p.bbox[0]), Math.min(a[1], p.bbox[1]), Math.max(a[2], p.bbox[2]), Math.max(a[3], p.bbox[3])], [180, 90, -180, -90]);
+    map = new maplibregl.Map({
+      container: mapEl, bounds: [[bb[0], bb[1]], [bb[2], bb[3]]], fitBoundsOptions: { padding: 20 },
+      attributionControl: false, dragRotate: false, pitchWithRotate: false,
+      style: { version: 8, sources: { national: { type: "geojson", data: fc }, regencies: { type: "geojson", data: regencies } }, layers: [
+        { id: "background", type: "background", paint: { "background-color": "#dde8ef" } },
+        { id: "regencies-fill", type: "fill", source: "regencies", paint: { "fill-color": "#f4f1ea", "fill-opacity": 0.9 } },
+        { id: "regencies-line", type: "line", source: "regencies", paint: { "line-color": "#7d8b99", "line-width": 0.8 } },
+        { id: "national-villages", type: "circle", source: "national", paint: {
+          "circle-radius": ["interpolate", ["linear"], ["zoom"], 4, 3, 10, 6, 14, 9],
+          "circle-color": ["match", ["get", "status"], ...Object.entries(STATUS_COLOURS).flat(), STATUS_COLOURS.unknown],
+          "circle-stroke-color": "#ffffff", "circle-stroke-width": 1 } }] },
+    });
+    map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
+    map.on("click", "national-villages", (e) => {
+      const p = e.features[0].properties;
+      new maplibregl.Popup({ maxWidth: "280px" }).setLngLat(e.features[0].geometry.coordinates)
+        .setDOMContent(h("div", { class: "popup" }, h("strong", {}, p.name), " ", badge(p.status), h("div", {}, `${t("code")} ${p.code}`),
+          h("div", {}, `${t("province")} ${provName(p.province)}`), p.cause ? h("div", {}, reasonText(p.cause)) : null)).addTo(map);
+    });
+    window.jagadesa.map = map;
+    window.jagadesa.nationalRendered = () => map.queryRenderedFeatures({ layers: ["national-villages"] }).length;
+  }
+  const load = async () => {
+    const f = (province ? `province=${encodeURIComponent(province)}&` : "");
+    const [p, i, v, fc] = await Promise.all([api("/api/v1/national/provinces"),
+      api(`/api/v1/national/incidents?${f}${state ? "status=" + encodeURIComponent(state) : ""}`),
+      api(`/api/v1/national/villages?${f}`), mapData(f)]);
+    provinces = p.provinces || []; incidents = i.incidents || []; villages = v.villages || [];
+    render();
+    await drawMap(fc);
+  };
+  const counts = (m) => statusKeys.filter((k) => m && m[k]).map((k) => h("span", { class: "count" }, badge(k), " ", m[k], " "));
+  function render() {
+    const notUp = villages.filter((v) => v.status !== "up").slice(0, 500);
+    const selProv = h("select", { id: "national-province", onchange: (e) => { province = e.target.value; load(); } },
+      h("option", { value: "" }, t("all")), provinces.map((p) => h("option", { value: p.province, selected: p.province === province }, provName(p.province))));
+    const selState = h("select", { id: "national-state", onchange: (e) => { state = e.target.value; load(); } },
+      ["", "open", "acknowledged", "resolved"].map((s) => h("option", { value: s, selected: s === state }, s ? t("state_" + s) : t("all"))));
+    fill(root,
+      h("h1", {}, t("national_title")), h("p", { class: "muted" }, t("national_help")),
+      mapEl,
+      h("h2", {}, t("national_provinces")),
+      table([t("province"), t("state"), t("national_heard"), t("national_backlog"), t("national_lag"), t("national_missing"), t("villages"), t("national_open")],
+        provinces.map((p) => [provName(p.province),
+          h("span", { class: "badge", "data-offline": p.offline ? "true" : "false", style: `background:${p.offline ? STATUS_COLOURS.down : STATUS_COLOURS.up}` }, p.offline ? t("national_offline") : t("national_online")),
+          p.heard ? when(p.heard_at) : t("never"), p.backlog, duration(p.lag_s), p.missing + p.dropped, counts(p.villages), p.open_incidents])),
+      h("div", { class: "controls" }, h("label", { for: "national-province" }, t("province"), selProv), h("label", { for: "national-state" }, t("status"), selState)),
+      h("h2", {}, t("national_incidents")),
+      table([t("opened"), t("province"), t("villages"), t("kind"), t("severity"), t("status"), t("csirt")],
+        incidents.map((i) => [when(i.opened_at), i.province, i.village + (i.villages && i.villages.length > 1 ? ` +${i.villages.length - 1}` : ""),
+          has("kind_" + i.kind) ? t("kind_" + i.kind) : i.kind, has("severity_" + i.severity) ? t("severity_" + i.severity) : i.severity,
+          has("state_" + i.state) ? t("state_" + i.state) : i.state, i.team || "–"])),
+      h("h2", {}, `${t("national_not_up")} (${notUp.length} / ${villages.length} ${t("national_villages_total").toLowerCase()})`),
+      table([t("code"), t("province"), t("status"), t("cause"), t("start")],
+        notUp.map((v) => [v.village, v.province, badge(v.status), v.cause ? reasonText(v.cause) : "–", when(v.since)])));
+    root.dataset.loaded = "true";
+  }
+  setView("national", { relabel: render, destroy: () => { if (map) map.remove(); } });
   view().replaceChildren(root);
   await load();
 }

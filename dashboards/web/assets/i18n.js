@@ -126,6 +126,10 @@ export const strings = {
     cannot_usage: "pemakaian (sewa DHCP, penghitung WAN)", cannot_conntrack: "koneksi keluar (conntrack)",
     cannot_listening_ports: "port yang terbuka", cannot_auth_log: "log masuk router", cannot_config_files: "berkas konfigurasi router",
     cannot_dns_upstreams: "DNS hulu router", cannot_gateway_services: "layanan manajemen gateway",
+    nav_national: "Nasional", national_title: "Pandangan nasional", national_help: "Data yang dikirim setiap provinsi; hanya baca.",
+    national_provinces: "Provinsi", national_heard: "Terakhir terdengar", national_offline: "tidak terhubung", national_online: "terhubung",
+    national_backlog: "Antrean", national_lag: "Jeda", national_missing: "Hilang", national_open: "Insiden terbuka",
+    national_incidents: "Ringkasan insiden", national_not_up: "Desa yang tidak normal", national_villages_total: "Desa dilaporkan",
   },
   en: {
     map: "Map", incidents: "Incidents", logout: "Sign out", loading: "Loading…",
@@ -246,6 +250,10 @@ export const strings = {
     cannot_usage: "use (DHCP leases, WAN counters)", cannot_conntrack: "outbound connections (conntrack)",
     cannot_listening_ports: "open ports", cannot_auth_log: "the router's login log", cannot_config_files: "the router's config files",
     cannot_dns_upstreams: "the router's DNS upstreams", cannot_gateway_services: "the gateway's management services",
+    nav_national: "National", national_title: "National view", national_help: "What each province sends; read-only.",
+    national_provinces: "Provinces", national_heard: "Last heard", national_offline: "offline", national_online: "online",
+    national_backlog: "Backlog", national_lag: "Lag", national_missing: "Missing", national_open: "Open incidents",
+    national_incidents: "Incident overview", national_not_up: "Villages not up", national_villages_total: "Villages reported",
   },
 };
 
