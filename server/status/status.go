@@ -309,7 +309,9 @@ func (e *Engine) Restore(code, probe string, lastSeen time.Time, interval time.D
 		v.interval = interval
 	}
 	if hasPing {
-		v.targets["(restored)"] = &Target{Target: "(restored)", Time: lastSeen, RTTMs: rttMs, LossPct: lossPct}
+		// Newer than any round the engine had (a snapshot's): the stored
+		// figures stand for all of them.
+		v.targets = map[string]*Target{"(restored)": {Target: "(restored)", Time: lastSeen, RTTMs: rttMs, LossPct: lossPct}}
 	}
 	e.record(v, now)
 }

@@ -276,7 +276,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer store.Close()
 
 	engine := status.New(status.Config{Grace: c.Grace})
-	restoreStatus(ctx, store, engine, log)
+	restoreLive(ctx, db, store, engine, log)
 
 	dir, err := loadDirectory(c.CSIRT, log)
 	if err != nil {
@@ -349,6 +349,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	g.Go(func() error { runDetectorObserved(gctx, log, mgr, engine, db, prog, fedSide.observeStatus); return nil })
 	g.Go(func() error { return fedSide.run(gctx) })
+	g.Go(func() error { snapshotStatus(gctx, db, engine, log); return nil })
 	g.Go(func() error {
 		for {
 			select {
@@ -536,6 +537,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	err = g.Wait()
 	fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// Nothing is ingested any more: the archive's last records go into
+	// their files, and the live status is kept for the next start.
+	if archive != nil {
+		archive.Close()
+	}
+	saveStatus(fctx, db, engine, log)
 	if ferr := mgr.Flush(fctx); ferr != nil {
 		log.Error("incident changes not stored at shutdown", "err", ferr)
 	}
@@ -580,21 +587,28 @@ func loadProgramme(path string, reg *geo.Registry, log *slog.Logger) (map[string
 	return out, nil
 }
 
-// restoreStatus seeds live status from the last day of stored data, so a
-// restart does not make every village "unknown" until its next report.
-func restoreStatus(ctx context.Context, store *influx.Store, engine *status.Engine, log *slog.Logger) {
+// restoreStatus seeds live status from the stored data of the last
+// `since`, so a restart does not make every village "unknown" until its
+// next report. A village the engine knows more recently (from the
+// snapshot) keeps what it has.
+func restoreStatus(ctx context.Context, store *influx.Store, engine *status.Engine, log *slog.Logger, since time.Duration) {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	began := time.Now()
-	latest, err := store.LatestByVillage(ctx, 24*time.Hour)
+	latest, err := store.LatestByVillage(ctx, since)
 	if err != nil {
-		log.Warn("could not restore live status from InfluxDB; villages start unknown", "err", err)
+		log.Warn("could not restore live status from InfluxDB; villages start as the snapshot left them, or unknown", "err", err)
 		return
 	}
+	n := 0
 	for _, l := range latest {
+		if seen := engine.Get(l.Village).LastSeen; seen != nil && !l.LastSeen.After(*seen) {
+			continue
+		}
 		engine.Restore(l.Village, l.Probe, l.LastSeen, l.Interval, l.RTTMs, l.LossPct, l.HasPing)
+		n++
 	}
-	log.Info("restored live status", "villages", len(latest), "took", time.Since(began).Round(time.Millisecond))
+	log.Info("restored live status from InfluxDB", "since", since.Round(time.Second), "villages", n, "took", time.Since(began).Round(time.Millisecond))
 }
 
 // teamSender sends each notification to its team's channels and, when
