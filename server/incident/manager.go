@@ -363,3 +363,44 @@ func (m *Manager) Overlay() map[string]jagadesa.Status {
 // Baselines are the villages' learnt normals, to save and restore across
 // restarts (Baselines.MarshalBinary).
 func (m *Manager) Baselines() *Baselines { return m.baseline }
+
+// Reload replaces the open incidents held in memory with the store's: a
+// replica that has just become the leader takes over what the last one
+// left, without the incidents it closed meanwhile.
+func (m *Manager) Reload(ctx context.Context) error {
+	ins, err := m.store.OpenIncidents(ctx)
+	if err != nil {
+		return err
+	}
+	open := make(map[string]*jagadesa.Incident, len(ins))
+	for i := range ins {
+		in := ins[i]
+		open[openKey(&in)] = &in
+	}
+	m.mu.Lock()
+	m.open = open
+	m.mu.Unlock()
+	m.log.Info("incidents reloaded", "open", len(ins))
+	return nil
+}
+
+// ReloadIncident takes one incident as the store has it: another replica
+// changed it (a person acknowledged it there, say), and this one must not
+// go on from its older copy.
+func (m *Manager) ReloadIncident(ctx context.Context, id string) error {
+	in, err := m.store.Incident(ctx, id)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, o := range m.open {
+		if o.ID == id {
+			delete(m.open, k)
+		}
+	}
+	if in.State != jagadesa.StateResolved {
+		m.open[openKey(in)] = in
+	}
+	return nil
+}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/jagadesa/jagadesa"
 	"github.com/jagadesa/jagadesa/server/incident"
-	"github.com/jagadesa/jagadesa/server/sqlite"
+	"github.com/jagadesa/jagadesa/server/metastore"
 	"github.com/jagadesa/jagadesa/server/status"
 )
 
@@ -17,13 +17,13 @@ const detectEvery = time.Second
 
 // runDetector feeds the fleet's live status to the incident manager every
 // tick until ctx ends.
-func runDetector(ctx context.Context, log *slog.Logger, mgr *incident.Manager, engine *status.Engine, db *sqlite.DB, prog map[string]jagadesa.Programme) {
+func runDetector(ctx context.Context, log *slog.Logger, mgr *incident.Manager, engine *status.Engine, db metastore.Store, prog map[string]jagadesa.Programme) {
 	runDetectorObserved(ctx, log, mgr, engine, db, prog, nil)
 }
 
 // runDetectorObserved is runDetector that also hands each tick's
 // snapshots to observe (federation's status changes); nil: nobody.
-func runDetectorObserved(ctx context.Context, log *slog.Logger, mgr *incident.Manager, engine *status.Engine, db *sqlite.DB, prog map[string]jagadesa.Programme, observe func(time.Time, []incident.Snapshot)) {
+func runDetectorObserved(ctx context.Context, log *slog.Logger, mgr *incident.Manager, engine *status.Engine, db metastore.Store, prog map[string]jagadesa.Programme, observe func(time.Time, []incident.Snapshot)) {
 	t := time.NewTicker(detectEvery)
 	defer t.Stop()
 	var codes []string
@@ -52,7 +52,7 @@ func runDetectorObserved(ctx context.Context, log *slog.Logger, mgr *incident.Ma
 	}
 }
 
-func monitored(ctx context.Context, db *sqlite.DB, prog map[string]jagadesa.Programme) ([]string, error) {
+func monitored(ctx context.Context, db metastore.Store, prog map[string]jagadesa.Programme) ([]string, error) {
 	probes, err := db.Probes(ctx)
 	if err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,19 +31,17 @@ import (
 	"github.com/jagadesa/jagadesa/server/incident"
 	"github.com/jagadesa/jagadesa/server/influx"
 	"github.com/jagadesa/jagadesa/server/ingest"
+	"github.com/jagadesa/jagadesa/server/leader"
+	"github.com/jagadesa/jagadesa/server/metastore"
 	"github.com/jagadesa/jagadesa/server/notify"
 	"github.com/jagadesa/jagadesa/server/readiness"
 	"github.com/jagadesa/jagadesa/server/reports"
 	"github.com/jagadesa/jagadesa/server/rollup"
 	"github.com/jagadesa/jagadesa/server/route"
 	"github.com/jagadesa/jagadesa/server/sla"
-	"github.com/jagadesa/jagadesa/server/sqlite"
 	"github.com/jagadesa/jagadesa/server/status"
 	"github.com/jagadesa/jagadesa/server/threatfeed"
 )
-
-// The metadata database is the incident store.
-var _ incident.Store = (*sqlite.DB)(nil)
 
 // serveConfig is the server's whole configuration.
 type serveConfig struct {
@@ -52,6 +51,8 @@ type serveConfig struct {
 	InfluxOrg     string
 	InfluxBucket  string
 	DataDir       string
+	MetadataURL   string // sqlite://PATH or postgres://…; empty: <DataDir>/jagadesa.db
+	LeaderCheck   time.Duration
 	AdminToken    string
 	AllowUnsigned bool
 	EvidenceDir   string
@@ -150,6 +151,9 @@ func (c *serveConfig) validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("--data-dir is required"))
 	}
+	if err := checkMetadataURL(c.MetadataURL); err != nil {
+		errs = append(errs, err)
+	}
 	if c.BasemapURL != "" && !strings.HasPrefix(c.BasemapURL, "https://") && !strings.HasPrefix(c.BasemapURL, "http://") {
 		errs = append(errs, errors.New("--basemap-url must be an http(s) URL template with {z}/{x}/{y}"))
 	}
@@ -189,7 +193,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.StringVar(&c.InfluxToken, "influx-token", getenv("JAGADESA_INFLUX_TOKEN"), "InfluxDB token; user:pass on 1.8 (env JAGADESA_INFLUX_TOKEN)")
 	fs.StringVar(&c.InfluxOrg, "influx-org", env.String("JAGADESA_INFLUX_ORG", "-"), "InfluxDB organisation; - on 1.8 (env JAGADESA_INFLUX_ORG)")
 	fs.StringVar(&c.InfluxBucket, "influx-bucket", env.String("JAGADESA_INFLUX_BUCKET", "jagadesa/autogen"), "InfluxDB bucket; db/rp on 1.8 (env JAGADESA_INFLUX_BUCKET)")
-	fs.StringVar(&c.DataDir, "data-dir", env.String("JAGADESA_DATA_DIR", "./data"), "directory for the metadata database (env JAGADESA_DATA_DIR)")
+	fs.StringVar(&c.DataDir, "data-dir", env.String("JAGADESA_DATA_DIR", "./data"), "directory for the metadata database (unless --metadata-url names another), the evidence archive and the spools (env JAGADESA_DATA_DIR)")
+	fs.DurationVar(&c.LeaderCheck, "leader-check", env.Duration("JAGADESA_LEADER_CHECK", leader.DefaultCheck), "with a postgres:// metadata store: how often the leader proves its lease and the other replicas try for it; a dead leader's duties move within about this (env JAGADESA_LEADER_CHECK)")
+	fs.StringVar(&c.MetadataURL, "metadata-url", getenv("JAGADESA_METADATA_URL"), "metadata store: sqlite://PATH (default: <data-dir>/jagadesa.db) or postgres://USER:PASS@HOST/DB for several replicas sharing it; give a password through the environment, flags show in ps (env JAGADESA_METADATA_URL)")
 	fs.StringVar(&c.AdminToken, "admin-token", getenv("JAGADESA_ADMIN_TOKEN"), "admin bearer token (env JAGADESA_ADMIN_TOKEN; prefer the environment: flags show in ps)")
 	fs.StringVar(&c.WebhookURL, "webhook-url", getenv("JAGADESA_WEBHOOK_URL"), "send every notification to this URL too (env JAGADESA_WEBHOOK_URL)")
 	fs.StringVar(&c.Programme, "programme", getenv("JAGADESA_PROGRAMME"), "programme list CSV (code,year,isp,contract_mbps,remote_3t,extreme_poor,desa_digital[,monthly_fee_idr]); empty: the synthetic demo list; all: every village, in a SYNTHETIC programme (env JAGADESA_PROGRAMME)")
@@ -259,7 +265,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	db, err := sqlite.Open(c.DataDir)
+	metaURL := metadataURL(c.MetadataURL, c.DataDir)
+	db, err := openMetadata(ctx, metaURL)
 	if err != nil {
 		return err
 	}
@@ -312,15 +319,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	mgr := incident.New(incident.Config{DashboardURL: c.DashboardURL, StartupGrace: c.StartupGrace}, log, fedSide.incidentStore(db), dir, reg, prog, snd)
 	// The villages' learnt normals survive a restart: no relearning, no
 	// anomaly alarms while relearning.
-	if b, err := db.State(ctx, "baselines"); err != nil {
-		log.Warn("baselines not restored", "err", err)
-	} else if b != nil {
-		if err := mgr.Baselines().UnmarshalBinary(b); err != nil {
+	restoreBaselines := func(ctx context.Context) {
+		if b, err := db.State(ctx, "baselines"); err != nil {
 			log.Warn("baselines not restored", "err", err)
-		} else {
-			log.Info("baselines restored", "bytes", len(b))
+		} else if b != nil {
+			if err := mgr.Baselines().UnmarshalBinary(b); err != nil {
+				log.Warn("baselines not restored", "err", err)
+			} else {
+				log.Info("baselines restored", "bytes", len(b))
+			}
 		}
 	}
+	restoreBaselines(ctx)
 	saveBaselines := func(ctx context.Context) {
 		b, err := mgr.Baselines().MarshalBinary()
 		if err == nil {
@@ -330,7 +340,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			log.Warn("baselines not saved", "err", err)
 		}
 	}
-	defer saveBaselines(context.Background())
+	if !isPostgres(metaURL) { // a replica's are saved when its leadership ends
+		defer saveBaselines(context.Background())
+	}
 	if err := mgr.Restore(ctx); err != nil {
 		return fmt.Errorf("restore incidents: %w", err)
 	}
@@ -347,22 +359,28 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		_ = g.Wait()
 		return err
 	}
-	g.Go(func() error { runDetectorObserved(gctx, log, mgr, engine, db, prog, fedSide.observeStatus); return nil })
+	// The duties run once among the replicas sharing a PostgreSQL
+	// metadata store (on the leader: leadership.go), and always on a server
+	// with its own SQLite database. Everything else — ingest, the pages and
+	// the API — runs on every replica.
+	var duties []func(ctx context.Context)
+	duty := func(f func(ctx context.Context)) { duties = append(duties, f) }
+	duty(func(ctx context.Context) { runDetectorObserved(ctx, log, mgr, engine, db, prog, fedSide.observeStatus) })
 	g.Go(func() error { return fedSide.run(gctx) })
-	g.Go(func() error { snapshotStatus(gctx, db, engine, log); return nil })
-	g.Go(func() error {
+	duty(func(ctx context.Context) { snapshotStatus(ctx, db, engine, log) })
+	duty(func(ctx context.Context) {
 		for {
 			select {
-			case <-gctx.Done():
-				return nil
+			case <-ctx.Done():
+				return
 			case <-time.After(10 * time.Minute):
-				saveBaselines(gctx)
+				saveBaselines(ctx)
 			}
 		}
 	})
 	// Accepted batches' effects (security events, outage reports) are
 	// applied from the outbox, on the server's context, not the request's.
-	g.Go(func() error { return (&ingest.Worker{Outbox: db, Apply: mgr, Logger: log}).Run(gctx) })
+	duty(func(ctx context.Context) { (&ingest.Worker{Outbox: db, Apply: mgr, Logger: log}).Run(ctx) })
 	// The rollups: the server's own downsampled series, which month-long
 	// questions (SLA, readiness) read instead of raw points.
 	rdb, err := rollup.Open(rollup.Config{URL: c.InfluxURL, Token: c.InfluxToken, Org: c.InfluxOrg, RawBucket: c.InfluxBucket, RollupBucket: c.rollupBucket()})
@@ -374,7 +392,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		log.Warn("the rollup bucket could not be made; create it (InfluxDB 2.x: bucket "+c.rollupBucket()+")", "err", err)
 	}
 	runner := rollup.NewRunner(rdb, rollup.RunnerOptions{Logger: log, LateWindow: c.MaxRecordAge})
-	g.Go(func() error { return runner.Run(gctx) })
+	duty(func(ctx context.Context) { runner.Run(ctx) })
 	reader := rollup.NewReader(rdb, rollup.ReaderOptions{ReferenceTargets: c.ReferenceTargets})
 	slaSource := rollupSLA{reader}
 	if c.Notify.Telegram.Token != "" {
@@ -400,11 +418,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 				}
 				return nil
 			}}
-		g.Go(func() error {
-			if err := tu.Run(gctx); err != nil && gctx.Err() == nil {
+		duty(func(ctx context.Context) {
+			if err := tu.Run(ctx); err != nil && ctx.Err() == nil {
 				log.Error("telegram updates stopped", "err", err)
 			}
-			return nil
 		})
 	}
 
@@ -456,16 +473,39 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		SLASource: slaSource, LateRecords: runner.Invalidate, Rollups: runner, ReadinessSource: rollupReadiness{reader},
 		National: fedSide.nationalView(),
 	})
-	g.Go(func() error {
-		publishFigures(gctx, log, app, rdb, prog, c.FiguresEvery, fedSide.forwardMonth)
-		return nil
+	duty(func(ctx context.Context) {
+		publishFigures(ctx, log, app, rdb, prog, c.FiguresEvery, fedSide.forwardMonth)
 	})
 	if c.Notify.SMTP.Host != "" {
 		mailer := &reportMailer{log: log, dir: dir, sent: db, audit: db.AppendAudit, send: disp.SendReport,
 			render: func(ctx context.Context, month time.Time, areas []string) ([]server.ReportFile, error) {
 				return app.MonthlyPDFs(ctx, month, reports.ID, areas)
 			}}
-		g.Go(func() error { mailer.run(gctx); return nil })
+		duty(func(ctx context.Context) { mailer.run(ctx) })
+	}
+	runDuties := func(ctx context.Context) {
+		var dg sync.WaitGroup
+		for _, d := range duties {
+			dg.Go(func() { d(ctx) })
+		}
+		dg.Wait()
+	}
+	if isPostgres(metaURL) {
+		g.Go(func() error {
+			return lead(gctx, metaURL, c.LeaderCheck, log, runDuties, func(ctx context.Context) error {
+				// Taking over: what the last leader left is in the store.
+				restoreBaselines(ctx)
+				return mgr.Reload(ctx)
+			}, func(ctx context.Context) {
+				if err := mgr.Flush(ctx); err != nil {
+					log.Error("incident changes not stored when leadership ended", "err", err)
+				}
+				saveStatus(ctx, db, engine, log)
+				saveBaselines(ctx)
+			})
+		})
+	} else {
+		g.Go(func() error { runDuties(gctx); return nil })
 	}
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
@@ -542,7 +582,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if archive != nil {
 		archive.Close()
 	}
-	saveStatus(fctx, db, engine, log)
+	if !isPostgres(metaURL) { // a replica's is saved when its leadership ends
+		saveStatus(fctx, db, engine, log)
+	}
 	if ferr := mgr.Flush(fctx); ferr != nil {
 		log.Error("incident changes not stored at shutdown", "err", ferr)
 	}
@@ -630,7 +672,7 @@ func (s *teamSender) Send(team *route.Team, n jagadesa.Notification) {
 // auditDirectory records a change of the CSIRT directory since the last
 // start (which teams own which regencies decides who sees what), naming
 // the file's SHA-256 so an assessor can match it to a copy.
-func auditDirectory(ctx context.Context, db *sqlite.DB, path string, dir *route.Directory) error {
+func auditDirectory(ctx context.Context, db metastore.Store, path string, dir *route.Directory) error {
 	b := route.DemoYAML()
 	if path != "" {
 		var err error
@@ -687,7 +729,7 @@ func pruneEvidence(ctx context.Context, log *slog.Logger, a *evidence.Archive, k
 // password in JAGADESA_BOOTSTRAP_PASSWORD_FILE (or, for containers,
 // JAGADESA_BOOTSTRAP_PASSWORD). While any province admin exists the
 // variables are ignored, with a warning to remove them.
-func bootstrapAdmin(ctx context.Context, db *sqlite.DB, log *slog.Logger, getenv func(string) string) error {
+func bootstrapAdmin(ctx context.Context, db metastore.Store, log *slog.Logger, getenv func(string) string) error {
 	spec := getenv("JAGADESA_BOOTSTRAP_ADMIN")
 	if spec == "" {
 		return nil

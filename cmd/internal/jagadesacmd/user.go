@@ -16,10 +16,10 @@ import (
 	"github.com/jagadesa/jagadesa"
 	"github.com/jagadesa/jagadesa/cmd/internal/envflag"
 	"github.com/jagadesa/jagadesa/server/accounts"
-	"github.com/jagadesa/jagadesa/server/sqlite"
+	"github.com/jagadesa/jagadesa/server/metastore"
 )
 
-const userUsage = `usage: jagadesa user <add|list|disable|passwd|token> --data-dir DIR [flags]
+const userUsage = `usage: jagadesa user <add|list|disable|passwd|token> [--data-dir DIR | --metadata-url URL] [flags]
 
   add      --username NAME --role ROLE [--regency CODE] [--province CODE]
            the password is read from standard input (one line)
@@ -45,6 +45,7 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, userUsage) }
 	dataDir := fs.String("data-dir", env.String("JAGADESA_DATA_DIR", "./data"), "the server's data directory (env JAGADESA_DATA_DIR)")
+	metaURL := fs.String("metadata-url", getenv("JAGADESA_METADATA_URL"), "the server's metadata store, as jagadesa serve --metadata-url (env JAGADESA_METADATA_URL)")
 	username := fs.String("username", "", "the account")
 	role := fs.String("role", "", "add: the account's role")
 	regency := fs.String("regency", "", "add: the regency (NN.NN) of a regency-analyst or technician")
@@ -62,7 +63,10 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 		return errors.New("--username is required")
 	}
 	name := strings.ToLower(strings.TrimSpace(*username))
-	db, err := sqlite.Open(*dataDir)
+	if err := checkMetadataURL(*metaURL); err != nil {
+		return err
+	}
+	db, err := openMetadata(ctx, metadataURL(*metaURL, *dataDir))
 	if err != nil {
 		return err
 	}
@@ -195,7 +199,7 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 
 // cliAudit records a change made with `jagadesa user` on the server host:
 // the actor is the operating-system account that ran it.
-func cliAudit(ctx context.Context, db *sqlite.DB, getenv func(string) string, action string, u jagadesa.User, detail string) error {
+func cliAudit(ctx context.Context, db metastore.Store, getenv func(string) string, action string, u jagadesa.User, detail string) error {
 	who := getenv("SUDO_USER")
 	if who == "" {
 		if cur, err := user.Current(); err == nil {

@@ -1,0 +1,32 @@
+package jagadesacmd
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestMetadataURL(t *testing.T) {
+	if got := metadataURL("", "/var/lib/jagadesa"); got != "sqlite:///var/lib/jagadesa/jagadesa.db" {
+		t.Fatalf("default %s", got)
+	}
+	for _, ok := range []string{"", "sqlite:///srv/j.db", "postgres://j:pw@db/jagadesa", "postgresql://db/jagadesa?sslmode=require"} {
+		if err := checkMetadataURL(ok); err != nil {
+			t.Fatalf("%q refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"sqlite://", "mysql://j:secret@db/j", "/var/lib/jagadesa/jagadesa.db"} {
+		err := checkMetadataURL(bad)
+		if err == nil {
+			t.Fatalf("%q taken", bad)
+		}
+		if strings.Contains(err.Error(), "secret") {
+			t.Fatalf("the error shows the password: %v", err)
+		}
+	}
+	if got := redactURL("postgres://jagadesa:hunter2@db:5432/jagadesa"); got != "postgres://jagadesa:xxxxx@db:5432/jagadesa" {
+		t.Fatalf("redacted %s", got)
+	}
+	if !isPostgres("postgresql://db/j") || isPostgres("sqlite:///x") {
+		t.Fatal("isPostgres")
+	}
+}
