@@ -325,7 +325,24 @@ func (e *Engine) Get(code string) View {
 	if v == nil {
 		return View{Status: jagadesa.StatusUnknown, Reason: ReasonNoReportYet, RawStatus: jagadesa.StatusUnknown, RawReason: ReasonNoReportYet}
 	}
-	return e.view(v, now)
+	return e.view(v, now, false)
+}
+
+// Brief calls fn with the view of each of codes, read at one moment under
+// one lock, without the per-target rounds and the site: what the detector
+// reads of every village every second.
+func (e *Engine) Brief(codes []string, fn func(i int, v View)) {
+	now := e.cfg.Now()
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	for i, c := range codes {
+		v := e.v[c]
+		if v == nil {
+			fn(i, View{Status: jagadesa.StatusUnknown, Reason: ReasonNoReportYet, RawStatus: jagadesa.StatusUnknown, RawReason: ReasonNoReportYet})
+			continue
+		}
+		fn(i, e.view(v, now, true))
+	}
 }
 
 // Counts returns how many of the given villages are in each status.
@@ -391,16 +408,21 @@ func (e *Engine) judge(v *village, m measures, now time.Time) (st jagadesa.Statu
 	return jagadesa.StatusUp, "", 0
 }
 
-func (e *Engine) view(v *village, now time.Time) View {
-	out := View{Probe: v.probe, Site: v.site}
+func (e *Engine) view(v *village, now time.Time, brief bool) View {
+	out := View{Probe: v.probe}
+	if !brief {
+		out.Site = v.site
+	}
 	if !v.lastSeen.IsZero() {
 		ls := v.lastSeen
 		out.LastSeen = &ls
 	}
-	for _, t := range v.targets {
-		out.Targets = append(out.Targets, *t)
+	if !brief {
+		for _, t := range v.targets {
+			out.Targets = append(out.Targets, *t)
+		}
+		sort.Slice(out.Targets, func(i, j int) bool { return out.Targets[i].Target < out.Targets[j].Target })
 	}
-	sort.Slice(out.Targets, func(i, j int) bool { return out.Targets[i].Target < out.Targets[j].Target })
 	if d := v.download; d != nil {
 		mbps, other, at := d.mbps, d.other, d.time
 		out.DownloadMbps, out.OtherMbps, out.ThroughputAt = &mbps, &other, &at

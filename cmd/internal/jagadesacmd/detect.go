@@ -75,8 +75,8 @@ func monitored(ctx context.Context, db metastore.Store, prog map[string]jagadesa
 // snapshots reads what the detector judges from the status engine.
 func snapshots(engine *status.Engine, codes []string, prog map[string]jagadesa.Programme) []incident.Snapshot {
 	out := make([]incident.Snapshot, 0, len(codes))
-	for _, c := range codes {
-		v := engine.Get(c)
+	engine.Brief(codes, func(i int, v status.View) {
+		c := codes[i]
 		s := incident.Snapshot{Code: c, Status: v.Status, Reason: v.Reason, SilentS: v.SilentS, RTTMs: v.RTTMs, LossPct: v.LossPct, JitterMs: v.JitterMs}
 		if v.LastSeen != nil {
 			s.LastSeen = *v.LastSeen
@@ -93,6 +93,6 @@ func snapshots(engine *status.Engine, codes []string, prog map[string]jagadesa.P
 			}
 		}
 		out = append(out, s)
-	}
+	})
 	return out
 }
