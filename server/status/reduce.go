@@ -7,8 +7,9 @@ import "github.com/jagadesa/jagadesa"
 // bytes even when the report was a backfill of hundreds of records: the
 // newest round of each target, the newest successful throughput test of
 // each direction, the heartbeats that set the interval and the site, and
-// one record of the newest time. Observe(Reduce(r)) leaves an engine as
-// Observe(r) does. The records keep their order; events are dropped.
+// one record of the newest time, each round's RTTs as their median.
+// Observe(Reduce(r)) leaves an engine as Observe(r) does. The records keep
+// their order; events are dropped; r is not changed.
 func Reduce(r *jagadesa.Report) *jagadesa.Report {
 	keep := make([]bool, len(r.Samples))
 	newest, lastHB, siteHB := -1, -1, -1
@@ -58,9 +59,18 @@ func Reduce(r *jagadesa.Report) *jagadesa.Report {
 	}
 	out := &jagadesa.Report{Version: r.Version, Probe: r.Probe, Village: r.Village}
 	for i := range r.Samples {
-		if keep[i] {
-			out.Samples = append(out.Samples, r.Samples[i])
+		if !keep[i] {
+			continue
 		}
+		s := r.Samples[i]
+		if s.ICMP != nil && len(s.ICMP.RTTsMs) > 1 {
+			// Live status takes the median of the RTTs: one number
+			// stands for them all.
+			p := *s.ICMP
+			p.RTTsMs = []float64{p.MedianMs()}
+			s.ICMP = &p
+		}
+		out.Samples = append(out.Samples, s)
 	}
 	return out
 }

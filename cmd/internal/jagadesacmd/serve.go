@@ -316,7 +316,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			log.Warn("team has channels this server cannot reach", "team", t.Name, "err", err)
 		}
 	}
-	mgr := incident.New(incident.Config{DashboardURL: c.DashboardURL, StartupGrace: c.StartupGrace}, log, fedSide.incidentStore(db), dir, reg, prog, snd)
+	incidents := fedSide.incidentStore(db)
+	// Replicas on one PostgreSQL tell each other what they ingested and
+	// which incidents they changed (replicas.go).
+	var replicas *replicaBus
+	var observer ingest.Observer = engine
+	if isPostgres(metaURL) {
+		if replicas, err = openReplicaBus(ctx, metaURL, engine, log); err != nil {
+			return err
+		}
+		defer replicas.close()
+		incidents, observer = busIncidents{Store: incidents, changed: replicas.incidentChanged}, replicas
+	}
+	mgr := incident.New(incident.Config{DashboardURL: c.DashboardURL, StartupGrace: c.StartupGrace}, log, incidents, dir, reg, prog, snd)
 	// The villages' learnt normals survive a restart: no relearning, no
 	// anomaly alarms while relearning.
 	restoreBaselines := func(ctx context.Context) {
@@ -363,6 +375,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// metadata store (on the leader: leadership.go), and always on a server
 	// with its own SQLite database. Everything else — ingest, the pages and
 	// the API — runs on every replica.
+	if replicas != nil {
+		g.Go(func() error {
+			if err := replicas.listen(gctx, store, mgr); err != nil && gctx.Err() == nil {
+				log.Error("replicas: no longer hearing the other replicas", "err", err)
+			}
+			return nil
+		})
+	}
 	var duties []func(ctx context.Context)
 	duty := func(f func(ctx context.Context)) { duties = append(duties, f) }
 	duty(func(ctx context.Context) { runDetectorObserved(ctx, log, mgr, engine, db, prog, fedSide.observeStatus) })
@@ -465,7 +485,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ThreatFeed: feed,
 		Keys:       db, AllowUnsigned: c.AllowUnsigned, Evidence: archive,
 		Logger: log, Registry: reg, Programme: prog, Probes: db, Points: store,
-		Status: engine, AdminToken: adminToken, History: store, Accounts: db, TrustedProxies: c.TrustedProxies,
+		Status: engine, StatusObserver: observer, AdminToken: adminToken, History: store, Accounts: db, TrustedProxies: c.TrustedProxies,
 		Web: dashboards.Web(), BasemapURL: c.BasemapURL,
 		Incidents: mgr, IncidentStore: db, Reporter: db, Metrics: metrics, MetricsToken: c.MetricsToken,
 		Users: db, ProbeAdmin: db, ProbeKeyTOFU: c.ProbeKeyTOFU, Audit: db, Directory: dir, Governance: db, Windows: db,
