@@ -31,6 +31,7 @@ command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 command -v openssl >/dev/null || need+=(openssl) # checks stored evidence as an ISP would
 command -v jq >/dev/null || need+=(jq)
 command -v pdftotext >/dev/null || need+=(poppler-utils) # reads back and renders the PDF reports
+command -v nginx >/dev/null || need+=(nginx) # runs deploy/nginx/jagadesa.conf in front of two stand-in servers
 if ((${#need[@]})); then
   log "installing ${need[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
