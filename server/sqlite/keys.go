@@ -152,6 +152,16 @@ func (d *DB) ResetProbeKey(ctx context.Context, probe string) error {
 			delete(d.streams, k)
 		}
 	}
+	// Marks of the probe still waiting for their commit go too (those of
+	// batches with effects are committed: someone waits for them).
+	kept := d.pending[:0]
+	for _, b := range d.pending {
+		if b.k.probe != probe || b.done != nil {
+			kept = append(kept, b)
+		}
+	}
+	clear(d.pending[len(kept):])
+	d.pending = kept
 	return nil
 }
 
