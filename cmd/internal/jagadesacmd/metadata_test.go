@@ -30,3 +30,16 @@ func TestMetadataURL(t *testing.T) {
 		t.Fatal("isPostgres")
 	}
 }
+
+func TestDebugListenLoopbackOnly(t *testing.T) {
+	for _, ok := range []string{"", "127.0.0.1:6060", "[::1]:6060", "localhost:6060"} {
+		if err := checkDebugListen(ok); err != nil {
+			t.Fatalf("%q refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{":6060", "0.0.0.0:6060", "10.0.0.5:6060", "example.org:6060", "6060"} {
+		if err := checkDebugListen(bad); err == nil {
+			t.Fatalf("%q taken", bad)
+		}
+	}
+}

@@ -70,6 +70,7 @@ type serveConfig struct {
 	Notify        notify.Settings
 	WebhookSecret string
 	MetricsListen string // serve /metrics here too, without a token
+	DebugListen   string // serve Go's runtime profiles here (loopback only)
 	MetricsToken  string
 	TLSCert       string
 	TLSKey        string
@@ -154,6 +155,9 @@ func (c *serveConfig) validate() error {
 	if err := checkMetadataURL(c.MetadataURL); err != nil {
 		errs = append(errs, err)
 	}
+	if err := checkDebugListen(c.DebugListen); err != nil {
+		errs = append(errs, err)
+	}
 	if c.BasemapURL != "" && !strings.HasPrefix(c.BasemapURL, "https://") && !strings.HasPrefix(c.BasemapURL, "http://") {
 		errs = append(errs, errors.New("--basemap-url must be an http(s) URL template with {z}/{x}/{y}"))
 	}
@@ -225,6 +229,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.BoolVar(&c.KeepAdminToken, "keep-admin-token", env.Bool("JAGADESA_KEEP_ADMIN_TOKEN", false), "keep accepting the admin token once a province-admin account exists; off by default, so that people use their own accounts and tokens (env JAGADESA_KEEP_ADMIN_TOKEN)")
 	fs.StringVar(&c.TLSCert, "tls-cert", getenv("JAGADESA_TLS_CERT"), "serve HTTPS with this PEM certificate `file` (chain included); reloaded when it changes (env JAGADESA_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", getenv("JAGADESA_TLS_KEY"), "the certificate's PEM private key `file` (env JAGADESA_TLS_KEY)")
+	fs.StringVar(&c.DebugListen, "debug-listen", getenv("JAGADESA_DEBUG_LISTEN"), "serve Go's runtime profiles (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060; off by default (env JAGADESA_DEBUG_LISTEN)")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", getenv("JAGADESA_METRICS_LISTEN"), "also serve /metrics, without a token, on this address; keep it inside the monitoring network, e.g. 127.0.0.1:9108 (env JAGADESA_METRICS_LISTEN)")
 	// The metrics token, like every secret, comes from the environment only.
 	c.MetricsToken = getenv("JAGADESA_METRICS_TOKEN")
@@ -573,6 +578,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		return nil
 	})
+	if c.DebugListen != "" {
+		dln, err := net.Listen("tcp", c.DebugListen)
+		if err != nil {
+			ln.Close()
+			return abort(fmt.Errorf("--debug-listen %s: %w", c.DebugListen, err))
+		}
+		g.Go(func() error { return serveDebug(gctx, dln, log) })
+	}
 	if mln != nil {
 		msrv := &http.Server{Handler: metricsMux(metrics), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
 		log.Info("metrics served without a token", "addr", mln.Addr().String())
