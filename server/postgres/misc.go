@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/jagadesa/jagadesa"
+	"github.com/jagadesa/jagadesa/server/metastore"
 )
 
 // Limits on an audit row's free text, as server/sqlite's.
@@ -237,12 +237,6 @@ func (d *DB) AllGovernance(ctx context.Context) (map[string]jagadesa.Governance,
 	return out, nil
 }
 
-type windowScope struct {
-	Villages  []string `json:"villages,omitempty"`
-	Regencies []string `json:"regencies,omitempty"`
-	ISP       string   `json:"isp,omitempty"`
-}
-
 // AddWindow stores a window and returns it with its id.
 func (d *DB) AddWindow(ctx context.Context, w jagadesa.ExclusionWindow) (jagadesa.ExclusionWindow, error) {
 	if p := w.Validate(); p != nil {
@@ -251,7 +245,7 @@ func (d *DB) AddWindow(ctx context.Context, w jagadesa.ExclusionWindow) (jagades
 	if w.CreatedAt.IsZero() {
 		w.CreatedAt = d.now().UTC().Truncate(time.Millisecond)
 	}
-	scope, _ := json.Marshal(windowScope{w.Villages, w.Regencies, w.ISP})
+	scope := metastore.EncodeWindowScope(w)
 	ctx, cancel := bound(ctx)
 	defer cancel()
 	err := d.pool.QueryRow(ctx, `INSERT INTO exclusion_windows(kind, start_at, end_at, scope, reason, created_by, created_at) VALUES($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
@@ -294,11 +288,9 @@ func (d *DB) Windows(ctx context.Context, from, to time.Time) ([]jagadesa.Exclus
 		if err := rows.Scan(&w.ID, &w.Kind, &s, &e, &scope, &w.Reason, &w.CreatedBy, &c); err != nil {
 			return nil, fmt.Errorf("postgres: windows: %w", err)
 		}
-		var sc windowScope
-		if err := json.Unmarshal(scope, &sc); err != nil {
-			return nil, fmt.Errorf("postgres: window %d: %w", w.ID, err)
+		if err := metastore.DecodeWindowScope(scope, &w); err != nil {
+			return nil, fmt.Errorf("postgres: %w", err)
 		}
-		w.Villages, w.Regencies, w.ISP = sc.Villages, sc.Regencies, sc.ISP
 		w.Start, w.End, w.CreatedAt = ms(s), ms(e), ms(c)
 		out = append(out, w)
 	}

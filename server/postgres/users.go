@@ -18,10 +18,6 @@ import (
 // server/sqlite, but read through on every lookup: a revocation, a
 // disabled account or a sign-out on one replica counts on all at once.
 
-// touchEvery is how stale a session's last_seen or a token's last_used may
-// get before a request writes it again.
-const touchEvery = time.Minute
-
 const (
 	maxAddress   = 64
 	maxUserAgent = 512
@@ -301,9 +297,9 @@ func (d *DB) UserByTokenHash(hash string) (jagadesa.User, bool) {
 		return jagadesa.User{}, false
 	}
 	now := d.now().UnixMilli()
-	if used == nil || now-*used >= touchEvery.Milliseconds() {
+	if used == nil || now-*used >= metastore.TouchEvery.Milliseconds() {
 		// best effort: only a hint for its owner
-		d.pool.Exec(ctx, `UPDATE user_tokens SET last_used = $1 WHERE id = $2 AND (last_used IS NULL OR last_used < $3)`, now, id, now-touchEvery.Milliseconds())
+		d.pool.Exec(ctx, `UPDATE user_tokens SET last_used = $1 WHERE id = $2 AND (last_used IS NULL OR last_used < $3)`, now, id, now-metastore.TouchEvery.Milliseconds())
 	}
 	return u, true
 }
@@ -404,13 +400,13 @@ func (d *DB) Session(ctx context.Context, idHash string, now time.Time, idle tim
 		return jagadesa.User{}, false, fmt.Errorf("postgres: session: %w", err)
 	}
 	t := now.UnixMilli()
-	if u.Disabled || t >= expires || (idle > 0 && t-lastSeen > idle.Milliseconds()) {
+	if !metastore.SessionLive(u.Disabled, t, expires, lastSeen, idle) {
 		if err := d.EndSession(ctx, idHash); err != nil {
 			return jagadesa.User{}, false, err
 		}
 		return jagadesa.User{}, false, nil
 	}
-	if t-lastSeen >= touchEvery.Milliseconds() {
+	if t-lastSeen >= metastore.TouchEvery.Milliseconds() {
 		if _, err := d.pool.Exec(ctx, `UPDATE sessions SET last_seen = $1 WHERE id_hash = $2 AND last_seen < $1`, t, idHash); err != nil {
 			return jagadesa.User{}, false, fmt.Errorf("postgres: touch session: %w", err)
 		}

@@ -58,10 +58,6 @@ var userMigrations = []string{
 	`CREATE INDEX IF NOT EXISTS sessions_expires ON sessions(expires_at)`,
 }
 
-// touchEvery is how stale a session's last_seen or a token's last_used may
-// get before a request writes it again: a request is not a write each.
-const touchEvery = time.Minute
-
 // Limits on what a client sends about itself, stored with each session.
 const (
 	maxAddress   = 64
@@ -447,7 +443,7 @@ func (d *DB) UserByTokenHash(hash string) (jagadesa.User, bool) {
 		return jagadesa.User{}, false
 	}
 	now := d.now().UnixMilli()
-	if last := e.lastUsed.Load(); now-last >= touchEvery.Milliseconds() && e.lastUsed.CompareAndSwap(last, now) {
+	if last := e.lastUsed.Load(); now-last >= metastore.TouchEvery.Milliseconds() && e.lastUsed.CompareAndSwap(last, now) {
 		d.db.Exec(`UPDATE user_tokens SET last_used = ? WHERE id = ?`, now, e.id) // best effort: only a hint for its owner
 	}
 	return u, true
@@ -555,13 +551,13 @@ func (d *DB) Session(ctx context.Context, idHash string, now time.Time, idle tim
 		return jagadesa.User{}, false, fmt.Errorf("sqlite: session: %w", err)
 	}
 	ms := now.UnixMilli()
-	if u.Disabled || ms >= expires || (idle > 0 && ms-lastSeen > idle.Milliseconds()) {
+	if !metastore.SessionLive(u.Disabled, ms, expires, lastSeen, idle) {
 		if err := d.EndSession(ctx, idHash); err != nil {
 			return jagadesa.User{}, false, err
 		}
 		return jagadesa.User{}, false, nil
 	}
-	if ms-lastSeen >= touchEvery.Milliseconds() {
+	if ms-lastSeen >= metastore.TouchEvery.Milliseconds() {
 		if _, err := d.db.ExecContext(ctx, `UPDATE sessions SET last_seen = ? WHERE id_hash = ? AND last_seen < ?`, ms, idHash, ms); err != nil {
 			return jagadesa.User{}, false, fmt.Errorf("sqlite: touch session: %w", err)
 		}

@@ -3,12 +3,12 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jagadesa/jagadesa"
+	"github.com/jagadesa/jagadesa/server/metastore"
 )
 
 // Exclusion windows staff enter for the SLA: announced maintenance and
@@ -28,12 +28,6 @@ var windowMigrations = []string{
 	`CREATE INDEX IF NOT EXISTS exclusion_windows_time ON exclusion_windows(start_at, end_at)`,
 }
 
-type windowScope struct {
-	Villages  []string `json:"villages,omitempty"`
-	Regencies []string `json:"regencies,omitempty"`
-	ISP       string   `json:"isp,omitempty"`
-}
-
 // AddWindow stores a window and returns it with its id.
 func (d *DB) AddWindow(ctx context.Context, w jagadesa.ExclusionWindow) (jagadesa.ExclusionWindow, error) {
 	if p := w.Validate(); p != nil {
@@ -42,7 +36,7 @@ func (d *DB) AddWindow(ctx context.Context, w jagadesa.ExclusionWindow) (jagades
 	if w.CreatedAt.IsZero() {
 		w.CreatedAt = d.now().UTC().Truncate(time.Millisecond)
 	}
-	scope, _ := json.Marshal(windowScope{w.Villages, w.Regencies, w.ISP})
+	scope := metastore.EncodeWindowScope(w)
 	res, err := d.db.ExecContext(ctx, `INSERT INTO exclusion_windows(kind, start_at, end_at, scope, reason, created_by, created_at) VALUES(?,?,?,?,?,?,?)`,
 		w.Kind, w.Start.UnixMilli(), w.End.UnixMilli(), scope, w.Reason, w.CreatedBy, w.CreatedAt.UnixMilli())
 	if err != nil {
@@ -80,11 +74,9 @@ func (d *DB) Windows(ctx context.Context, from, to time.Time) ([]jagadesa.Exclus
 		if err := rows.Scan(&w.ID, &w.Kind, &s, &e, &scope, &w.Reason, &w.CreatedBy, &c); err != nil {
 			return nil, fmt.Errorf("sqlite: windows: %w", err)
 		}
-		var sc windowScope
-		if err := json.Unmarshal(scope, &sc); err != nil {
-			return nil, fmt.Errorf("sqlite: window %d: %w", w.ID, err)
+		if err := metastore.DecodeWindowScope(scope, &w); err != nil {
+			return nil, fmt.Errorf("sqlite: %w", err)
 		}
-		w.Villages, w.Regencies, w.ISP = sc.Villages, sc.Regencies, sc.ISP
 		w.Start, w.End, w.CreatedAt = time.UnixMilli(s).UTC(), time.UnixMilli(e).UTC(), time.UnixMilli(c).UTC()
 		out = append(out, w)
 	}
