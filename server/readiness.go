@@ -50,9 +50,17 @@ func (s *Server) readinessMonth(c *gin.Context) (time.Time, bool) {
 }
 
 // readinessFor scores the month for every monitored village (cached).
+// The cache keeps each village's scores without the pillar-by-pillar
+// detail (Detail is nil): at national size the detail was 200 MB of the
+// server's memory, and only one village's page shows it (detailFor).
 func (s *Server) readinessFor(ctx context.Context, month time.Time) (map[string]readiness.Result, error) {
 	return s.readiness.get(ctx, month, s.Now(), func(ctx context.Context) (map[string]readiness.Result, error) {
-		return s.scoreVillages(ctx, month, s.monitoredCodes())
+		m, err := s.scoreVillages(ctx, month, s.monitoredCodes())
+		for code, r := range m {
+			r.Detail = nil
+			m[code] = r
+		}
+		return m, err
 	})
 }
 
@@ -124,7 +132,7 @@ func (s *Server) handleVillageReadiness(c *gin.Context) {
 		return
 	}
 	r, ok := all[v.Code]
-	if !ok { // not monitored: score it alone
+	if !ok || r.Detail == nil { // not monitored, or the detail the cache leaves out: score it alone
 		one, err := s.scoreVillages(c.Request.Context(), month, []string{v.Code})
 		if err != nil {
 			_ = c.Error(err)
@@ -256,10 +264,8 @@ func (s *Server) handleReadinessRanking(c *gin.Context) {
 		row := rankRow{Code: code, Name: v.Name, District: v.District, Regency: v.Regency, RegencyCode: v.RegencyCode, Cohort: pr.Year,
 			Remote3T: pr.Remote3T, ExtremePoor: pr.ExtremePoor, Digital: pr.DigitalVillage,
 			Score: r.Score, PartialScore: r.PartialScore, Complete: r.Complete, Pillars: r.Pillars, Missing: r.Missing}
-		for _, d := range r.Detail {
-			if d.IDMBand != nil {
-				row.Band = d.IDMBand.Name
-			}
+		if idm, ok := s.Registry.IDM(code); ok {
+			row.Band = readiness.BandOf(idm.Score).Name
 		}
 		rows = append(rows, row)
 	}
