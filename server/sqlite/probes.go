@@ -63,6 +63,12 @@ func (d *DB) addProbeColumns() error {
 			return fmt.Errorf("sqlite: migrate probes: %w", err)
 		}
 	}
+	// Every enrollment asks which probes it replaced: without an index
+	// that was a scan of every probe ever enrolled, and enrolling the
+	// national synthetic fleet slowed from 300 a second to 20.
+	if _, err := d.db.Exec(`CREATE INDEX IF NOT EXISTS probes_replaced_by ON probes(replaced_by)`); err != nil {
+		return fmt.Errorf("sqlite: migrate probes: %w", err)
+	}
 	return nil
 }
 
