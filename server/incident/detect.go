@@ -40,6 +40,7 @@ func (m *Manager) Evaluate(ctx context.Context, now time.Time, snaps []Snapshot)
 	for i := range snaps {
 		m.evaluateVillage(now, &snaps[i])
 	}
+	m.applyAttached(now)
 	m.releaseHeld(now)
 	m.escalate(now)
 	m.resolveRegional(now, snaps)

@@ -122,6 +122,8 @@ type Manager struct {
 	downs map[string][]down
 	// notifications held while a burst might turn regional
 	held []heldNote
+	// attaching is what this tick adds to regional incidents (attach).
+	attaching map[string]*attachBatch
 	// campaigns correlates attackers across villages (security.go).
 	campaigns campaigns
 	// journal holds, in order, the changes to store and the notifications

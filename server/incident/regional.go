@@ -188,14 +188,56 @@ func (m *Manager) regionalTitle(group string, villages []string) string {
 	return fmt.Sprintf("Gangguan wilayah: %d desa putus di %s %s", len(villages), what, label)
 }
 
+// attach adds a village to a regional incident. The villages one tick
+// adds are stored together (applyAttached): a regional outage of
+// thousands of villages was a full copy of the incident per village, and
+// a membership scan and a sort each — quadratic, gigabytes at national
+// size.
 func (m *Manager) attach(now time.Time, in *jagadesa.Incident, code string) {
-	if slices.Contains(in.Villages, code) {
+	b := m.attaching[in.ID]
+	if b == nil {
+		b = &attachBatch{in: in, have: make(map[string]bool, len(in.Villages)+1)}
+		for _, v := range in.Villages {
+			b.have[v] = true
+		}
+		if m.attaching == nil {
+			m.attaching = map[string]*attachBatch{}
+		}
+		m.attaching[in.ID] = b
+	}
+	if b.have[code] {
 		return
 	}
-	in.Villages = append(in.Villages, code)
-	sort.Strings(in.Villages)
-	in.Title = m.regionalTitle(in.Evidence["group"], in.Villages)
-	m.save(in, false, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "village_added", Detail: code})
+	b.have[code] = true
+	b.added = append(b.added, code)
+}
+
+// attachBatch is what one tick adds to one regional incident.
+type attachBatch struct {
+	in    *jagadesa.Incident
+	have  map[string]bool
+	added []string
+}
+
+// applyAttached stores the villages attach added, once per incident, with
+// one audit entry naming them (up to 20; then how many more).
+func (m *Manager) applyAttached(now time.Time) {
+	for id, b := range m.attaching {
+		delete(m.attaching, id)
+		if len(b.added) == 0 {
+			continue
+		}
+		in := b.in
+		in.Villages = append(in.Villages, b.added...)
+		sort.Strings(in.Villages)
+		in.Title = m.regionalTitle(in.Evidence["group"], in.Villages)
+		sort.Strings(b.added)
+		detail := strings.Join(b.added[:min(len(b.added), 20)], " ")
+		if len(b.added) > 20 {
+			detail += fmt.Sprintf(" (+%d)", len(b.added)-20)
+		}
+		m.save(in, false, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "village_added", Detail: detail})
+	}
 }
 
 // releaseHeld sends held notifications whose wait is over.

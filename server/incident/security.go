@@ -61,6 +61,7 @@ func (m *Manager) SecurityEvents(ctx context.Context, village, probe, stream str
 	if in := m.open[villageKey(village, jagadesa.IncidentSecurity)]; in != nil && added > 0 {
 		m.save(in, false, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "probe", Action: "evidence", Detail: strconv.Itoa(added)})
 	}
+	m.applyAttached(now)
 	m.releaseHeld(now) // security incidents are not held for regional grouping
 	m.mu.Unlock()
 	_ = m.flush(ctx)
