@@ -65,9 +65,11 @@ type villageInfo struct {
 
 // Fleet is a running simulation.
 type Fleet struct {
-	cfg      Config
-	villages []*village
-	Stats    Stats
+	// queueBytes bounds each probe's in-memory queue (memQueueBytes).
+	queueBytes int64
+	cfg        Config
+	villages   []*village
+	Stats      Stats
 	// RegionalDistrict is the kecamatan whose power is cut.
 	RegionalDistrict string
 }
@@ -113,7 +115,11 @@ func (c *Config) defaults() {
 		c.RegionalCutAfter = 5 * time.Minute
 	}
 	if c.Client == nil {
-		c.Client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+		// The fleet shares one client, with a bounded number of
+		// connections: tens of thousands of probes uploading at once must
+		// queue for a connection, not open one each (the national run
+		// exhausted the server's file descriptors).
+		c.Client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 256}}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -133,7 +139,7 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 	if cfg.Villages > 0 && cfg.Villages < len(infos) {
 		infos = infos[:cfg.Villages]
 	}
-	f := &Fleet{cfg: cfg}
+	f := &Fleet{cfg: cfg, queueBytes: memQueueBytes(len(infos))}
 	f.RegionalDistrict = busiestDistrict(infos)
 
 	var mu sync.Mutex
@@ -235,7 +241,7 @@ func (f *Fleet) newVillage(ctx context.Context, info villageInfo) (*village, err
 	if err := f.cfg.call(ctx, http.MethodPost, "/api/v1/probes", map[string]string{"village": info.Code, "public_key": jagadesa.FormatPublicKey(pub)}, &enr); err != nil {
 		return nil, fmt.Errorf("enroll: %w", err)
 	}
-	var sp queue = newMemQueue(1 << 20)
+	var sp queue = newMemQueue(f.queueBytes)
 	if !f.cfg.MemorySpools {
 		disk, err := spool.Open(filepath.Join(f.cfg.Dir, info.Code), spool.Options{MaxBytes: 1 << 20, SyncEvery: 1 << 30})
 		if err != nil {

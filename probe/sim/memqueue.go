@@ -36,6 +36,18 @@ type memQueue struct {
 
 func newMemQueue(maxBytes int64) *memQueue { return &memQueue{maxBytes: maxBytes, next: 1} }
 
+// memQueuesBytes bounds what all the fleet's in-memory queues hold
+// together: a probe keeps up to 1 MiB, less when the fleet is large, so
+// that a server that stops taking uploads costs the simulator at most this
+// much (83,763 probes of 1 MiB each grew to 22 GB and swapped the machine).
+const memQueuesBytes = 1 << 30
+
+// memQueueBytes is one probe's share of memQueuesBytes among n, at least
+// 8 KiB (a few live rounds) and at most 1 MiB.
+func memQueueBytes(n int) int64 {
+	return min(1<<20, max(8<<10, int64(memQueuesBytes)/int64(max(n, 1))))
+}
+
 func (q *memQueue) Append(payload []byte) (uint64, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()

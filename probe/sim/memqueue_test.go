@@ -29,3 +29,19 @@ func TestMemQueue(t *testing.T) {
 		t.Fatalf("after ack %+v", recs)
 	}
 }
+
+// The fleet's in-memory queues together stay within memQueuesBytes, each
+// between a dozen rounds and 1 MiB.
+func TestMemQueueShare(t *testing.T) {
+	for _, c := range []struct {
+		n    int
+		want int64
+	}{{1, 1 << 20}, {599, 1 << 20}, {1024, 1 << 20}, {10148, (1 << 30) / 10148}, {83763, (1 << 30) / 83763}, {1 << 20, 8 << 10}} {
+		if got := memQueueBytes(c.n); got != c.want {
+			t.Errorf("%d probes: %d bytes each, want %d", c.n, got, c.want)
+		}
+		if c.n <= 83763 && int64(c.n)*memQueueBytes(c.n) > memQueuesBytes {
+			t.Errorf("%d probes hold up to %d bytes together", c.n, int64(c.n)*memQueueBytes(c.n))
+		}
+	}
+}
