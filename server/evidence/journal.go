@@ -4,8 +4,8 @@ package evidence
 // village's file: with thousands of small live reports a second, the
 // archive's syncs bounded ingest. Now one goroutine (the committer) takes
 // every append waiting at that moment, writes them all to one journal file
-// with one fdatasync, answers them, and only then writes each record into
-// its village's file at an offset it tracks — without a sync. The journal
+// with one fdatasync, writes each record into its village's file at an
+// offset it tracks — without a sync — and answers them. The journal
 // is the durability point: after a crash, Open writes every journalled
 // record again at its offset (idempotent), so an answered batch is never
 // lost and the village files never hold a torn record that was answered.
@@ -265,9 +265,9 @@ func (c *committer) commit(group []*appendReq, buf []byte) ([]*appendReq, []byte
 		}
 		return group, buf
 	}
-	for _, r := range ok {
-		r.errc <- nil
-	}
+	// Into the village files (unsynced: the journal is the durable copy)
+	// before the answers, so that a batch once answered can be read back
+	// from its file, as jagadesa verify and the evidence packs do.
 	for _, f := range frames {
 		if skipFileWrites {
 			continue
@@ -279,6 +279,9 @@ func (c *committer) commit(group []*appendReq, buf []byte) ([]*appendReq, []byte
 			c.failed = append(c.failed, f)
 		}
 		c.written[f.rel] = true
+	}
+	for _, r := range ok {
+		r.errc <- nil
 	}
 	return group, buf
 }
