@@ -56,6 +56,11 @@ func TestReplicasHandOverLeadership(t *testing.T) {
 	waitFor(t, "replica a leads", 15*time.Second, func() bool { return strings.Contains(a.log.String(), "leader: running") })
 	b, baseB := start("b")
 	replicas := []string{baseA, baseB}
+	t.Cleanup(func() {
+		if t.Failed() { // what each replica said, for the next person to read
+			t.Logf("replica a:\n%s\nreplica b:\n%s", a.log.String(), b.log.String())
+		}
+	})
 
 	// One probe per village, enrolled through either replica.
 	tokens := map[string]string{}
