@@ -26,6 +26,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -194,11 +195,29 @@ func (c *Cluster) run() error {
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	// The parent-death signal is sent when the *thread* that started the
+	// child exits, not the process. Started from any goroutine, postgres
+	// was killed whenever that runtime thread happened to end — as it does
+	// when a goroutine locked to it returns (the e2e tests' child
+	// processes do that when they exit): a replica test then lost its
+	// database mid-run. Start it from a thread of its own that lives until
+	// postgres exits.
+	c.done = make(chan struct{})
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with postgres
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		cmd.Wait()
+		close(c.done)
+	}()
+	if err := <-started; err != nil {
 		return fmt.Errorf("start postgres: %w", err)
 	}
-	c.cmd, c.done = cmd, make(chan struct{})
-	go func() { cmd.Wait(); close(c.done) }()
+	c.cmd = cmd
 	c.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", c.port)
 	deadline := time.Now().Add(startTimeout)
 	for {
