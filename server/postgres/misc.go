@@ -14,29 +14,19 @@ import (
 )
 
 // Limits on an audit row's free text, as server/sqlite's.
-const (
-	maxAuditField  = 128
-	maxAuditDetail = 500
-	// MaxAuditRows is the most one AuditLog call returns.
-	MaxAuditRows = 100000
-)
+// MaxAuditRows is the most one AuditLog call returns.
+const MaxAuditRows = 100000
 
 // AppendAudit records one event. At defaults to now, Count to 1.
 func (d *DB) AppendAudit(ctx context.Context, e jagadesa.AuditEvent) error {
-	if e.Action == "" || e.Actor == "" {
-		return jagadesa.Errorf(jagadesa.EInvalid, "an audit event needs an actor and an action")
-	}
-	if e.At.IsZero() {
-		e.At = d.now()
-	}
-	if e.Count <= 0 {
-		e.Count = 1
+	e, err := metastore.AuditRow(e, d.now())
+	if err != nil {
+		return err
 	}
 	ctx, cancel := bound(ctx)
 	defer cancel()
-	_, err := d.pool.Exec(ctx, `INSERT INTO audit_log(at, actor, role, address, action, object, area, team, detail, count) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		e.At.UnixMilli(), clip(e.Actor, maxAuditField), clip(string(e.Role), maxAuditField), clip(e.Address, maxAddress), clip(e.Action, maxAuditField),
-		clip(e.Object, maxAuditField), clip(e.Area, 16), clip(e.Team, maxAuditField), clip(e.Detail, maxAuditDetail), e.Count)
+	_, err = d.pool.Exec(ctx, `INSERT INTO audit_log(at, actor, role, address, action, object, area, team, detail, count) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		e.At.UnixMilli(), e.Actor, string(e.Role), e.Address, e.Action, e.Object, e.Area, e.Team, e.Detail, e.Count)
 	if err != nil {
 		return fmt.Errorf("postgres: audit: %w", err)
 	}
@@ -167,7 +157,7 @@ func (d *DB) SetGovernance(ctx context.Context, g jagadesa.Governance) error {
 	}
 	ctx, cancel := bound(ctx)
 	defer cancel()
-	if _, err := d.pool.Exec(ctx, upsertGovernance, g.Village, g.Website, g.App, g.OnlineServices, clip(g.Note, 500), clip(g.UpdatedBy, 128), g.UpdatedAt.UnixMilli()); err != nil {
+	if _, err := d.pool.Exec(ctx, upsertGovernance, g.Village, g.Website, g.App, g.OnlineServices, metastore.Clip(g.Note, 500), metastore.Clip(g.UpdatedBy, 128), g.UpdatedAt.UnixMilli()); err != nil {
 		return fmt.Errorf("postgres: governance: %w", err)
 	}
 	return nil
@@ -184,7 +174,7 @@ func (d *DB) SetGovernanceMany(ctx context.Context, gs []jagadesa.Governance) er
 			if g.UpdatedAt.IsZero() {
 				g.UpdatedAt = now
 			}
-			b.Queue(upsertGovernance, g.Village, g.Website, g.App, g.OnlineServices, clip(g.Note, 500), clip(g.UpdatedBy, 128), g.UpdatedAt.UnixMilli())
+			b.Queue(upsertGovernance, g.Village, g.Website, g.App, g.OnlineServices, metastore.Clip(g.Note, 500), metastore.Clip(g.UpdatedBy, 128), g.UpdatedAt.UnixMilli())
 		}
 		return tx.SendBatch(ctx, b).Close()
 	})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -19,7 +18,6 @@ import (
 // disabled account or a sign-out on one replica counts on all at once.
 
 const (
-	maxAddress   = 64
 	maxUserAgent = 512
 	maxTokenName = 64
 )
@@ -36,18 +34,6 @@ func scanUser(sc pgx.Row, extra ...any) (jagadesa.User, error) {
 	}
 	u.Role, u.CreatedAt, u.LastLogin = jagadesa.Role(role), ms(created), optTime(last)
 	return u, nil
-}
-
-// clip cuts s to at most n bytes without splitting a character.
-func clip(s string, n int) string {
-	s = strings.ToValidUTF8(s, "")
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
 
 // CreateUser stores a new account with the caller's hash of its password.
@@ -365,7 +351,7 @@ func (d *DB) CreateSession(ctx context.Context, idHash string, userID int64, now
 	t := now.UnixMilli()
 	tag, err := d.pool.Exec(ctx, `INSERT INTO sessions(id_hash, user_id, created_at, last_seen, expires_at, address, user_agent)
 		SELECT $1, id, $2, $2, $3, $4, $5 FROM users WHERE id = $6 AND NOT disabled FOR SHARE`,
-		idHash, t, now.Add(absolute).UnixMilli(), clip(addr, maxAddress), clip(ua, maxUserAgent), userID)
+		idHash, t, now.Add(absolute).UnixMilli(), metastore.Clip(addr, metastore.MaxAddress), metastore.Clip(ua, maxUserAgent), userID)
 	if isUnique(err) {
 		return jagadesa.Errorf(jagadesa.EConflict, "session exists")
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jagadesa/jagadesa"
+	"github.com/jagadesa/jagadesa/server/metastore"
 )
 
 // The audit trail of every change (issue 12): sign-ins, enrollment,
@@ -32,29 +33,17 @@ var auditMigrations = []string{
 	`CREATE INDEX IF NOT EXISTS audit_log_team ON audit_log(team, at)`,
 }
 
-// Limits on an audit row's free text: callers clip what clients send, and
-// the store refuses nothing for length, it clips.
-const (
-	maxAuditField  = 128
-	maxAuditDetail = 500
-	// MaxAuditRows is the most one AuditLog call returns.
-	MaxAuditRows = 100000
-)
+// MaxAuditRows is the most one AuditLog call returns.
+const MaxAuditRows = 100000
 
 // AppendAudit records one event. At defaults to now, Count to 1.
 func (d *DB) AppendAudit(ctx context.Context, e jagadesa.AuditEvent) error {
-	if e.Action == "" || e.Actor == "" {
-		return jagadesa.Errorf(jagadesa.EInvalid, "an audit event needs an actor and an action")
+	e, err := metastore.AuditRow(e, d.now())
+	if err != nil {
+		return err
 	}
-	if e.At.IsZero() {
-		e.At = d.now()
-	}
-	if e.Count <= 0 {
-		e.Count = 1
-	}
-	_, err := d.db.ExecContext(ctx, `INSERT INTO audit_log(at, actor, role, address, action, object, area, team, detail, count) VALUES(?,?,?,?,?,?,?,?,?,?)`,
-		e.At.UnixMilli(), clip(e.Actor, maxAuditField), clip(string(e.Role), maxAuditField), clip(e.Address, maxAddress), clip(e.Action, maxAuditField),
-		clip(e.Object, maxAuditField), clip(e.Area, 16), clip(e.Team, maxAuditField), clip(e.Detail, maxAuditDetail), e.Count)
+	_, err = d.db.ExecContext(ctx, `INSERT INTO audit_log(at, actor, role, address, action, object, area, team, detail, count) VALUES(?,?,?,?,?,?,?,?,?,?)`,
+		e.At.UnixMilli(), e.Actor, string(e.Role), e.Address, e.Action, e.Object, e.Area, e.Team, e.Detail, e.Count)
 	if err != nil {
 		return fmt.Errorf("sqlite: audit: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jagadesa/jagadesa"
+	"github.com/jagadesa/jagadesa/server/metastore"
 )
 
 // Digital governance of villages, entered by staff (issue 13): the
@@ -38,7 +39,7 @@ func (d *DB) SetGovernance(ctx context.Context, g jagadesa.Governance) error {
 	}
 	_, err := d.db.ExecContext(ctx, `INSERT INTO village_governance(village, website, app, online_services, note, updated_by, updated_at) VALUES(?,?,?,?,?,?,?)
 		ON CONFLICT(village) DO UPDATE SET website=excluded.website, app=excluded.app, online_services=excluded.online_services, note=excluded.note, updated_by=excluded.updated_by, updated_at=excluded.updated_at`,
-		g.Village, g.Website, g.App, g.OnlineServices, clip(g.Note, 500), clip(g.UpdatedBy, 128), g.UpdatedAt.UnixMilli())
+		g.Village, g.Website, g.App, g.OnlineServices, metastore.Clip(g.Note, 500), metastore.Clip(g.UpdatedBy, 128), g.UpdatedAt.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("sqlite: governance: %w", err)
 	}
@@ -59,7 +60,7 @@ func (d *DB) SetGovernanceMany(ctx context.Context, gs []jagadesa.Governance) er
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO village_governance(village, website, app, online_services, note, updated_by, updated_at) VALUES(?,?,?,?,?,?,?)
 			ON CONFLICT(village) DO UPDATE SET website=excluded.website, app=excluded.app, online_services=excluded.online_services, note=excluded.note, updated_by=excluded.updated_by, updated_at=excluded.updated_at`,
-			g.Village, g.Website, g.App, g.OnlineServices, clip(g.Note, 500), clip(g.UpdatedBy, 128), g.UpdatedAt.UnixMilli()); err != nil {
+			g.Village, g.Website, g.App, g.OnlineServices, metastore.Clip(g.Note, 500), metastore.Clip(g.UpdatedBy, 128), g.UpdatedAt.UnixMilli()); err != nil {
 			return fmt.Errorf("sqlite: governance: %w", err)
 		}
 	}

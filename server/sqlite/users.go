@@ -60,7 +60,6 @@ var userMigrations = []string{
 
 // Limits on what a client sends about itself, stored with each session.
 const (
-	maxAddress   = 64
 	maxUserAgent = 512
 	maxTokenName = 64
 )
@@ -505,7 +504,7 @@ func (d *DB) CreateSession(ctx context.Context, idHash string, userID int64, now
 	ms := now.UnixMilli()
 	res, err := d.db.ExecContext(ctx, `INSERT INTO sessions(id_hash, user_id, created_at, last_seen, expires_at, address, user_agent)
 		SELECT ?, id, ?, ?, ?, ?, ? FROM users WHERE id = ? AND disabled = 0`,
-		idHash, ms, ms, now.Add(absolute).UnixMilli(), clip(addr, maxAddress), clip(ua, maxUserAgent), userID)
+		idHash, ms, ms, now.Add(absolute).UnixMilli(), metastore.Clip(addr, metastore.MaxAddress), metastore.Clip(ua, maxUserAgent), userID)
 	if isUnique(err) {
 		return jagadesa.Errorf(jagadesa.EConflict, "session exists")
 	}
@@ -521,18 +520,6 @@ func (d *DB) CreateSession(ctx context.Context, idHash string, userID int64, now
 		return jagadesa.Errorf(jagadesa.ENotFound, "no user %d", userID)
 	}
 	return nil
-}
-
-// clip cuts s to at most n bytes without splitting a character.
-func clip(s string, n int) string {
-	s = strings.ToValidUTF8(s, "")
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
 
 // Session returns the account a session belongs to. It is false when the
