@@ -87,11 +87,7 @@ type committer struct {
 	written map[string]bool // files written under the current journal
 	failed  []frame         // records whose village-file write failed
 	ckpt    chan struct{}   // holds a token while a checkpoint runs
-	// stale journals: a write or sync into them failed, so the committer
-	// went on in a new one. Their whole frames are replayed at the next
-	// start (idempotent), and they are removed then.
-	stale int
-	syncs atomic.Int64 // journal syncs, one per group
+	syncs   atomic.Int64    // journal syncs, one per group
 }
 
 // skipFileWrites, set by tests, leaves the village files unwritten after
@@ -307,7 +303,6 @@ func (c *committer) writeJournal(buf []byte) error {
 	c.tune.Logger.Error("evidence: journal write failed; starting a new journal", "journal", journalName(c.gen), "err", err)
 	c.journal.Close()
 	c.journal = nil
-	c.stale++
 	if serr := c.startJournal(c.gen + 1); serr != nil {
 		c.tune.Logger.Error("evidence: cannot start a new journal", "err", serr)
 	}
