@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -480,3 +481,41 @@ func TestHTTPClientTLSRoots(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// A server that closes each connection after its answer (as a national one
+// does with idle connections within seconds) sees the probe's later
+// connections resume the TLS session, sparing both sides the certificate
+// steps; a client without the pin's roots never gets a session to resume.
+func TestHTTPClientTLSResumesSessions(t *testing.T) {
+	var resumed []bool
+	var mu sync.Mutex
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		resumed = append(resumed, r.TLS.DidResume)
+		mu.Unlock()
+		io.WriteString(w, "ok")
+	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.Config.SetKeepAlivesEnabled(false)
+	srv.StartTLS()
+	defer srv.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+
+	hc := &HTTPClient{TLSConfig: &tls.Config{RootCAs: pool}, Timeout: 5 * time.Second}
+	for i := range 3 {
+		if _, b, err := get(t, hc, srv.URL+"/"); err != nil || string(b) != "ok" {
+			t.Fatalf("request %d: %q, %v", i, b, err)
+		}
+	}
+	mu.Lock()
+	got := append([]bool(nil), resumed...)
+	mu.Unlock()
+	if want := []bool{false, true, true}; !slices.Equal(got, want) {
+		t.Errorf("resumed per connection = %v, want %v", got, want)
+	}
+	// The caller's TLSConfig is left as it was: the cache is the client's.
+	if hc.TLSConfig.ClientSessionCache != nil {
+		t.Error("the client wrote its session cache into the caller's TLSConfig")
+	}
+}
