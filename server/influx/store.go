@@ -30,7 +30,13 @@ type Config struct {
 	// MaxBatchLines caps how many lines one commit sends (default 5000, the
 	// batch size InfluxDB's docs recommend).
 	MaxBatchLines int
-	// Writers is how many commits may be in flight at once (default 4).
+	// Writers is how many commits may be in flight at once (default 1).
+	// One gathers everything that arrived during the previous write into
+	// the next: with live-size reports (4 points each) from 32 clients,
+	// four writers sent 15 points a write on average and cost InfluxDB 1.8
+	// about 56 µs of CPU a point; one writer sent 56 a write for 41 µs.
+	// InfluxDB's own rate (about 46,000 points/s a writer here) bounds
+	// ingest either way.
 	Writers int
 	// Timeout bounds one write or query (default 10 s).
 	Timeout time.Duration
@@ -68,7 +74,7 @@ func New(cfg Config) (*Store, error) {
 		cfg.MaxBatchLines = 5000
 	}
 	if cfg.Writers <= 0 {
-		cfg.Writers = 4
+		cfg.Writers = 1
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
