@@ -20,6 +20,10 @@ const (
 )
 
 type villageState struct {
+	// open counts the village's own incidents in m.open (keyed
+	// "<village>|<kind>"), kept by putOpen and dropOpen: at zero, the
+	// detector's tick skips looking up every kind for every village.
+	open      int
 	status    jagadesa.Status
 	anomalyAt time.Time // last round off the village's baseline
 	learnedAt time.Time // LastSeen of the round last fed to the baseline
@@ -37,8 +41,17 @@ func (m *Manager) Evaluate(ctx context.Context, now time.Time, snaps []Snapshot)
 	if m.started.IsZero() {
 		m.started = now
 	}
+	// The detector hands the same villages in the same order tick after
+	// tick: their states are found by position, not looked up by code.
+	if len(m.tick) != len(snaps) {
+		m.tick = make([]tickSlot, len(snaps))
+	}
 	for i := range snaps {
-		m.evaluateVillage(now, &snaps[i])
+		s, slot := &snaps[i], &m.tick[i]
+		if slot.st == nil || slot.code != s.Code {
+			slot.code, slot.st = s.Code, m.state(s.Code)
+		}
+		m.evaluateVillage(now, s, slot.st)
 	}
 	m.applyAttached(now)
 	m.releaseHeld(now)
@@ -46,12 +59,29 @@ func (m *Manager) Evaluate(ctx context.Context, now time.Time, snaps []Snapshot)
 	m.resolveRegional(now, snaps)
 }
 
-func (m *Manager) evaluateVillage(now time.Time, s *Snapshot) {
-	st := m.villages[s.Code]
+// tickSlot is what Evaluate found for the village at one position of the
+// snapshots: the state of the village of that code.
+type tickSlot struct {
+	code string
+	st   *villageState
+}
+
+// state returns the village's detector state, made on first use. States
+// are never removed: Evaluate keeps pointers to them between ticks.
+func (m *Manager) state(code string) *villageState {
+	st := m.villages[code]
 	if st == nil {
 		st = &villageState{}
-		m.villages[s.Code] = st
+		m.villages[code] = st
 	}
+	return st
+}
+
+// hasOpen reports whether the village may have an incident of its own
+// open: when not, looking its kinds up in m.open finds nothing.
+func (m *Manager) hasOpen(st *villageState) bool { return st.open > 0 || m.slowPath }
+
+func (m *Manager) evaluateVillage(now time.Time, s *Snapshot, st *villageState) {
 	prev := st.status
 	st.status = s.Status
 
@@ -78,14 +108,18 @@ func (m *Manager) evaluateVillage(now time.Time, s *Snapshot) {
 			m.villageDown(now, s)
 		}
 	case jagadesa.StatusDegraded:
-		m.villageBack(now, s)
+		if m.hasOpen(st) {
+			m.villageBack(now, s)
+		}
 		m.openDegraded(now, s, now, s.Reason, nil)
 	case jagadesa.StatusUp:
-		m.villageBack(now, s)
+		if m.hasOpen(st) {
+			m.villageBack(now, s)
+		}
 		if anomaly != nil {
 			st.anomalyAt = now
 			m.openDegraded(now, s, now, ReasonBaseline, anomaly)
-		} else if now.Sub(st.anomalyAt) >= m.cfg.RecoveredAfter {
+		} else if now.Sub(st.anomalyAt) >= m.cfg.RecoveredAfter && m.hasOpen(st) {
 			m.resolveVillage(now, s.Code, jagadesa.IncidentDegraded, DetailRecovered)
 		}
 	}
@@ -99,7 +133,7 @@ func (m *Manager) evaluateVillage(now time.Time, s *Snapshot) {
 				ev["download_pct_of_contract"] = fmt.Sprintf("%.1f", *s.DownloadPct)
 			}
 			m.openVillage(now, s.Code, jagadesa.IncidentSLABreach, jagadesa.SeverityWarning, s.ThroughputAt, "Kecepatan di bawah 80% kontrak", ev)
-		} else {
+		} else if m.hasOpen(st) {
 			m.resolveVillage(now, s.Code, jagadesa.IncidentSLABreach, DetailThroughputOK)
 		}
 	}
@@ -138,7 +172,7 @@ func (m *Manager) openVillage(now time.Time, code string, kind jagadesa.Incident
 	}
 	in := m.newIncident(now, kind, sev, []string{code}, started, title+" — "+v.Name, evidence)
 	m.save(in, true, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "opened", Detail: string(kind)})
-	m.open[key] = in
+	m.putOpen(key, in)
 	until := now // sent at the end of this tick, unless merged meanwhile
 	if len(hold) > 0 && !hold[0].IsZero() {
 		until = hold[0]

@@ -16,7 +16,7 @@ func (m *Manager) resolve(now time.Time, key string, in *jagadesa.Incident, by, 
 		in.EndedAt = &t
 	}
 	m.save(in, false, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: by, Action: "resolved", Detail: why})
-	delete(m.open, key)
+	m.dropOpen(key)
 	wasHeld := false
 	m.held = slices.DeleteFunc(m.held, func(h heldNote) bool {
 		if h.incident == key {
@@ -140,7 +140,7 @@ func (m *Manager) change(ctx context.Context, id, by string, apply func(*jagades
 	}
 	m.save(in, false, jagadesa.AuditEntry{IncidentID: id, At: now, By: by, Action: action, Detail: detail})
 	if in.State == jagadesa.StateResolved && key != "" {
-		delete(m.open, key)
+		m.dropOpen(key)
 	}
 	if event != "" {
 		m.notify(now, in, event, false)
@@ -232,8 +232,8 @@ func (m *Manager) OutageReported(ctx context.Context, village, cause string, sta
 	// The open map is keyed by kind: re-key a village incident whose kind changed.
 	for k, in := range m.open {
 		if in == target && k != openKey(in) {
-			delete(m.open, k)
-			m.open[openKey(in)] = in
+			m.dropOpen(k)
+			m.putOpen(openKey(in), in)
 		}
 	}
 }

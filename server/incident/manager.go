@@ -114,10 +114,16 @@ type Manager struct {
 	mu      sync.Mutex
 	started time.Time // first Evaluate
 	// open incidents by key: "<village>|<kind>" for village incidents,
-	// "regency:<code>" / "isp:<name>" for regional ones.
+	// "regency:<code>" / "isp:<name>" for regional ones. Only putOpen,
+	// dropOpen and setOpen change it: they keep villageState.open.
 	open map[string]*jagadesa.Incident
-	// per-village detector state
+	// per-village detector state; never removed (tick points into it)
 	villages map[string]*villageState
+	// tick is, per position of the latest snapshots, its village's state.
+	tick []tickSlot
+	// slowPath makes the detector look every village's incidents up as it
+	// did before villageState.open: for tests comparing the two.
+	slowPath bool
 	// recent downs per regional key, for correlation
 	downs map[string][]down
 	// notifications held while a burst might turn regional
@@ -225,7 +231,7 @@ func (m *Manager) Restore(ctx context.Context) error {
 	defer m.mu.Unlock()
 	for i := range ins {
 		in := ins[i]
-		m.open[openKey(&in)] = &in
+		m.putOpen(openKey(&in), &in)
 	}
 	m.log.Info("incidents restored", "open", len(ins))
 	return nil
@@ -239,6 +245,45 @@ func openKey(in *jagadesa.Incident) string {
 }
 
 func villageKey(code string, kind jagadesa.IncidentKind) string { return code + "|" + string(kind) }
+
+// keyVillage returns the village of a village incident's key; ok is false
+// for a group's key ("district:…", "regency:…", "isp:…", "source:…").
+func keyVillage(key string) (code string, ok bool) {
+	code, _, ok = strings.Cut(key, "|")
+	return code, ok && !strings.Contains(code, ":")
+}
+
+// putOpen sets an open incident, counting a village's own.
+func (m *Manager) putOpen(key string, in *jagadesa.Incident) {
+	if _, had := m.open[key]; !had {
+		if code, ok := keyVillage(key); ok {
+			m.state(code).open++
+		}
+	}
+	m.open[key] = in
+}
+
+// dropOpen removes an open incident, uncounting a village's own.
+func (m *Manager) dropOpen(key string) {
+	if _, had := m.open[key]; !had {
+		return
+	}
+	delete(m.open, key)
+	if code, ok := keyVillage(key); ok {
+		m.state(code).open--
+	}
+}
+
+// setOpen replaces the open incidents, and recounts the villages'.
+func (m *Manager) setOpen(open map[string]*jagadesa.Incident) {
+	for _, st := range m.villages {
+		st.open = 0
+	}
+	m.open = make(map[string]*jagadesa.Incident, len(open))
+	for k, in := range open {
+		m.putOpen(k, in)
+	}
+}
 
 func (m *Manager) newIncident(now time.Time, kind jagadesa.IncidentKind, sev jagadesa.Severity, villages []string, started time.Time, title string, evidence map[string]string) *jagadesa.Incident {
 	first, _ := m.reg.Village(villages[0])
@@ -380,7 +425,7 @@ func (m *Manager) Reload(ctx context.Context) error {
 		open[openKey(&in)] = &in
 	}
 	m.mu.Lock()
-	m.open = open
+	m.setOpen(open)
 	m.mu.Unlock()
 	m.log.Info("incidents reloaded", "open", len(ins))
 	return nil
@@ -398,11 +443,11 @@ func (m *Manager) ReloadIncident(ctx context.Context, id string) error {
 	defer m.mu.Unlock()
 	for k, o := range m.open {
 		if o.ID == id {
-			delete(m.open, k)
+			m.dropOpen(k)
 		}
 	}
 	if in.State != jagadesa.StateResolved {
-		m.open[openKey(in)] = in
+		m.putOpen(openKey(in), in)
 	}
 	return nil
 }

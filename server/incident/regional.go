@@ -94,9 +94,9 @@ func (m *Manager) threshold(group string) int {
 // grow turns a kecamatan's regional incident into its regency's and
 // attaches the villages of the burst.
 func (m *Manager) grow(now time.Time, fromKey, toKey string, in *jagadesa.Incident, burst []down) {
-	delete(m.open, fromKey)
+	m.dropOpen(fromKey)
 	in.Evidence["group"] = toKey
-	m.open[toKey] = in
+	m.putOpen(toKey, in)
 	for _, d := range burst {
 		if !slices.Contains(in.Villages, d.village) {
 			in.Villages = append(in.Villages, d.village)
@@ -147,7 +147,7 @@ func (m *Manager) openRegional(now time.Time, group string, burst []down) {
 		}
 	}
 	m.save(in, true, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "opened", Detail: group})
-	m.open[group] = in
+	m.putOpen(group, in)
 	for _, c := range codes {
 		m.mergeVillageIncident(now, in, c)
 	}
@@ -167,7 +167,7 @@ func (m *Manager) mergeVillageIncident(now time.Time, into *jagadesa.Incident, c
 	t := now
 	vi.ResolvedAt = &t
 	m.save(vi, false, jagadesa.AuditEntry{IncidentID: vi.ID, At: now, By: "system", Action: "merged", Detail: into.ID})
-	delete(m.open, key)
+	m.dropOpen(key)
 	m.held = slices.DeleteFunc(m.held, func(h heldNote) bool { return h.incident == key })
 }
 

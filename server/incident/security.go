@@ -217,7 +217,7 @@ func (c *campaigns) saw(m *Manager, now time.Time, village string, e jagadesa.Ev
 		}
 	}
 	m.save(in, true, jagadesa.AuditEntry{IncidentID: in.ID, At: now, By: "system", Action: "opened", Detail: key})
-	m.open[key] = in
+	m.putOpen(key, in)
 	m.notify(now, in, "opened", false)
 }
 

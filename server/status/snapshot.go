@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/jagadesa/jagadesa"
@@ -68,9 +69,7 @@ func (e *Engine) WriteSnapshot(w io.Writer) (int, error) {
 		sv := snapshotVillage{Code: code, Probe: v.probe, LastSeen: v.lastSeen, IntervalS: v.interval.Seconds(), Site: v.site,
 			H: snapshotHystery{Raw: v.h.raw, Reason: v.h.reason, DegradedSince: v.h.degradedSince, HealthySince: v.h.healthySince,
 				Shown: v.h.shown, ShownSince: v.h.shownSince, ShownReason: v.h.shownReason}}
-		for _, t := range v.targets {
-			sv.Targets = append(sv.Targets, *t)
-		}
+		sv.Targets = slices.Clone(v.targets)
 		if d := v.download; d != nil {
 			sv.Download = &snapshotSpeed{d.time, d.mbps, d.other}
 		}
@@ -126,7 +125,7 @@ func (e *Engine) LoadSnapshot(r io.Reader, keep func(code string) bool) (int, ti
 		if cur := e.v[sv.Code]; cur != nil && !cur.lastSeen.Before(sv.LastSeen) {
 			continue
 		}
-		v := &village{probe: sv.Probe, lastSeen: sv.LastSeen, interval: e.cfg.DefaultInterval, targets: map[string]*Target{}, site: sv.Site,
+		v := &village{probe: sv.Probe, lastSeen: sv.LastSeen, interval: e.cfg.DefaultInterval, site: sv.Site,
 			h: hysteresis{raw: sv.H.Raw, reason: sv.H.Reason, degradedSince: sv.H.DegradedSince, healthySince: sv.H.HealthySince,
 				shown: sv.H.Shown, shownSince: sv.H.ShownSince, shownReason: sv.H.ShownReason}}
 		if iv := time.Duration(sv.IntervalS * float64(time.Second)); iv > 0 && iv <= 24*time.Hour {
@@ -136,11 +135,15 @@ func (e *Engine) LoadSnapshot(r io.Reader, keep func(code string) bool) (int, ti
 			v.lastSeen = now
 		}
 		for j := range sv.Targets {
-			if len(v.targets) >= 32 {
+			if len(v.targets) >= maxTargets {
 				break
 			}
 			t := sv.Targets[j]
-			v.targets[t.Target] = &t
+			if cur := v.target(t.Target); cur != nil {
+				*cur = t // the last of a name, as a map would keep
+				continue
+			}
+			v.targets = append(v.targets, t)
 		}
 		if d := sv.Download; d != nil {
 			v.download = &speed{time: d.Time, mbps: d.Mbps, other: d.Other}
@@ -151,7 +154,11 @@ func (e *Engine) LoadSnapshot(r io.Reader, keep func(code string) bool) (int, ti
 		// Silent since the snapshot? The same rules as a live engine
 		// apply from the village's deadline on.
 		e.catchUp(v, now)
-		e.v[sv.Code] = v
+		if cur := e.v[sv.Code]; cur != nil {
+			*cur = *v // in place: a Roster holds the pointer
+		} else {
+			e.v[sv.Code] = v
+		}
 		n++
 	}
 	return n, f.Taken, nil

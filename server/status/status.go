@@ -56,14 +56,22 @@ const (
 type Engine struct {
 	cfg Config
 	mu  sync.RWMutex
-	v   map[string]*village
+	// v holds every village the engine has heard of or been asked to
+	// follow (Roster). A village's *village is never replaced or removed:
+	// a Roster keeps the pointers, so that reading every village each
+	// tick indexes a slice instead of looking up a map. A village never
+	// heard from reads as if it were absent.
+	v map[string]*village
 }
 
 type village struct {
 	probe    string
 	lastSeen time.Time
 	interval time.Duration
-	targets  map[string]*Target
+	// targets are the latest rounds per target, in the order the targets
+	// were first heard (at most maxTargets): a slice, not a map, because
+	// the detector reads every village's every second.
+	targets  []Target
 	download *speed // latest successful throughput test per direction
 	upload   *speed
 	site     *Site // what the latest heartbeat said of the site
@@ -205,13 +213,26 @@ func New(cfg Config) *Engine {
 	return &Engine{cfg: cfg, v: map[string]*village{}}
 }
 
+// maxTargets bounds the targets kept per village.
+const maxTargets = 32
+
 func (e *Engine) get(code string) *village {
 	v := e.v[code]
 	if v == nil {
-		v = &village{interval: e.cfg.DefaultInterval, targets: map[string]*Target{}}
+		v = &village{interval: e.cfg.DefaultInterval}
 		e.v[code] = v
 	}
 	return v
+}
+
+// target returns the village's round for the named target, nil if none.
+func (v *village) target(name string) *Target {
+	for i := range v.targets {
+		if v.targets[i].Target == name {
+			return &v.targets[i]
+		}
+	}
+	return nil
 }
 
 // Observe folds a stored report into the live state. Records older than what
@@ -241,13 +262,13 @@ func (e *Engine) Observe(r *jagadesa.Report) {
 				v.site = &Site{Mode: hb.Mode, Cannot: slices.Clone(hb.Cannot), ProbeVersion: hb.ProbeVersion, At: t}
 			}
 		case jagadesa.KindICMP:
-			tg := v.targets[s.Target]
+			tg := v.target(s.Target)
 			if tg == nil {
-				if len(v.targets) >= 32 { // bound memory per village
+				if len(v.targets) >= maxTargets { // bound memory per village
 					continue
 				}
-				tg = &Target{Target: s.Target}
-				v.targets[s.Target] = tg
+				v.targets = append(v.targets, Target{Target: s.Target})
+				tg = &v.targets[len(v.targets)-1]
 			}
 			if !t.After(tg.Time) {
 				continue
@@ -311,7 +332,7 @@ func (e *Engine) Restore(code, probe string, lastSeen time.Time, interval time.D
 	if hasPing {
 		// Newer than any round the engine had (a snapshot's): the stored
 		// figures stand for all of them.
-		v.targets = map[string]*Target{"(restored)": {Target: "(restored)", Time: lastSeen, RTTMs: rttMs, LossPct: lossPct}}
+		v.targets = []Target{{Target: "(restored)", Time: lastSeen, RTTMs: rttMs, LossPct: lossPct}}
 	}
 	e.record(v, now)
 }
@@ -329,8 +350,8 @@ func (e *Engine) Get(code string) View {
 }
 
 // Brief calls fn with the view of each of codes, read at one moment under
-// one lock, without the per-target rounds and the site: what the detector
-// reads of every village every second.
+// one lock, without the per-target rounds and the site. The detector reads
+// every village every second through a Roster (Read) instead.
 func (e *Engine) Brief(codes []string, fn func(i int, v View)) {
 	now := e.cfg.Now()
 	e.mu.RLock()
@@ -345,6 +366,112 @@ func (e *Engine) Brief(codes []string, fn func(i int, v View)) {
 	}
 }
 
+// Reading is what Brief's View says of a village, without pointers, so
+// that a slice of them can be filled every tick without allocating: a
+// pointer of View that is nil is here a zero value with its Has flag
+// false.
+type Reading struct {
+	Status    jagadesa.Status
+	Reason    string
+	SilentS   int64
+	RawStatus jagadesa.Status
+	RawReason string
+	Probe     string
+	LastSeen  time.Time // zero: never heard from (View.LastSeen nil)
+	// RTTMs and JitterMs are set when HasRTT, LossPct when HasLoss.
+	RTTMs, LossPct, JitterMs float64
+	HasRTT, HasLoss          bool
+	// DegradedSince is set while Status is degraded.
+	DegradedSince time.Time
+	// DownloadMbps and OtherMbps are set when HasDownload, UploadMbps when
+	// HasUpload, ThroughputAt when either is.
+	DownloadMbps, OtherMbps, UploadMbps float64
+	HasDownload, HasUpload              bool
+	ThroughputAt                        time.Time
+}
+
+// unknownReading is a village never heard from.
+var unknownReading = Reading{Status: jagadesa.StatusUnknown, Reason: ReasonNoReportYet, RawStatus: jagadesa.StatusUnknown, RawReason: ReasonNoReportYet}
+
+// View returns the brief View the reading stands for: what Brief hands
+// its callback.
+func (r *Reading) View() View {
+	out := View{Status: r.Status, Reason: r.Reason, SilentS: r.SilentS, RawStatus: r.RawStatus, RawReason: r.RawReason, Probe: r.Probe}
+	if !r.LastSeen.IsZero() {
+		ls := r.LastSeen
+		out.LastSeen = &ls
+	}
+	if r.HasLoss {
+		l := r.LossPct
+		out.LossPct = &l
+	}
+	if r.HasRTT {
+		rtt, j := r.RTTMs, r.JitterMs
+		out.RTTMs, out.JitterMs = &rtt, &j
+	}
+	if r.Status == jagadesa.StatusDegraded {
+		since := r.DegradedSince
+		out.DegradedSince = &since
+	}
+	if r.HasDownload {
+		mbps, other := r.DownloadMbps, r.OtherMbps
+		out.DownloadMbps, out.OtherMbps = &mbps, &other
+	}
+	if r.HasUpload {
+		mbps := r.UploadMbps
+		out.UploadMbps = &mbps
+	}
+	if r.HasDownload || r.HasUpload {
+		at := r.ThroughputAt
+		out.ThroughputAt = &at
+	}
+	return out
+}
+
+// Roster is a fixed list of villages resolved once, so that reading all of
+// them every tick (Read) indexes a slice instead of looking each code up.
+// It stays valid for the engine's lifetime: a village of the list never
+// heard from yet reads unknown until its first report, then its state.
+type Roster struct {
+	e     *Engine
+	codes []string
+	v     []*village
+}
+
+// Roster resolves codes for Read. Codes the engine has not heard from are
+// held as villages never heard from, which read (and snapshot) as absent.
+func (e *Engine) Roster(codes []string) *Roster {
+	r := &Roster{e: e, codes: slices.Clone(codes), v: make([]*village, len(codes))}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i, c := range r.codes {
+		r.v[i] = e.get(c)
+	}
+	return r
+}
+
+// Codes returns the roster's villages, in the order Read fills readings.
+// The slice must not be changed.
+func (r *Roster) Codes() []string { return r.codes }
+
+// Read fills out with the reading of every village of the roster, in its
+// order, read at one moment under one lock, and returns it; out is reused
+// when it has the capacity. It reads what Brief would of the same codes.
+func (r *Roster) Read(out []Reading) []Reading {
+	e := r.e
+	now := e.cfg.Now()
+	if cap(out) < len(r.v) {
+		out = make([]Reading, len(r.v))
+	}
+	out = out[:len(r.v)]
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	for i, v := range r.v {
+		e.read(v, now, &out[i])
+	}
+	return out
+}
+
 // Counts returns how many of the given villages are in each status.
 func (e *Engine) Counts(codes []string) map[jagadesa.Status]int {
 	out := map[jagadesa.Status]int{}
@@ -356,8 +483,10 @@ func (e *Engine) Counts(codes []string) map[jagadesa.Status]int {
 
 // measures are a village's latest rounds over the targets still fresh.
 type measures struct {
-	lossPct, rttMs, jitterMs *float64
-	allLost                  bool // at least one fresh target, and every one lost every ping
+	lossPct, rttMs, jitterMs float64 // means over the fresh targets
+	hasLoss                  bool    // lossPct is set: some target is fresh
+	hasRTT                   bool    // rttMs and jitterMs are set: some fresh target answered
+	allLost                  bool    // at least one fresh target, and every one lost every ping
 }
 
 func (e *Engine) measure(v *village, now time.Time) measures {
@@ -366,7 +495,8 @@ func (e *Engine) measure(v *village, now time.Time) measures {
 	fresh := now.Add(-3*v.interval - e.cfg.Grace)
 	var loss, rtt, jitter float64
 	var nLoss, nRTT int
-	for _, t := range v.targets {
+	for i := range v.targets {
+		t := &v.targets[i]
 		if t.Time.Before(fresh) {
 			continue
 		}
@@ -380,12 +510,10 @@ func (e *Engine) measure(v *village, now time.Time) measures {
 	}
 	var m measures
 	if nLoss > 0 {
-		l := loss / float64(nLoss)
-		m.lossPct = &l
+		m.lossPct, m.hasLoss = loss/float64(nLoss), true
 	}
 	if nRTT > 0 {
-		r, j := rtt/float64(nRTT), jitter/float64(nRTT)
-		m.rttMs, m.jitterMs = &r, &j
+		m.rttMs, m.jitterMs, m.hasRTT = rtt/float64(nRTT), jitter/float64(nRTT), true
 	}
 	m.allLost = nLoss > 0 && nRTT == 0
 	return m
@@ -400,66 +528,74 @@ func (e *Engine) judge(v *village, m measures, now time.Time) (st jagadesa.Statu
 		return jagadesa.StatusDown, ReasonSilent, int64(now.Sub(v.lastSeen) / time.Second)
 	case m.allLost:
 		return jagadesa.StatusDown, ReasonUnreachable, 0
-	case m.lossPct != nil && *m.lossPct > DegradedLossPct:
+	case m.hasLoss && m.lossPct > DegradedLossPct:
 		return jagadesa.StatusDegraded, ReasonLoss, 0
-	case m.rttMs != nil && *m.rttMs > DegradedRTTMs:
+	case m.hasRTT && m.rttMs > DegradedRTTMs:
 		return jagadesa.StatusDegraded, ReasonRTT, 0
 	}
 	return jagadesa.StatusUp, "", 0
 }
 
-func (e *Engine) view(v *village, now time.Time, brief bool) View {
-	out := View{Probe: v.probe}
-	if !brief {
-		out.Site = v.site
+// read works out the village's brief state at now into r, every field of
+// which it sets. It allocates nothing.
+func (e *Engine) read(v *village, now time.Time, r *Reading) {
+	if v == nil {
+		*r = unknownReading
+		return
 	}
-	if !v.lastSeen.IsZero() {
-		ls := v.lastSeen
-		out.LastSeen = &ls
-	}
-	if !brief {
-		for _, t := range v.targets {
-			out.Targets = append(out.Targets, *t)
-		}
-		sort.Slice(out.Targets, func(i, j int) bool { return out.Targets[i].Target < out.Targets[j].Target })
-	}
+	*r = Reading{Probe: v.probe, LastSeen: v.lastSeen}
 	if d := v.download; d != nil {
-		mbps, other, at := d.mbps, d.other, d.time
-		out.DownloadMbps, out.OtherMbps, out.ThroughputAt = &mbps, &other, &at
+		r.HasDownload, r.DownloadMbps, r.OtherMbps, r.ThroughputAt = true, d.mbps, d.other, d.time
 	}
 	if u := v.upload; u != nil {
-		mbps, at := u.mbps, u.time
-		out.UploadMbps = &mbps
-		if out.ThroughputAt == nil || at.After(*out.ThroughputAt) {
-			out.ThroughputAt = &at
+		r.HasUpload, r.UploadMbps = true, u.mbps
+		if !r.HasDownload || u.time.After(r.ThroughputAt) {
+			r.ThroughputAt = u.time
 		}
 	}
 	m := e.measure(v, now)
-	out.LossPct, out.RTTMs, out.JitterMs = m.lossPct, m.rttMs, m.jitterMs
+	if m.hasLoss {
+		r.HasLoss, r.LossPct = true, m.lossPct
+	}
+	if m.hasRTT {
+		r.HasRTT, r.RTTMs, r.JitterMs = true, m.rttMs, m.jitterMs
+	}
 
 	var silentS int64
-	out.RawStatus, out.RawReason, silentS = e.judge(v, m, now)
-	switch out.RawStatus {
+	r.RawStatus, r.RawReason, silentS = e.judge(v, m, now)
+	switch r.RawStatus {
 	case jagadesa.StatusDown, jagadesa.StatusUnknown:
 		// Down needs no hysteresis: its deadline is one.
-		out.Status, out.Reason = out.RawStatus, out.RawReason
-		if out.Reason == ReasonSilent {
-			out.SilentS = silentS
+		r.Status, r.Reason = r.RawStatus, r.RawReason
+		if r.Reason == ReasonSilent {
+			r.SilentS = silentS
 		}
-		return out
+		return
 	}
 	h := v.h // a copy: readers do not move the state on
 	h.settle(now, &e.cfg)
 	if !h.shown {
-		out.Status = jagadesa.StatusUp
-		return out
+		r.Status = jagadesa.StatusUp
+		return
 	}
-	out.Status, out.Reason = jagadesa.StatusDegraded, h.shownReason
-	if out.RawStatus == jagadesa.StatusDegraded {
-		out.Reason = out.RawReason
+	r.Status, r.Reason = jagadesa.StatusDegraded, h.shownReason
+	if r.RawStatus == jagadesa.StatusDegraded {
+		r.Reason = r.RawReason
 	}
-	since := h.shownSince
-	out.DegradedSince = &since
+	r.DegradedSince = h.shownSince
+}
+
+func (e *Engine) view(v *village, now time.Time, brief bool) View {
+	var r Reading
+	e.read(v, now, &r)
+	out := r.View()
+	if !brief {
+		out.Site = v.site
+		if len(v.targets) > 0 {
+			out.Targets = slices.Clone(v.targets)
+			sort.Slice(out.Targets, func(i, j int) bool { return out.Targets[i].Target < out.Targets[j].Target })
+		}
+	}
 	return out
 }
 

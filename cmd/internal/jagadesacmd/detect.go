@@ -3,6 +3,7 @@ package jagadesacmd
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/jagadesa/jagadesa"
@@ -26,7 +27,7 @@ func runDetector(ctx context.Context, log *slog.Logger, mgr *incident.Manager, e
 func runDetectorObserved(ctx context.Context, log *slog.Logger, mgr *incident.Manager, engine *status.Engine, db metastore.Store, prog map[string]jagadesa.Programme, observe func(time.Time, []incident.Snapshot)) {
 	t := time.NewTicker(detectEvery)
 	defer t.Stop()
-	var codes []string
+	var pass *detectPass
 	var codesAt time.Time
 	for {
 		select {
@@ -35,23 +36,28 @@ func runDetectorObserved(ctx context.Context, log *slog.Logger, mgr *incident.Ma
 		case now := <-t.C:
 			// The monitored set changes only at enrollment: refresh it
 			// every few seconds, not every tick.
-			if codes == nil || now.Sub(codesAt) >= 5*time.Second {
+			if pass == nil || now.Sub(codesAt) >= 5*time.Second {
 				c, err := monitored(ctx, db, prog)
 				if err != nil {
 					log.Error("detector: listing monitored villages", "err", err)
 					continue
 				}
-				codes, codesAt = c, now
+				codesAt = now
+				if pass == nil || !slices.Equal(c, pass.codes()) {
+					pass = newDetectPass(engine, c, prog)
+				}
 			}
-			snaps := snapshots(engine, codes, prog)
+			snaps := pass.snapshots()
 			mgr.Evaluate(ctx, now, snaps)
 			if observe != nil {
-				observe(now, snaps)
+				observe(now, snaps) // valid until the next tick's snapshots
 			}
 		}
 	}
 }
 
+// monitored lists the villages the detector judges, sorted: the same set
+// is the same list, tick after tick.
 func monitored(ctx context.Context, db metastore.Store, prog map[string]jagadesa.Programme) ([]string, error) {
 	probes, err := db.Probes(ctx)
 	if err != nil {
@@ -69,30 +75,66 @@ func monitored(ctx context.Context, db metastore.Store, prog map[string]jagadesa
 			out = append(out, p.Village)
 		}
 	}
+	slices.Sort(out)
 	return out, nil
 }
 
-// snapshots reads what the detector judges from the status engine.
-func snapshots(engine *status.Engine, codes []string, prog map[string]jagadesa.Programme) []incident.Snapshot {
-	out := make([]incident.Snapshot, 0, len(codes))
-	engine.Brief(codes, func(i int, v status.View) {
-		c := codes[i]
-		s := incident.Snapshot{Code: c, Status: v.Status, Reason: v.Reason, SilentS: v.SilentS, RTTMs: v.RTTMs, LossPct: v.LossPct, JitterMs: v.JitterMs}
-		if v.LastSeen != nil {
-			s.LastSeen = *v.LastSeen
+// detectPass reads what the detector judges of a fixed list of villages
+// from the status engine, tick after tick, into buffers it reuses: the
+// villages are resolved once (status.Roster), and a tick allocates
+// nothing per village.
+type detectPass struct {
+	roster   *status.Roster
+	contract []int // per village, its programme's contracted Mbps; 0 when none or not in the programme
+	readings []status.Reading
+	snaps    []incident.Snapshot
+	// nums holds, per village, what the snapshot's pointers point to:
+	// RTT, loss, jitter and the download's share of the contract.
+	nums []float64
+}
+
+func newDetectPass(engine *status.Engine, codes []string, prog map[string]jagadesa.Programme) *detectPass {
+	p := &detectPass{roster: engine.Roster(codes), contract: make([]int, len(codes))}
+	for i, c := range codes {
+		// A contract of 0 or less cannot be judged (status.ContractShare),
+		// as a village outside the programme cannot.
+		p.contract[i] = max(prog[c].ContractMbps, 0)
+	}
+	return p
+}
+
+func (p *detectPass) codes() []string { return p.roster.Codes() }
+
+// snapshots reads every village's live status. The slice, and what its
+// snapshots point to, are reused by the next call.
+func (p *detectPass) snapshots() []incident.Snapshot {
+	p.readings = p.roster.Read(p.readings)
+	n := len(p.readings)
+	if cap(p.snaps) < n {
+		p.snaps = make([]incident.Snapshot, n)
+		p.nums = make([]float64, 4*n)
+	}
+	p.snaps = p.snaps[:n]
+	codes := p.roster.Codes()
+	for i := range p.readings {
+		v := &p.readings[i]
+		num := p.nums[4*i : 4*i+4 : 4*i+4]
+		s := &p.snaps[i]
+		*s = incident.Snapshot{Code: codes[i], Status: v.Status, Reason: v.Reason, SilentS: v.SilentS, LastSeen: v.LastSeen}
+		if v.HasRTT {
+			num[0], num[2] = v.RTTMs, v.JitterMs
+			s.RTTMs, s.JitterMs = &num[0], &num[2]
 		}
-		if v.DownloadMbps != nil && v.ThroughputAt != nil {
-			if p, ok := prog[c]; ok {
-				other := 0.0
-				if v.OtherMbps != nil {
-					other = *v.OtherMbps
-				}
-				if pct, breach, ok := status.ContractShare(*v.DownloadMbps, other, p.ContractMbps); ok {
-					s.SLABreach, s.DownloadPct, s.ThroughputAt = breach, &pct, *v.ThroughputAt
-				}
+		if v.HasLoss {
+			num[1] = v.LossPct
+			s.LossPct = &num[1]
+		}
+		if v.HasDownload && p.contract[i] > 0 {
+			if pct, breach, ok := status.ContractShare(v.DownloadMbps, v.OtherMbps, p.contract[i]); ok {
+				num[3] = pct
+				s.SLABreach, s.DownloadPct, s.ThroughputAt = breach, &num[3], v.ThroughputAt
 			}
 		}
-		out = append(out, s)
-	})
-	return out
+	}
+	return p.snaps
 }
