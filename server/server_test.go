@@ -518,6 +518,57 @@ func TestVillagesAPI(t *testing.T) {
 	if code != 200 || list.Count < 599 {
 		t.Fatalf("list: %d, %d villages; want the programme's 599 and more", code, list.Count)
 	}
+	full := list.Villages
+	// Pages of 100 from after= to next_after give the same list; the last
+	// page says no next_after.
+	var paged []villageJSON
+	for after, pages := "", 0; ; pages++ {
+		var page struct {
+			Count     int           `json:"count"`
+			Villages  []villageJSON `json:"villages"`
+			NextAfter string        `json:"next_after"`
+		}
+		code, b := e.do("GET", "/api/v1/villages?limit=100&after="+after, adminToken, nil, "")
+		if err := json.Unmarshal(b, &page); code != 200 || err != nil || page.Count != len(page.Villages) || page.Count > 100 {
+			t.Fatalf("page after %q: %d %v %.300s", after, code, err, b)
+		}
+		paged = append(paged, page.Villages...)
+		if page.NextAfter == "" {
+			if page.Count == 100 && len(paged) != len(full) {
+				t.Fatalf("a full page without next_after")
+			}
+			break
+		}
+		if page.NextAfter != page.Villages[len(page.Villages)-1].Code || pages > 100 {
+			t.Fatalf("next_after %q after %q", page.NextAfter, page.Villages[len(page.Villages)-1].Code)
+		}
+		after = page.NextAfter
+	}
+	if len(paged) != len(full) {
+		t.Fatalf("pages held %d villages, the list %d", len(paged), len(full))
+	}
+	for i := range full {
+		if paged[i].Code != full[i].Code || (i > 0 && full[i-1].Code >= full[i].Code) {
+			t.Fatalf("village %d: paged %s, listed %s (in code order)", i, paged[i].Code, full[i].Code)
+		}
+	}
+	// Compressed when asked, the same document.
+	req, _ := http.NewRequest("GET", e.url+"/api/v1/villages", nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil || resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("gzip: %v %v", err, resp.Header)
+	}
+	zr, err := gzip.NewReader(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zb, err := io.ReadAll(zr)
+	resp.Body.Close()
+	if err != nil || !bytes.Equal(zb, b) {
+		t.Fatalf("the gzip answer differs from the plain one (%v)", err)
+	}
 	code, b = e.do("GET", "/api/v1/villages?status=degraded", adminToken, nil, "")
 	json.Unmarshal(b, &list)
 	if code != 200 || list.Count != 1 || list.Villages[0].Code != villageA {
@@ -536,6 +587,9 @@ func TestVillagesAPI(t *testing.T) {
 	for path, want := range map[string]int{
 		"/api/v1/villages?status=sideways": 400,
 		"/api/v1/villages?scope=galaxy":    400,
+		"/api/v1/villages?limit=0":         400,
+		"/api/v1/villages?limit=100001":    400,
+		"/api/v1/villages?after=33.06%27":  400,
 		"/api/v1/villages/33.99.99.2999":   404,
 		"/api/v1/villages/not-a-code":      400,
 		"/api/v1/nothing-here":             404,
