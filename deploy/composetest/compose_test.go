@@ -12,6 +12,8 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/jagadesa/jagadesa/server/evidence"
 )
 
 // root is the repository root, relative to this package.
@@ -168,7 +170,7 @@ func TestReplicasProfile(t *testing.T) {
 	}
 
 	wantURL := "postgres://jagadesa:" + testEnv()["POSTGRES_PASSWORD"] + "@postgres:5432/jagadesa?sslmode=disable"
-	dataVolumes := map[string]bool{}
+	dataVolumes, evidenceNames := map[string]bool{}, map[string]bool{}
 	for _, name := range []string{"jagadesa-a", "jagadesa-b"} {
 		s, err := p.GetService(name)
 		if err != nil {
@@ -205,14 +207,30 @@ func TestReplicasProfile(t *testing.T) {
 		if _, ok := s.Networks["replicas"]; !ok {
 			t.Errorf("%s is not on the proxy's network", name)
 		}
-		if len(s.Volumes) != 1 || s.Volumes[0].Type != types.VolumeTypeVolume || s.Volumes[0].Target != "/data" {
-			t.Errorf("%s volumes = %+v, want one named volume at /data", name, s.Volumes)
+		// Its own data volume, and the evidence volume both share, each
+		// replica under a name of its own (evidence.OpenShared).
+		mounts := map[string]string{}
+		for _, v := range s.Volumes {
+			if v.Type == types.VolumeTypeVolume {
+				mounts[v.Target] = v.Source
+			}
+		}
+		if len(s.Volumes) != 2 || mounts["/data"] == "" || mounts["/evidence"] != "jagadesa-evidence" {
+			t.Errorf("%s volumes = %+v, want a named volume at /data and jagadesa-evidence at /evidence", name, s.Volumes)
 			continue
 		}
-		if dataVolumes[s.Volumes[0].Source] {
-			t.Errorf("%s shares its data volume %q with the other replica", name, s.Volumes[0].Source)
+		if dataVolumes[mounts["/data"]] {
+			t.Errorf("%s shares its data volume %q with the other replica", name, mounts["/data"])
 		}
-		dataVolumes[s.Volumes[0].Source] = true
+		dataVolumes[mounts["/data"]] = true
+		if got := env(t, s, "JAGADESA_EVIDENCE_DIR"); got != "/evidence" {
+			t.Errorf("%s JAGADESA_EVIDENCE_DIR = %q, want /evidence", name, got)
+		}
+		replica := env(t, s, "JAGADESA_EVIDENCE_REPLICA")
+		if !evidence.ValidReplicaName(replica) || evidenceNames[replica] {
+			t.Errorf("%s JAGADESA_EVIDENCE_REPLICA = %q: want a valid name of its own", name, replica)
+		}
+		evidenceNames[replica] = true
 	}
 
 	proxy, err := p.GetService("proxy")

@@ -79,8 +79,72 @@ func (r *Record) Report() (*jagadesa.Report, error) {
 // writes; one made as a literal (Archive{Dir: …}) only reads.
 type Archive struct {
 	Dir string
+	// Shared, when set, is a volume that several replicas write under,
+	// each into its own Dir, Shared/<replica>: reads (Batches, Files)
+	// cover every replica's directory, so a pack holds every batch any
+	// replica accepted. Each replica writes and prunes only its own.
+	Shared string
 
 	c *committer
+}
+
+// OpenShared opens the archive of the replica named name under root, a
+// volume the replicas share (see Archive.Shared).
+func OpenShared(root, name string, t Tuning) (*Archive, error) {
+	if !ValidReplicaName(name) {
+		return nil, fmt.Errorf("evidence: replica name %q: want a lower-case letter, then up to 31 lower-case letters, digits or hyphens", name)
+	}
+	entries, err := os.ReadDir(root)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("evidence: %w", err)
+	}
+	for _, e := range entries {
+		if _, err := time.Parse("2006-01-02", e.Name()); err == nil || e.Name() == journalDir {
+			return nil, fmt.Errorf("evidence: %s holds one server's archive (%s); move its contents into %s before the replicas share it",
+				root, e.Name(), filepath.Join(root, name))
+		}
+	}
+	a, err := Open(filepath.Join(root, name), t)
+	if err != nil {
+		return nil, err
+	}
+	a.Shared = root
+	return a, nil
+}
+
+// ValidReplicaName says whether s may name a replica's directory of a
+// shared archive: never a day's name, so neither layout is taken for the
+// other.
+func ValidReplicaName(s string) bool {
+	if len(s) == 0 || len(s) > 32 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// dirs are the directories a read covers: the archive's own, or every
+// replica's of a shared one.
+func (a *Archive) dirs() ([]string, error) {
+	if a.Shared == "" {
+		return []string{a.Dir}, nil
+	}
+	entries, err := os.ReadDir(a.Shared)
+	if err != nil {
+		return nil, fmt.Errorf("evidence: %w", err)
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() && ValidReplicaName(e.Name()) {
+			out = append(out, filepath.Join(a.Shared, e.Name()))
+		}
+	}
+	return out, nil
 }
 
 // New returns an archive under dir, creating it, with the default group
@@ -229,13 +293,31 @@ func ReadFile(path string, fn func(*Record) error) error {
 // Files lists the archive's files, oldest day first, optionally only one
 // village's.
 func (a *Archive) Files(village string) ([]string, error) {
-	pattern := filepath.Join(a.Dir, "*", "*.jsonl.gz")
-	if village != "" {
-		pattern = filepath.Join(a.Dir, "*", village+".jsonl.gz")
+	dirs, err := a.dirs()
+	if err != nil {
+		return nil, err
 	}
-	m, err := filepath.Glob(pattern)
-	sort.Strings(m)
-	return m, err
+	name := "*.jsonl.gz"
+	if village != "" {
+		name = village + ".jsonl.gz"
+	}
+	var all []string
+	for _, d := range dirs {
+		m, err := filepath.Glob(filepath.Join(d, "*", name))
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, m...)
+	}
+	// By day, then by replica and name.
+	day := func(p string) string { return filepath.Base(filepath.Dir(p)) }
+	sort.Slice(all, func(i, j int) bool {
+		if di, dj := day(all[i]), day(all[j]); di != dj {
+			return di < dj
+		}
+		return all[i] < all[j]
+	})
+	return all, nil
 }
 
 func torn(err error) bool {

@@ -135,7 +135,7 @@ func TestPruneKeepsRecentDays(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	want := []string{".journal", "2026-11-07", "2026-11-08", "2026-12-06", "2026-12-07", "not-a-day"} // the journal is the archive's own
+	want := []string{".journal", ".lock", "2026-11-07", "2026-11-08", "2026-12-06", "2026-12-07", "not-a-day"} // the journal and the lock are the archive's own
 	if strings.Join(names, " ") != strings.Join(want, " ") {
 		t.Fatalf("left %v, want %v", names, want)
 	}

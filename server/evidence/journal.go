@@ -75,6 +75,7 @@ type committer struct {
 	reqs   chan *appendReq
 	quit   chan struct{}
 	exited chan struct{}
+	lock   *os.File // flock on dir/.lock while the archive is open
 
 	// Owned by the committer goroutine.
 	gen     uint64   // current journal generation
@@ -114,18 +115,35 @@ func startCommitter(dir string, t Tuning) (*committer, error) {
 	if t.Logger == nil {
 		t.Logger = slog.New(slog.DiscardHandler)
 	}
+	// Two writers would each append at the offsets they believe are the
+	// files' ends and corrupt them: one process per archive directory.
+	lock, err := lockDir(dir)
+	if err != nil {
+		if errors.Is(err, errLocked) {
+			return nil, fmt.Errorf("evidence: %s is in use by another process (a second jagadesa serve on the same data or evidence directory?); replicas sharing a volume each need their own --evidence-replica name", dir)
+		}
+		return nil, fmt.Errorf("evidence: lock: %w", err)
+	}
+	unlock := func() {
+		if lock != nil {
+			lock.Close()
+		}
+	}
 	jdir := filepath.Join(dir, journalDir)
 	if err := fsutil.MkdirAllDurable(jdir, 0o750); err != nil {
+		unlock()
 		return nil, err
 	}
 	last, err := recoverJournals(dir, t.Logger)
 	if err != nil {
+		unlock()
 		return nil, err
 	}
 	c := &committer{dir: dir, tune: t, reqs: make(chan *appendReq, 4096), quit: make(chan struct{}), exited: make(chan struct{}),
 		sizes: map[string]int64{}, dirs: map[string]bool{}, files: map[string]*os.File{}, written: map[string]bool{},
-		ckpt: make(chan struct{}, 1)}
+		ckpt: make(chan struct{}, 1), lock: lock}
 	if err := c.startJournal(last + 1); err != nil {
+		unlock()
 		return nil, err
 	}
 	go c.run()
@@ -458,7 +476,13 @@ func (c *committer) finish() {
 	if c.journal != nil {
 		c.journal.Close()
 	}
+	if c.lock != nil {
+		c.lock.Close()
+	}
 }
+
+// errLocked is lockDir's answer when another process holds the archive.
+var errLocked = errors.New("locked")
 
 func (c *committer) close() {
 	select {

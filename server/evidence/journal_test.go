@@ -179,6 +179,8 @@ func TestRecoveryWritesJournalledRecords(t *testing.T) {
 	f.Write(torn[:len(torn)-3])
 	f.Close()
 
+	// The dead process's lock went with it.
+	a.c.lock.Close()
 	b, err := New(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -96,20 +97,41 @@ func (a *Archive) Batches(village string, from, to time.Time, late time.Duration
 		if !jagadesa.ValidVillageCode(village) {
 			return fmt.Errorf("evidence: bad village code %q", village)
 		}
+		dirs, err := a.dirs()
+		if err != nil {
+			return err
+		}
+		var day1 []*Record // one day's records of several replicas
 		for day := first; !day.After(last); day = day.AddDate(0, 0, 1) {
-			path := a.Path(village, day)
-			err := ReadFile(path, func(r *Record) error {
-				ok, err := Covers(r, from, to)
-				if err != nil {
-					return fmt.Errorf("evidence: %s: batch received %s: %w", path, r.Received.Format(time.RFC3339Nano), err)
-				}
-				if !ok {
+			day1 = day1[:0]
+			for _, dir := range dirs {
+				path := filepath.Join(dir, a.rel(village, day))
+				err := ReadFile(path, func(r *Record) error {
+					ok, err := Covers(r, from, to)
+					if err != nil {
+						return fmt.Errorf("evidence: %s: batch received %s: %w", path, r.Received.Format(time.RFC3339Nano), err)
+					}
+					if !ok {
+						return nil
+					}
+					if len(dirs) == 1 {
+						return fn(r)
+					}
+					// ReadFile hands out a record it does not reuse.
+					day1 = append(day1, r)
 					return nil
+				})
+				if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, ErrTorn) {
+					return err
 				}
-				return fn(r)
-			})
-			if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, ErrTorn) {
-				return err
+			}
+			// Each replica's file is in the order it received; together
+			// in the order of receipt, as one server's would be.
+			sort.SliceStable(day1, func(i, j int) bool { return recordLess(day1[i], day1[j]) })
+			for _, r := range day1 {
+				if err := fn(r); err != nil {
+					return err
+				}
 			}
 		}
 		return nil

@@ -371,7 +371,8 @@ func TestPackIsReproducible(t *testing.T) {
 	if second := buildPack(t, f.pack()); sum(first) != sum(second) {
 		t.Fatal("two packs of the same inputs differ")
 	}
-	// The archive opened afresh, as another server process would.
+	// The archive opened afresh, as the next server process would.
+	f.a.Close()
 	again, err := New(f.a.Dir)
 	if err != nil {
 		t.Fatal(err)

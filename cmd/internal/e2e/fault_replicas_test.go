@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/jagadesa/jagadesa"
 	"github.com/jagadesa/jagadesa/internal/pgtest"
+	"github.com/jagadesa/jagadesa/server/evidence"
 	"github.com/jagadesa/jagadesa/server/influx/influxtest"
 )
 
@@ -45,10 +48,12 @@ func TestReplicasHandOverLeadership(t *testing.T) {
 	if err := os.WriteFile(prog, []byte(csv), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	evidenceRoot := t.TempDir()
 	start := func(name string) (*serveProc, string) {
 		addr := freeAddr(t)
 		args := []string{"serve", "--listen", addr, "--influx-url", ifx.URL, "--influx-bucket", bucket,
 			"--data-dir", t.TempDir(), "--metadata-url", metaURL, "--programme", prog, "--grace", "1s",
+			"--evidence-dir", evidenceRoot, "--evidence-replica", "replica-" + name,
 			"--incident-startup-grace", "1s", "--leader-check", "1s", "--webhook-url", hook.URL}
 		return startServeProc(t, bin, args, &syncBuffer{}), "http://" + addr
 	}
@@ -191,7 +196,33 @@ func TestReplicasHandOverLeadership(t *testing.T) {
 	if failedOver.Load() == 0 {
 		t.Fatal("no report had to fail over: the leader was not killed under load")
 	}
-	t.Logf("%d reports failed over to b; none refused", failedOver.Load())
+	// The replicas kept their evidence on one volume, each in its own
+	// directory: an archive over it holds what either accepted, the
+	// killed replica's batches included, every one verified by its key.
+	shared := &evidence.Archive{Shared: evidenceRoot}
+	perReplica := map[string]int{}
+	for _, v := range []string{v1, v2, v3} {
+		files, err := shared.Files(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			err := evidence.ReadFile(f, func(r *evidence.Record) error {
+				perReplica[filepath.Base(filepath.Dir(filepath.Dir(f)))]++
+				if r.Village != v {
+					return fmt.Errorf("a batch of %s in %s's file", r.Village, v)
+				}
+				return nil
+			})
+			if err != nil && !errors.Is(err, evidence.ErrTorn) {
+				t.Fatalf("%s: %v", f, err)
+			}
+		}
+	}
+	if perReplica["replica-a"] == 0 || perReplica["replica-b"] == 0 {
+		t.Fatalf("evidence batches per replica %v: want both", perReplica)
+	}
+	t.Logf("%d reports failed over to b; none refused; evidence batches per replica %v", failedOver.Load(), perReplica)
 }
 
 // villageStatus is a village's status on one replica.

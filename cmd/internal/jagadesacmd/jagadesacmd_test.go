@@ -23,6 +23,7 @@ func TestCommands(t *testing.T) {
 		{"serve reports every problem", []string{"serve", "--listen", "", "--influx-url", "", "--influx-bucket", ""}, "--influx-bucket is required", ""},
 		{"serve rejects a negative evidence retention", []string{"serve", "--admin-token", "0123456789abcdef", "--evidence-days", "-1"}, "--evidence-days", ""},
 		{"serve rejects an idle timeout of 0", []string{"serve", "--admin-token", "0123456789abcdef", "--idle-timeout", "0s"}, "--idle-timeout", ""},
+		{"serve rejects a bad evidence replica name", []string{"serve", "--admin-token", "0123456789abcdef", "--evidence-replica", "../a"}, "--evidence-replica", ""},
 		{"serve rejects bad log level", []string{"serve", "--admin-token", "0123456789abcdef", "--log-level", "loud"}, "log-level", ""},
 		{"sim needs an admin token", []string{"sim"}, "admin-token", ""},
 		{"bench needs a mode", []string{"bench"}, "usage", ""},

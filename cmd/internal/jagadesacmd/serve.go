@@ -65,6 +65,7 @@ type serveConfig struct {
 	AdminToken    string
 	AllowUnsigned bool
 	EvidenceDir   string
+	EvidenceName  string // this replica's directory under a shared --evidence-dir
 	EvidenceDays  int
 	ThreatFeed    string
 	WebhookURL    string
@@ -190,6 +191,9 @@ func (c *serveConfig) validate() error {
 	if c.EvidenceDays < 0 {
 		errs = append(errs, errors.New("--evidence-days must be 0 (keep all) or more"))
 	}
+	if c.EvidenceName != "" && (c.EvidenceDir == "off" || !evidence.ValidReplicaName(c.EvidenceName)) {
+		errs = append(errs, errors.New("--evidence-replica must be a lower-case letter then up to 31 letters, digits or hyphens, with an --evidence-dir that is not off"))
+	}
 	if c.IdleTimeout < 100*time.Millisecond || c.IdleTimeout > 10*time.Minute {
 		errs = append(errs, errors.New("--idle-timeout must be between 100ms and 10m"))
 	}
@@ -229,6 +233,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Password: getenv("JAGADESA_SMTP_PASSWORD"), From: getenv("JAGADESA_SMTP_FROM"), TLS: getenv("JAGADESA_SMTP_TLS")}
 	c.Notify.SMTP.Port = env.Int("JAGADESA_SMTP_PORT", 0)
 	fs.BoolVar(&c.AllowUnsigned, "allow-unsigned", env.Bool("JAGADESA_ALLOW_UNSIGNED", false), "accept unsigned batches from probes that have registered no key (probes older than signing; a probe with a key must always sign) (env JAGADESA_ALLOW_UNSIGNED)")
+	fs.StringVar(&c.EvidenceName, "evidence-replica", getenv("JAGADESA_EVIDENCE_REPLICA"), "with replicas sharing one --evidence-dir volume: this replica's name (a-z, 0-9, -); it writes under <evidence-dir>/<name> and its evidence packs read every replica's directory (env JAGADESA_EVIDENCE_REPLICA)")
 	fs.StringVar(&c.EvidenceDir, "evidence-dir", getenv("JAGADESA_EVIDENCE_DIR"), "where every accepted signed batch is kept with its signature (env JAGADESA_EVIDENCE_DIR; default <data-dir>/evidence; \"off\" keeps none)")
 	fs.IntVar(&c.EvidenceDays, "evidence-days", env.Int("JAGADESA_EVIDENCE_DAYS", 0), "delete stored batches older than this many days (0 keeps them all) (env JAGADESA_EVIDENCE_DAYS)")
 	fs.StringVar(&c.ThreatFeed, "threat-feed", getenv("JAGADESA_THREAT_FEED"), "operator's threat feed `file` (addresses, prefixes, domains; see server/threatfeed/example-feed.txt) that probes fetch and match; reloaded when it changes (env JAGADESA_THREAT_FEED)")
@@ -469,7 +474,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		if dir == "" {
 			dir = filepath.Join(c.DataDir, "evidence")
 		}
-		if archive, err = evidence.New(dir); err != nil {
+		if c.EvidenceName != "" {
+			archive, err = evidence.OpenShared(dir, c.EvidenceName, evidence.Tuning{})
+		} else {
+			archive, err = evidence.New(dir)
+		}
+		if err != nil {
 			return abort(err)
 		}
 		if c.EvidenceDays > 0 {

@@ -24,6 +24,7 @@ func verify(args []string, getenv func(string) string, stdout, stderr io.Writer)
 	fs := flag.NewFlagSet("jagadesa verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dataDir := fs.String("data-dir", env.String("JAGADESA_DATA_DIR", "./data"), "the server's data directory: its probe keys, and its evidence/ files when no FILE is named (env JAGADESA_DATA_DIR)")
+	evidenceDir := fs.String("evidence-dir", env.String("JAGADESA_EVIDENCE_DIR", ""), "the evidence archive, a server's or the volume replicas share (env JAGADESA_EVIDENCE_DIR; default <data-dir>/evidence)")
 	keyArg := fs.String("key", "", "check every record against this public key (base64, or a PEM file) instead of the keys the server registered")
 	extract := fs.String("extract", "", "also write each batch's body (.json), signature (.sig, raw bytes) and the probe's public key (.pem) into this `dir`, for OpenSSL")
 	verbose := fs.Bool("v", false, "print every batch, not only failures")
@@ -39,13 +40,21 @@ func verify(args []string, getenv func(string) string, stdout, stderr io.Writer)
 	}
 	files := fs.Args()
 	if len(files) == 0 {
-		a := &evidence.Archive{Dir: filepath.Join(*dataDir, "evidence")}
+		dir := *evidenceDir
+		if dir == "" {
+			dir = filepath.Join(*dataDir, "evidence")
+		}
 		var err error
-		if files, err = a.Files(""); err != nil {
+		if files, err = (&evidence.Archive{Dir: dir}).Files(""); err != nil {
 			return err
 		}
+		if len(files) == 0 { // replicas' directories on a shared volume?
+			if files, err = (&evidence.Archive{Shared: dir}).Files(""); err != nil {
+				return err
+			}
+		}
 		if len(files) == 0 {
-			return fmt.Errorf("no evidence files under %s", a.Dir)
+			return fmt.Errorf("no evidence files under %s", dir)
 		}
 	}
 	var fixed ed25519.PublicKey

@@ -99,6 +99,29 @@ func TestVerifyStoredEvidence(t *testing.T) {
 	if err == nil || !strings.Contains(out.String(), "2 batches verified, 1 failed") || !strings.Contains(out.String(), "records 3-3") {
 		t.Fatalf("verify with a bad record: %v\n%s", err, out.String())
 	}
+	// Replicas' directories on a shared volume: verify reads them all.
+	shared := t.TempDir()
+	for i, name := range []string{"replica-a", "replica-b"} {
+		r, err := evidence.OpenShared(shared, name, evidence.Tuning{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq := uint64(10 + i)
+		rep := jagadesa.Report{Version: 1, Probe: p.ID, Village: village, Stream: "s-1", Samples: []jagadesa.Sample{{Seq: seq, TimeMs: now.UnixMilli(), Kind: "icmp", Target: "gw",
+			ICMP: &jagadesa.ICMP{Sent: 1, Received: 1, MinMs: 20, AvgMs: 20, MaxMs: 20}}}}
+		body, _ := json.Marshal(rep)
+		if err := r.Append(&evidence.Record{Received: now, Probe: p.ID, Village: village, Stream: "s-1", FirstSeq: seq, LastSeq: seq,
+			KeyID: jagadesa.KeyID(pub), Signature: jagadesa.SignReport(key, body), Body: body}, nil); err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+	}
+	out.Reset()
+	if err := Run(context.Background(), []string{"verify", "--data-dir", dir, "--evidence-dir", shared}, noenv, nil, &out, &errb); err != nil ||
+		!strings.Contains(out.String(), "2 batches verified, 0 failed, in 2 files") {
+		t.Fatalf("verify of a shared archive: %v\n%s", err, out.String())
+	}
+
 	// Against another key, nothing verifies.
 	other, _, _ := ed25519.GenerateKey(nil)
 	out.Reset()
