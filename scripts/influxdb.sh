@@ -140,6 +140,10 @@ bind-address = "127.0.0.1:0"
   dir = "$DATA_DIR/data"
   wal-dir = "$DATA_DIR/wal"
   query-log-enabled = false
+  # A national fleet tags 83,763 villages and as many probes, and every
+  # re-enrolled probe adds one: the default limit of 100,000 values a tag
+  # would refuse new series (the server then answers 503 and probes wait).
+  max-values-per-tag = 0
 
 [monitor]
   store-enabled = false

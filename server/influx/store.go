@@ -188,6 +188,11 @@ func classify(err error) error {
 			return &jagadesa.Error{Code: jagadesa.EUnavailable, Message: "the time-series database refused the server's credentials", Err: err}
 		case he.StatusCode == 404:
 			return &jagadesa.Error{Code: jagadesa.EUnavailable, Message: "the time-series bucket does not exist", Err: err}
+		case limitReached(he.Message):
+			// InfluxDB 1.x refuses new series past its index limits with a
+			// 400 "partial write": the points are good and the limit is
+			// the operator's to raise, so the probe must keep them.
+			return &jagadesa.Error{Code: jagadesa.EUnavailable, Message: "the time-series database refused new series at its max-values-per-tag or max-series-per-database limit; the operator must raise it (0: none)", Err: err}
 		default:
 			// Its message quotes our line protocol and internal names:
 			// it goes to the log with the error id, not to the probe.
@@ -195,6 +200,14 @@ func classify(err error) error {
 		}
 	}
 	return unavailable(err)
+}
+
+// limitReached says whether InfluxDB's answer is one of its index limits
+// (InfluxDB 1.x [data] max-values-per-tag, default 100,000, and
+// max-series-per-database, default 1,000,000): at national size the probe
+// tag alone has 83,763 values, and each re-enrolled probe adds one.
+func limitReached(msg string) bool {
+	return strings.Contains(msg, "max-values-per-tag limit exceeded") || strings.Contains(msg, "max-series-per-database limit exceeded")
 }
 
 func unavailable(err error) error {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -125,6 +126,33 @@ func TestMissingDatabaseIsUnavailable(t *testing.T) {
 	_, err = s.WriteReport(context.Background(), rep("33.01.01.2001", time.Now(), 1), "33.01")
 	if jagadesa.ErrorCode(err) != jagadesa.EUnavailable {
 		t.Fatalf("write to a missing database: %v, want unavailable (keep the data, fix the server)", err)
+	}
+}
+
+// InfluxDB 1.x's index limits refuse new series with a 400: the points
+// are good, so the probe is told to keep them (unavailable), not that they
+// are invalid (it would drop them). Against a real influxd whose
+// max-values-per-tag is 3.
+func TestSeriesLimitIsUnavailable(t *testing.T) {
+	ifx := influxtest.Private(t, "  max-values-per-tag = 3\n")
+	s, err := influx.New(influx.Config{URL: ifx.URL, Bucket: ifx.NewDatabase(t), Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	t0 := time.Now().Add(-time.Hour)
+	for i := range 3 { // three villages fit
+		if _, err := s.WriteReport(context.Background(), rep(fmt.Sprintf("33.01.01.%04d", 2001+i), t0, 1), "33.01"); err != nil {
+			t.Fatalf("village %d: %v", i, err)
+		}
+	}
+	_, err = s.WriteReport(context.Background(), rep("33.01.01.2009", t0, 1), "33.01")
+	if jagadesa.ErrorCode(err) != jagadesa.EUnavailable || !strings.Contains(err.Error(), "max-values-per-tag") {
+		t.Fatalf("a fourth village past the limit: %v, want unavailable naming the limit", err)
+	}
+	// The villages already known still write.
+	if _, err := s.WriteReport(context.Background(), rep("33.01.01.2001", t0.Add(time.Minute), 1), "33.01"); err != nil {
+		t.Fatalf("a known village beside the limit: %v", err)
 	}
 }
 

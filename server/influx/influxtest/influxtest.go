@@ -79,6 +79,7 @@ type Server struct {
 	port    int
 	dbSeq   atomic.Int64
 	http    *http.Client
+	data    string // more [data] settings, for a Private server
 
 	mu   sync.Mutex
 	proc *proc // nil while stopped
@@ -226,9 +227,25 @@ func (s *Server) Restart(tb testing.TB) {
 	}
 }
 
+// Private starts an influxd of the test's own, with data (lines of the
+// configuration's [data] section, e.g. "max-values-per-tag = 3") added,
+// and stops it and removes its data when the test ends. It fails the test
+// if influxd cannot be started.
+func Private(tb testing.TB, data string) *Server {
+	tb.Helper()
+	s, err := startWith(data)
+	if err != nil {
+		tb.Fatalf("influxtest.Private: %v", err)
+	}
+	tb.Cleanup(s.shutdown)
+	return s
+}
+
 // start finds influxd, writes its configuration in a new temp dir and starts
 // it on a free loopback port.
-func start() (*Server, error) {
+func start() (*Server, error) { return startWith("") }
+
+func startWith(data string) (*Server, error) {
 	bin, err := locateInfluxd()
 	if err != nil {
 		return nil, err
@@ -243,6 +260,7 @@ func start() (*Server, error) {
 		conf:    filepath.Join(dir, "influxdb.conf"),
 		logPath: filepath.Join(dir, "influxd.log"),
 		http:    &http.Client{Timeout: 10 * time.Second},
+		data:    data,
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -292,7 +310,7 @@ bind-address = "127.0.0.1:0"
   dir = %[2]q
   wal-dir = %[3]q
   query-log-enabled = false
-
+%[5]s
 [monitor]
   store-enabled = false
 
@@ -302,7 +320,7 @@ bind-address = "127.0.0.1:0"
   auth-enabled = false
   flux-enabled = true
   log-enabled = false
-`, filepath.Join(s.dir, "meta"), filepath.Join(s.dir, "data"), filepath.Join(s.dir, "wal"), s.port)
+`, filepath.Join(s.dir, "meta"), filepath.Join(s.dir, "data"), filepath.Join(s.dir, "wal"), s.port, s.data)
 	return os.WriteFile(s.conf, []byte(conf), 0o644)
 }
 
