@@ -131,18 +131,21 @@ func (e *rejectedError) reasons() string {
 	return describeProblems(e.v.problems)
 }
 
-// retryError carries how long the server asked us to wait.
-type retryError struct {
-	status int
-	after  time.Duration
-	msg    string
+// RetryError is an upload the server did not take for now (or could not
+// be reached for): keep the records and try again, not before After (the
+// server's Retry-After, 0 when it gave none). Status is 0 when no answer
+// came.
+type RetryError struct {
+	Status int
+	After  time.Duration
+	Msg    string
 }
 
-func (e *retryError) Error() string {
-	if e.status == 0 {
-		return e.msg
+func (e *RetryError) Error() string {
+	if e.Status == 0 {
+		return e.Msg
 	}
-	return fmt.Sprintf("server answered %d: %s", e.status, e.msg)
+	return fmt.Sprintf("server answered %d: %s", e.Status, e.Msg)
 }
 
 func (s *Sender) defaults() {
@@ -214,9 +217,9 @@ func (s *Sender) backoff(err error) time.Duration {
 		ceil = s.MaxBackoff
 	}
 	wait := s.MinBackoff/2 + mrand.N(ceil) // full jitter, never a hot loop
-	var re *retryError
-	if errors.As(err, &re) && re.after > wait {
-		wait = min(re.after, 24*time.Hour)
+	var re *RetryError
+	if errors.As(err, &re) && re.After > wait {
+		wait = min(re.After, 24*time.Hour)
 	}
 	return wait
 }
@@ -543,7 +546,7 @@ func (v *verdict) decodeRejections(dec *json.Decoder) error {
 
 // post sends one report. A 2xx returns the server's verdict (empty when it
 // sent none); a 400 or 413 is a *rejectedError; a 409 with the stream's
-// highest record number a *replayError; anything else a *retryError.
+// highest record number a *replayError; anything else a *RetryError.
 func (s *Sender) post(ctx context.Context, rep *jagadesa.Report) (*verdict, error) {
 	raw, err := json.Marshal(rep)
 	if err != nil {
@@ -568,7 +571,7 @@ func (s *Sender) post(ctx context.Context, rep *jagadesa.Report) (*verdict, erro
 	}
 	resp, err := s.Client.Do(req)
 	if err != nil {
-		return nil, &retryError{msg: err.Error()}
+		return nil, &RetryError{Msg: err.Error()}
 	}
 	defer resp.Body.Close()
 	ok := resp.StatusCode/100 == 2
@@ -596,23 +599,23 @@ func (s *Sender) post(ctx context.Context, rep *jagadesa.Report) (*verdict, erro
 	case resp.StatusCode == http.StatusConflict && resp.Header.Get(maxSeqHeader) != "":
 		n, err := strconv.ParseUint(resp.Header.Get(maxSeqHeader), 10, 64)
 		if err != nil {
-			return nil, &retryError{status: resp.StatusCode, msg: "bad " + maxSeqHeader + " header"}
+			return nil, &RetryError{Status: resp.StatusCode, Msg: "bad " + maxSeqHeader + " header"}
 		}
 		return nil, &replayError{maxSeq: n}
 	case resp.StatusCode == http.StatusUnauthorized && s.Key != nil:
 		// Perhaps the key was reset on the server: register it again before
 		// the next try.
 		s.keyRegistered = false
-		return nil, &retryError{status: resp.StatusCode, after: retryAfter(resp.Header.Get("Retry-After"), s.Now()), msg: string(bytes.TrimSpace(msg))}
+		return nil, &RetryError{Status: resp.StatusCode, After: RetryAfter(resp.Header.Get("Retry-After"), s.Now()), Msg: string(bytes.TrimSpace(msg))}
 	default:
 		// 401/403 (token problems), 429 (the server is busy reading other
 		// reports), 5xx: keep the data and wait, at least Retry-After.
-		return nil, &retryError{status: resp.StatusCode, after: retryAfter(resp.Header.Get("Retry-After"), s.Now()), msg: string(bytes.TrimSpace(msg))}
+		return nil, &RetryError{Status: resp.StatusCode, After: RetryAfter(resp.Header.Get("Retry-After"), s.Now()), Msg: string(bytes.TrimSpace(msg))}
 	}
 }
 
-// retryAfter reads seconds or an HTTP date.
-func retryAfter(h string, now time.Time) time.Duration {
+// RetryAfter reads a Retry-After header: seconds or an HTTP date.
+func RetryAfter(h string, now time.Time) time.Duration {
 	if h == "" {
 		return 0
 	}
@@ -666,14 +669,14 @@ func (s *Sender) registerKey(ctx context.Context) error {
 	req.Header.Set("User-Agent", "jagadesa-probe/"+s.Version)
 	resp, err := s.Client.Do(req)
 	if err != nil {
-		return &retryError{msg: "register key: " + err.Error()}
+		return &RetryError{Msg: "register key: " + err.Error()}
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 	if resp.StatusCode/100 != 2 {
 		// 409: the server holds another key for this probe (the router was
 		// re-flashed?): an admin must reset it. Keep the data meanwhile.
-		return &retryError{status: resp.StatusCode, after: retryAfter(resp.Header.Get("Retry-After"), s.Now()), msg: "register key: " + string(bytes.TrimSpace(msg))}
+		return &RetryError{Status: resp.StatusCode, After: RetryAfter(resp.Header.Get("Retry-After"), s.Now()), Msg: "register key: " + string(bytes.TrimSpace(msg))}
 	}
 	s.keyRegistered = true
 	s.Logger.Info("probe key registered with the server", "key", jagadesa.KeyID(s.Key.Public().(ed25519.PublicKey)))

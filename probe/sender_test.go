@@ -131,8 +131,8 @@ func TestSenderKeepsBatchOnRetryableAnswers(t *testing.T) {
 			f := &fakeServer{statuses: []int{st}, header: http.Header{"Retry-After": {"120"}}}
 			s, sp, sl := newSender(t, f, 5)
 			err := s.Drain(context.Background())
-			var re *retryError
-			if !errors.As(err, &re) || re.status != st {
+			var re *RetryError
+			if !errors.As(err, &re) || re.Status != st {
 				t.Fatalf("Drain: %v, want a retry error with status %d", err, st)
 			}
 			if sp.Stats().Records != 5 {
@@ -210,8 +210,8 @@ func TestRetryAfter(t *testing.T) {
 		"": 0, "30": 30 * time.Second, "junk": 0, "-5": 0,
 		now.Add(time.Minute).Format(http.TimeFormat): time.Minute,
 	} {
-		if got := retryAfter(h, now); got != want {
-			t.Errorf("retryAfter(%q) = %v, want %v", h, got, want)
+		if got := RetryAfter(h, now); got != want {
+			t.Errorf("RetryAfter(%q) = %v, want %v", h, got, want)
 		}
 	}
 }

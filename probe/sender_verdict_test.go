@@ -249,8 +249,8 @@ func TestSenderWaitsRetryAfterOnTooManyRequests(t *testing.T) {
 	s, sp, sl, _ := newVerdictSender(t, v, 5)
 	s.MinBackoff, s.MaxBackoff = 10*time.Millisecond, 20*time.Millisecond // well under 7 s
 	_, err := s.SendOnce(context.Background())
-	var re *retryError
-	if !errors.As(err, &re) || re.status != 429 || re.after != 7*time.Second || errors.Is(err, ErrRejected) {
+	var re *RetryError
+	if !errors.As(err, &re) || re.Status != 429 || re.After != 7*time.Second || errors.Is(err, ErrRejected) {
 		t.Fatalf("SendOnce: %#v, want a retry error asking for 7s", err)
 	}
 	s.failures = 1
@@ -266,7 +266,7 @@ func TestSenderWaitsRetryAfterOnTooManyRequests(t *testing.T) {
 	v.mu.Lock()
 	v.got = v.got[:0]
 	v.mu.Unlock()
-	if err := s.Drain(context.Background()); !errors.As(err, &re) || re.status != 429 {
+	if err := s.Drain(context.Background()); !errors.As(err, &re) || re.Status != 429 {
 		t.Fatalf("Drain: %v, want the 429", err)
 	}
 	if len(sl.d) != 1 || sl.d[0] < 7*time.Second {

@@ -190,7 +190,7 @@ func refused(resp *http.Response) error {
 	if json.Unmarshal(msg, &eb) == nil && eb.Error != "" {
 		text = eb.Error
 	}
-	return &ThroughputRefusedError{Status: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()), Message: text}
+	return &ThroughputRefusedError{Status: resp.StatusCode, RetryAfter: RetryAfter(resp.Header.Get("Retry-After"), time.Now()), Message: text}
 }
 
 // download measures from the first response byte to the last: the request

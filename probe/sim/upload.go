@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jagadesa/jagadesa"
+	"github.com/jagadesa/jagadesa/probe"
 	"github.com/jagadesa/jagadesa/probe/spool"
 )
 
@@ -141,24 +142,11 @@ func (f *Fleet) backoff(v *village, err error) time.Duration {
 		ceil = f.cfg.Interval
 	}
 	wait := minBackoff/2 + mrand.N(ceil)
-	var re *retryError
-	if errors.As(err, &re) && re.after > wait {
-		wait = min(re.after, 24*time.Hour)
+	var re *probe.RetryError
+	if errors.As(err, &re) && re.After > wait {
+		wait = min(re.After, 24*time.Hour)
 	}
 	return wait
-}
-
-type retryError struct {
-	status int
-	after  time.Duration
-	msg    string
-}
-
-func (e *retryError) Error() string {
-	if e.status == 0 {
-		return e.msg
-	}
-	return fmt.Sprintf("server answered %d: %s", e.status, e.msg)
 }
 
 // setStream names v's run of record numbers and encodes the report's
@@ -259,7 +247,7 @@ func leadingInt(b []byte) (int64, bool) {
 // queue.
 func (f *Fleet) sendOnce(ctx context.Context, v *village) (int, error) {
 	if !v.up.Load() {
-		return 0, &retryError{msg: errLinkDown.Error()}
+		return 0, &probe.RetryError{Msg: errLinkDown.Error()}
 	}
 	recs, err := v.spool.Peek(maxBatch, maxBatchB)
 	if err != nil {
@@ -372,7 +360,7 @@ func (f *Fleet) post(ctx context.Context, v *village, body []byte, sig string, s
 	req.Header.Set(jagadesa.SignatureHeader, sig)
 	resp, err := f.cfg.Client.Do(req)
 	if err != nil {
-		return &retryError{msg: err.Error()}
+		return &probe.RetryError{Msg: err.Error()}
 	}
 	defer resp.Body.Close()
 	switch {
@@ -389,7 +377,7 @@ func (f *Fleet) post(ctx context.Context, v *village, body []byte, sig string, s
 	if resp.StatusCode == http.StatusConflict && resp.Header.Get(maxSeqHeader) != "" {
 		n, err := strconv.ParseUint(resp.Header.Get(maxSeqHeader), 10, 64)
 		if err != nil {
-			return &retryError{status: resp.StatusCode, msg: "bad " + maxSeqHeader + " header"}
+			return &probe.RetryError{Status: resp.StatusCode, Msg: "bad " + maxSeqHeader + " header"}
 		}
 		return &replayError{maxSeq: n}
 	}
@@ -398,7 +386,7 @@ func (f *Fleet) post(ctx context.Context, v *village, body []byte, sig string, s
 		// before the next try.
 		v.keyRegistered = false
 	}
-	return &retryError{status: resp.StatusCode, after: retryAfter(resp.Header.Get("Retry-After"), time.Now()), msg: string(bytes.TrimSpace(msg))}
+	return &probe.RetryError{Status: resp.StatusCode, After: probe.RetryAfter(resp.Header.Get("Retry-After"), time.Now()), Msg: string(bytes.TrimSpace(msg))}
 }
 
 // readVerdict reads a 2xx answer: the records the server refused while
@@ -438,29 +426,15 @@ func (f *Fleet) registerKey(ctx context.Context, v *village) error {
 	req.Header.Set("User-Agent", "jagadesa-probe/sim")
 	resp, err := f.cfg.Client.Do(req)
 	if err != nil {
-		return &retryError{msg: "register key: " + err.Error()}
+		return &probe.RetryError{Msg: "register key: " + err.Error()}
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 	if resp.StatusCode/100 != 2 {
-		return &retryError{status: resp.StatusCode, after: retryAfter(resp.Header.Get("Retry-After"), time.Now()), msg: "register key: " + string(bytes.TrimSpace(msg))}
+		return &probe.RetryError{Status: resp.StatusCode, After: probe.RetryAfter(resp.Header.Get("Retry-After"), time.Now()), Msg: "register key: " + string(bytes.TrimSpace(msg))}
 	}
 	v.keyRegistered = true
 	return nil
-}
-
-// retryAfter reads seconds or an HTTP date.
-func retryAfter(h string, now time.Time) time.Duration {
-	if h == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(h); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(h); err == nil {
-		return t.Sub(now)
-	}
-	return 0
 }
 
 // newStreamID is a fresh stream id for a village whose numbers went back.
