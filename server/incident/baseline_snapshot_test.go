@@ -1,7 +1,9 @@
 package incident
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math"
 	"runtime"
 	"testing"
 	"time"
@@ -80,5 +82,88 @@ func BenchmarkBaselinesMemory(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.ReportMetric(float64(len(snap))/villages*83763/(1<<20), "snapshot-MiB/national")
+	}
+}
+
+// A snapshot of the earlier version (float32 rings in the order rtt, loss,
+// jitter) still loads: the same normals, and a lossy hour keeps its loss.
+func TestBaselinesSnapshotV1(t *testing.T) {
+	at := time.Date(2026, 12, 7, 19, 0, 0, 0, wib)
+	rtts := make([]float32, baselineSamples)
+	losses := make([]float32, baselineSamples)
+	jitters := make([]float32, baselineSamples)
+	want := NewBaselines()
+	for i := range 30 {
+		rtts[i], losses[i], jitters[i] = float32(20+i%5)+0.25, float32(i%2)*12.5, 1.5
+		want.Observe("33.06.08.2007", at.Add(time.Duration(i)*time.Minute), float64(rtts[i]), float64(losses[i]), float64(jitters[i]))
+	}
+	le := binary.LittleEndian
+	v1 := []byte("JDB1")
+	v1 = le.AppendUint32(v1, 1)
+	v1 = le.AppendUint32(v1, uint32(len("33.06.08.2007")))
+	v1 = append(v1, "33.06.08.2007"...)
+	v1 = le.AppendUint32(v1, 0)  // anomalous rounds
+	v1 = le.AppendUint32(v1, 1)  // hours
+	v1 = le.AppendUint32(v1, 19) // the hour
+	for _, xs := range [][]float32{rtts, losses, jitters} {
+		v1 = le.AppendUint32(v1, 30)
+		v1 = le.AppendUint32(v1, 30)
+		for _, x := range xs {
+			v1 = le.AppendUint32(v1, math.Float32bits(x))
+		}
+	}
+	got := NewBaselines()
+	if err := got.UnmarshalBinary(v1); err != nil {
+		t.Fatal(err)
+	}
+	a, okA := want.Normal("33.06.08.2007", at)
+	b, okB := got.Normal("33.06.08.2007", at)
+	if !okA || !okB || a != b {
+		t.Fatalf("normal from JDB1 %+v %v, observed %+v %v", b, okB, a, okA)
+	}
+	hb := got.v["33.06.08.2007"].hours[19]
+	if hb.loss == nil {
+		t.Fatal("the lossy hour lost its loss ring")
+	}
+	if med, _ := hb.lossMedMAD(); med != 6.25 {
+		t.Errorf("loss median %v, want 6.25", med)
+	}
+}
+
+// An hour without loss keeps no loss ring; the first loss makes one that
+// counts the earlier rounds as zeros, and judges as a ring would have.
+func TestBaselinesLossRingMadeAtFirstLoss(t *testing.T) {
+	b := NewBaselines()
+	at := time.Date(2026, 12, 7, 10, 0, 0, 0, wib)
+	for i := range 30 {
+		b.Observe("33.06.08.2007", at.Add(time.Duration(i)*time.Minute), 20, 0, 1)
+	}
+	hb := b.v["33.06.08.2007"].hours[10]
+	if hb.loss != nil || hb.zeroN != 30 {
+		t.Fatalf("after 30 rounds without loss: ring %v, zeros %d", hb.loss, hb.zeroN)
+	}
+	// Three rounds losing 40 %: an anomaly against a normal of 0 %.
+	var a *Anomaly
+	for i := range 3 {
+		a = b.Observe("33.06.08.2007", at.Add(time.Duration(30+i)*time.Minute), 20, 40, 1)
+	}
+	if a == nil || !a.Loss || a.UsualLossPct != 0 {
+		t.Fatalf("three rounds at 40 %% loss: %+v", a)
+	}
+	if hb.loss == nil || hb.loss.n != 33 {
+		t.Fatalf("loss ring %+v, want 33 rounds", hb.loss)
+	}
+	if med, _ := hb.lossMedMAD(); med != 0 {
+		t.Errorf("loss median %v, want 0 (30 of 33 rounds lost nothing)", med)
+	}
+	// The snapshot keeps both kinds of hour.
+	b.Observe("33.06.08.2007", at.Add(time.Hour), 20, 0, 1)
+	snap, _ := b.MarshalBinary()
+	r := NewBaselines()
+	if err := r.UnmarshalBinary(snap); err != nil {
+		t.Fatal(err)
+	}
+	if r.v["33.06.08.2007"].hours[10].loss.n != 33 || r.v["33.06.08.2007"].hours[11].loss != nil || r.v["33.06.08.2007"].hours[11].zeroN != 1 {
+		t.Error("the snapshot changed the loss rings")
 	}
 }
