@@ -46,10 +46,11 @@ var _ Doer = (*HTTPClient)(nil)
 //     (a backlog's batches sent one after another); a request that fails on a
 //     reused connection before any answer arrived is sent once more on a
 //     new one, as net/http does;
-//   - TLS session resumption: a national server closes idle connections
-//     within seconds to bound its memory, so most rounds open a new
-//     connection, and a resumed session spares the router the certificate
-//     chain's verification and the server its certificate signature.
+//   - TLS session resumption (not in MIPS builds: session_noresume.go): a
+//     national server closes idle connections within seconds to bound its
+//     memory, so most rounds open a new connection, and a resumed session
+//     spares the router the certificate chain's verification and the
+//     server its certificate signature.
 //
 // It uses no proxy, sends no cookies and does not decompress. The net/http
 // Request and Response types are only its data: http.NewRequestWithContext
@@ -105,13 +106,13 @@ type clientConn struct {
 	reused bool
 }
 
-// sessionCache is the client's own TLS session cache, made on first use: a
-// few entries, as the probe talks to its server and a feed host or two.
+// sessionCache is the client's own TLS session cache, made on first use;
+// nil where the build leaves resumption out (session_noresume.go).
 func (c *HTTPClient) sessionCache() tls.ClientSessionCache {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.sessions == nil {
-		c.sessions = tls.NewLRUClientSessionCache(4)
+		c.sessions = newSessionCache()
 	}
 	return c.sessions
 }
@@ -308,7 +309,9 @@ func (c *HTTPClient) dial(ctx context.Context, scheme, addr, host, key string) (
 			cfg.ServerName = host
 		}
 		if cfg.ClientSessionCache == nil {
-			cfg.ClientSessionCache = c.sessionCache()
+			if sc := c.sessionCache(); sc != nil {
+				cfg.ClientSessionCache = sc
+			}
 		}
 		cfg.NextProtos = []string{"http/1.1"}
 		tc := tls.Client(conn, cfg)
