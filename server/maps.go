@@ -45,19 +45,66 @@ type mapSnapshot struct {
 }
 
 type snapshotCache struct {
-	mu   sync.Mutex
-	snap *mapSnapshot
+	mu       sync.Mutex
+	snap     *mapSnapshot
+	building bool // a rebuild runs in the background
 }
 
+// snapshotStale is how old a snapshot may be and still be served while a
+// newer one is built in the background.
+const snapshotStale = 30 * time.Second
+
 // snapshot returns the current view of every village, rebuilt at most once
-// per snapshotTTL.
+// per snapshotTTL. Past that, the last one is still served (up to
+// snapshotStale) while one rebuild runs in the background: at national
+// size a rebuild (83,763 villages and every probe) took up to a second on
+// a loaded server, and every map request waited for it (GeoJSON p95 0.75 s
+// against a p50 of 32 ms in the national load run). Only a server without
+// a recent snapshot builds one while the request waits.
 func (s *Server) snapshot(ctx context.Context) (*mapSnapshot, error) {
 	s.snaps.mu.Lock()
-	defer s.snaps.mu.Unlock()
 	now := s.Now()
-	if sn := s.snaps.snap; sn != nil && now.Sub(sn.at) >= 0 && now.Sub(sn.at) < snapshotTTL {
-		return sn, nil
+	if sn := s.snaps.snap; sn != nil && now.Sub(sn.at) >= 0 {
+		switch age := now.Sub(sn.at); {
+		case age < snapshotTTL:
+			s.snaps.mu.Unlock()
+			return sn, nil
+		case age < snapshotStale:
+			if !s.snaps.building {
+				s.snaps.building = true
+				go func() {
+					ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+					defer cancel()
+					fresh, err := s.buildSnapshot(ctx)
+					s.snaps.mu.Lock()
+					defer s.snaps.mu.Unlock()
+					s.snaps.building = false
+					if err != nil {
+						s.Logger.Warn("map snapshot not rebuilt", "err", err)
+						return
+					}
+					if s.snaps.snap == nil || fresh.at.After(s.snaps.snap.at) {
+						s.snaps.snap = fresh
+					}
+				}()
+			}
+			s.snaps.mu.Unlock()
+			return sn, nil
+		}
 	}
+	// None, or too old to show: build it now, one request at a time.
+	defer s.snaps.mu.Unlock()
+	sn, err := s.buildSnapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.snaps.snap = sn
+	return sn, nil
+}
+
+// buildSnapshot reads every village's registry, programme and live status.
+func (s *Server) buildSnapshot(ctx context.Context) (*mapSnapshot, error) {
+	now := s.Now()
 	probes, err := s.Probes.Probes(ctx)
 	if err != nil {
 		return nil, err
@@ -89,7 +136,6 @@ func (s *Server) snapshot(ctx context.Context) (*mapSnapshot, error) {
 		mv.Status, mv.LastSeen, mv.RTTMs, mv.LossPct = live.Status, live.LastSeen, live.RTTMs, live.LossPct
 		mv.Status, _, _ = withOverlay(mv.Status, overlay[v.Code])
 	}
-	s.snaps.snap = sn
 	return sn, nil
 }
 
