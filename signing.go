@@ -25,6 +25,9 @@ const (
 	// SignatureHeader carries the standard base64 of the Ed25519 signature
 	// over the decompressed request body.
 	SignatureHeader = "X-JagaDesa-Signature"
+	// MaxSeqHeader, on a 409 answer to a replayed batch, is the highest
+	// record number of the probe's stream the server already holds.
+	MaxSeqHeader = "X-JagaDesa-Max-Seq"
 )
 
 // SignReport signs a report body.

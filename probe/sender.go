@@ -596,10 +596,10 @@ func (s *Sender) post(ctx context.Context, rep *jagadesa.Report) (*verdict, erro
 	}
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 	switch {
-	case resp.StatusCode == http.StatusConflict && resp.Header.Get(maxSeqHeader) != "":
-		n, err := strconv.ParseUint(resp.Header.Get(maxSeqHeader), 10, 64)
+	case resp.StatusCode == http.StatusConflict && resp.Header.Get(jagadesa.MaxSeqHeader) != "":
+		n, err := strconv.ParseUint(resp.Header.Get(jagadesa.MaxSeqHeader), 10, 64)
 		if err != nil {
-			return nil, &RetryError{Status: resp.StatusCode, Msg: "bad " + maxSeqHeader + " header"}
+			return nil, &RetryError{Status: resp.StatusCode, Msg: "bad " + jagadesa.MaxSeqHeader + " header"}
 		}
 		return nil, &replayError{maxSeq: n}
 	case resp.StatusCode == http.StatusUnauthorized && s.Key != nil:
@@ -627,10 +627,6 @@ func RetryAfter(h string, now time.Time) time.Duration {
 	}
 	return 0
 }
-
-// maxSeqHeader is server.MaxSeqHeader (the probe does not import the
-// server).
-const maxSeqHeader = "X-JagaDesa-Max-Seq"
 
 // replayError is the server's 409: it already holds records up to maxSeq
 // of this stream.

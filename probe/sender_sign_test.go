@@ -70,7 +70,7 @@ func (f *signingServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		json.Unmarshal(body, &rep)
 		lo, hi := rep.SeqRange()
 		if m := f.marks[rep.Stream]; lo <= m {
-			w.Header().Set(maxSeqHeader, strconv.FormatUint(m, 10))
+			w.Header().Set(jagadesa.MaxSeqHeader, strconv.FormatUint(m, 10))
 			http.Error(w, "replayed batch", 409)
 			return
 		}

@@ -14,9 +14,8 @@ import (
 // MaxReportBody is the most a report may be on the wire.
 const MaxReportBody = ingest.MaxBody
 
-// MaxSeqHeader, on a 409 answer to a replayed batch, is the highest record
-// number of the probe's stream the server already holds.
-const MaxSeqHeader = "X-JagaDesa-Max-Seq"
+// MaxSeqHeader is jagadesa.MaxSeqHeader, for the server's tests and callers.
+const MaxSeqHeader = jagadesa.MaxSeqHeader
 
 // handleReports reads a probe's batch and hands it to ingest.Accept: 200
 // once the accepted records are durable (listing any refused ones), 503

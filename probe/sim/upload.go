@@ -39,8 +39,6 @@ const (
 	backfillGap = 200 * time.Millisecond
 	minBackoff  = 2 * time.Second // the sim's probe.Sender MinBackoff
 	maxAnswer   = 16 << 20
-	// maxSeqHeader is server.MaxSeqHeader.
-	maxSeqHeader = "X-JagaDesa-Max-Seq"
 )
 
 // errLinkDown is what a cut village's upload meets.
@@ -374,10 +372,10 @@ func (f *Fleet) post(ctx context.Context, v *village, body []byte, sig string, s
 		return &rejectedError{status: resp.StatusCode, msg: string(bytes.TrimSpace(msg))}
 	}
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	if resp.StatusCode == http.StatusConflict && resp.Header.Get(maxSeqHeader) != "" {
-		n, err := strconv.ParseUint(resp.Header.Get(maxSeqHeader), 10, 64)
+	if resp.StatusCode == http.StatusConflict && resp.Header.Get(jagadesa.MaxSeqHeader) != "" {
+		n, err := strconv.ParseUint(resp.Header.Get(jagadesa.MaxSeqHeader), 10, 64)
 		if err != nil {
-			return &probe.RetryError{Status: resp.StatusCode, Msg: "bad " + maxSeqHeader + " header"}
+			return &probe.RetryError{Status: resp.StatusCode, Msg: "bad " + jagadesa.MaxSeqHeader + " header"}
 		}
 		return &replayError{maxSeq: n}
 	}
