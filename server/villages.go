@@ -156,14 +156,14 @@ func (s *Server) handleVillages(c *gin.Context) {
 	enc := json.NewEncoder(bw)
 	bw.WriteString(`{"villages":[`)
 	counts := map[jagadesa.Status]int{}
-	n, next := 0, ""
+	n, last, next := 0, "", ""
 	for _, i := range picked {
 		vv := s.villageView(all[i], overlay)
 		if want != "" && vv.Status != want {
 			continue
 		}
 		if limit > 0 && n == limit {
-			next = all[picked[n-1]].Code // a further village exists
+			next = last // a further village exists
 			break
 		}
 		vv.Targets = nil // the list stays light; the single-village view has them
@@ -173,7 +173,7 @@ func (s *Server) handleVillages(c *gin.Context) {
 		if err := enc.Encode(vv); err != nil {
 			return // the client has gone; the status is sent already
 		}
-		picked[n] = i // the written ones, for next_after
+		last = all[i].Code
 		n++
 		counts[vv.Status]++
 	}

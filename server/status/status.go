@@ -344,7 +344,7 @@ func (e *Engine) Get(code string) View {
 	defer e.mu.RUnlock()
 	v := e.v[code]
 	if v == nil {
-		return View{Status: jagadesa.StatusUnknown, Reason: ReasonNoReportYet, RawStatus: jagadesa.StatusUnknown, RawReason: ReasonNoReportYet}
+		return unknownReading.View()
 	}
 	return e.view(v, now, false)
 }
@@ -359,7 +359,7 @@ func (e *Engine) Brief(codes []string, fn func(i int, v View)) {
 	for i, c := range codes {
 		v := e.v[c]
 		if v == nil {
-			fn(i, View{Status: jagadesa.StatusUnknown, Reason: ReasonNoReportYet, RawStatus: jagadesa.StatusUnknown, RawReason: ReasonNoReportYet})
+			fn(i, unknownReading.View())
 			continue
 		}
 		fn(i, e.view(v, now, true))
